@@ -1,0 +1,60 @@
+"""The backend contract shared by llama.cpp, OpenAI-compatible servers and vLLM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Message = dict[str, str]
+ProgressCallback = Callable[["ChatResult"], None]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: tuple[Message, ...]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass
+class ChatResult:
+    """What one call produced. ``error`` is set (and ``text`` empty) when the call failed."""
+
+    text: str
+    reasoning: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    latency_s: float = 0.0
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Backend(Protocol):
+    """A model behind one call.
+
+    ``identity`` is everything that changes the model's output apart from the request
+    (model id, revision or file hash, backend settings); the call cache keys on it.
+    ``chat`` returns one result per request, in order, and never raises for a failed call:
+    failures are results with ``error`` set. ``on_result`` is called once per finished call.
+    """
+
+    identity: dict[str, Any]
+
+    def chat(
+        self, requests: Sequence[ChatRequest], on_result: ProgressCallback | None = None
+    ) -> list[ChatResult]: ...
+
+    def close(self) -> None: ...
