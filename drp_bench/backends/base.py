@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 Message = dict[str, str]
-ProgressCallback = Callable[["ChatResult"], None]
+ProgressCallback = Callable[[int, "ChatResult"], None]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class Backend(Protocol):
     ``identity`` is everything that changes the model's output apart from the request
     (model id, revision or file hash, backend settings); the call cache keys on it.
     ``chat`` returns one result per request, in order, and never raises for a failed call:
-    failures are results with ``error`` set. ``on_result`` is called once per finished call.
+    failures are results with ``error`` set. ``on_result(index, result)`` is called once per
+    finished call, as soon as it finishes (callers persist results and show progress with it).
     """
 
     identity: dict[str, Any]

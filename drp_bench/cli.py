@@ -1,0 +1,70 @@
+"""`drp-bench` command: thin dispatch to library functions.
+
+    drp-bench run [HYDRA OVERRIDES]    one run (or a sweep with -m), configs in conf/
+    drp-bench data build|check ...     build / validate DPL-layout data
+    drp-bench report DIR [DIR ...]     tables and plots from run folders
+    drp-bench cache stats|clear        the persistent call cache
+    drp-bench setup                    offline NLTK data for METEOR
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+USAGE = __doc__ or ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(USAGE.strip())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "--version":
+        from drp_bench import __version__
+
+        print(__version__)
+        return 0
+    if command == "run":
+        return _run(rest)
+    if command == "data":
+        from drp_bench.data.cli import main as data_main
+
+        return data_main(rest)
+    if command in {"report", "plot"}:
+        from drp_bench.report.cli import main as report_main
+
+        return report_main(rest)
+    if command == "cache":
+        from drp_bench.cache_cli import main as cache_main
+
+        return cache_main(rest)
+    if command == "setup":
+        from drp_bench.metrics.nltk_data import install_nltk_data
+
+        print(f"NLTK data ready in {install_nltk_data()}")
+        return 0
+    print(f"drp-bench: unknown command {command!r}\n\n{USAGE.strip()}", file=sys.stderr)
+    return 2
+
+
+def _run(overrides: list[str]) -> int:
+    if not CONF_DIR.is_dir():
+        print(
+            f"drp-bench: config folder {CONF_DIR} not found; install drp-bench from a checkout "
+            "(pip install -e .) or pass --config-dir",
+            file=sys.stderr,
+        )
+        return 2
+    from drp_bench.hydra_app import run_app
+
+    sys.argv = ["drp-bench run", *overrides]
+    run_app()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Typed view of the composed Hydra config for one run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from drp_bench.models import ROLES, ModelSpec
+from drp_bench.pipeline.representatives import EmbedderSpec
+
+DIMENSIONS = ("fixed", "auto")
+SUMMARY_SOURCES = ("validated", "extracted")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method is data: which context it uses and which stages run with which templates."""
+
+    name: str
+    past_reviews: bool
+    differences: bool
+    dimensions: str | None = None
+    validate: bool = False
+    summary_reads: str = "validated"
+    templates: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> MethodSpec:
+        differences = bool(cfg.get("differences", False))
+        dimensions = cfg.get("dimensions")
+        if differences and dimensions not in DIMENSIONS:
+            raise ValueError(
+                f"method.dimensions: expected one of {DIMENSIONS}, found {dimensions!r}"
+            )
+        summary_reads = cfg.get("summary_reads", "validated")
+        if summary_reads not in SUMMARY_SOURCES:
+            raise ValueError(
+                f"method.summary_reads: expected one of {SUMMARY_SOURCES}, found {summary_reads!r}"
+            )
+        templates = dict(cfg.get("templates") or {})
+        needed = ["generate"]
+        if differences:
+            needed += ["extract", "summarize"] + (["validate"] if cfg.get("validate") else [])
+        missing = [t for t in needed if t not in templates]
+        if missing:
+            raise ValueError(f"method.templates: missing template(s) for stage(s) {missing}")
+        return cls(
+            name=str(cfg["name"]),
+            past_reviews=bool(cfg.get("past_reviews", False)),
+            differences=differences,
+            dimensions=dimensions if differences else None,
+            validate=bool(cfg.get("validate", False)) and differences,
+            summary_reads=summary_reads,
+            templates=templates,
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: MethodSpec
+    roles: dict[str, ModelSpec]
+    dataset: dict[str, Any]
+    num_retrieved: int
+    num_users: int
+    seed: int
+    embedder: EmbedderSpec
+    uvq: bool
+    prompts: dict[str, Any]
+    cache_path: str | None
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> RunConfig:
+        """Validate a resolved config (plain dict) and type it."""
+        for key in ("method", "dataset", *ROLES):
+            if key not in cfg:
+                raise ValueError(f"config: missing top-level key {key!r}")
+        num_users = int(cfg.get("num_users", 4))
+        num_retrieved = int(cfg.get("num_retrieved", 8))
+        if num_users < 1 or num_retrieved < 1:
+            raise ValueError(
+                f"config: num_users and num_retrieved must be >= 1, found {num_users}, "
+                f"{num_retrieved}"
+            )
+        embedding = cfg.get("embedding") or {}
+        cache = cfg.get("cache") or {}
+        return cls(
+            method=MethodSpec.from_config(cfg["method"]),
+            roles={role: ModelSpec.from_config(cfg[role], role) for role in ROLES},
+            dataset=dict(cfg["dataset"]),
+            num_retrieved=num_retrieved,
+            num_users=num_users,
+            seed=int(cfg.get("seed", 42)),
+            embedder=EmbedderSpec(**embedding),
+            uvq=bool(cfg.get("uvq", False)),
+            prompts=dict(cfg.get("prompts") or {}),
+            cache_path=cache.get("path") if cache.get("enabled", True) else None,
+        )

@@ -1,0 +1,59 @@
+"""The Hydra application behind `drp-bench run`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from drp_bench.cli import CONF_DIR
+
+log = logging.getLogger("drp_bench")
+
+
+def format_metrics(metrics: dict) -> str:
+    """A short plain-text table of a run's scores and cost."""
+    m = metrics.get("metrics", {})
+    run = metrics.get("run", {})
+    rows = [
+        ("method", run.get("method")),
+        ("dataset", f"{run.get('dataset')} ({run.get('num_samples')} samples)"),
+        ("extractor", run.get("models", {}).get("extractor", {}).get("name")),
+        ("generator", run.get("models", {}).get("generator", {}).get("name")),
+        ("BLEU", _fmt(m.get("bleu"))),
+        ("METEOR", _fmt(m.get("meteor"))),
+        ("ROUGE-1", _fmt(m.get("rouge1"))),
+        ("ROUGE-L", _fmt(m.get("rougeL"))),
+        ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
+        ("tokens per sample", _fmt(metrics["compute"]["per_sample"]["completion_tokens"], 1)
+         + " completion, "
+         + _fmt(metrics["compute"]["per_sample"]["prompt_tokens"], 1) + " prompt"),
+        ("wall time", f"{metrics.get('wall_time_s', 0):.1f} s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def run_app(cfg: DictConfig) -> None:
+    from drp_bench.run import execute
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    try:
+        metrics = execute(cfg_dict, out_dir)  # type: ignore[arg-type]
+    except Exception:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            log.exception("run failed; see %s/error.json (the sweep goes on)", out_dir)
+            return
+        raise
+    print(format_metrics(metrics))
+    print(f"run directory: {out_dir}")

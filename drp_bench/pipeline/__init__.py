@@ -1,0 +1,1 @@
+"""The DRP / DPL pipeline: context building, LLM stages and run orchestration."""

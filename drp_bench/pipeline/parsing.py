@@ -1,0 +1,69 @@
+"""Parse stage outputs: difference features, ``[Summary]:`` and ``[Review]:`` answers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from drp_bench.records import Feature
+
+_FEATURE_START = re.compile(r"-{2,}\s*\[\s*([^\]\n]+?)\s*\]", re.MULTILINE)
+_DEFINITION = re.compile(r"\**\s*Definition\s*\**\s*[:：]\s*", re.IGNORECASE)
+_DIFFERENCE = re.compile(r"\**\s*Difference\s+Description\s*\**\s*[:：]\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedFeatures:
+    features: tuple[Feature, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.features)
+
+
+def parse_features(text: str) -> ParsedFeatures:
+    """Features written as ``--- [Name] Definition: ... Difference Description: ... ---``.
+
+    Tolerates line breaks, markdown bold and a missing closing ``---``. A block without a
+    difference description is skipped; output with no parseable block gives no features
+    (the caller keeps the raw text and counts it as malformed).
+    """
+    starts = list(_FEATURE_START.finditer(text))
+    features: list[Feature] = []
+    for i, match in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+        body = text[match.end() : end]
+        diff = _DIFFERENCE.search(body)
+        if not diff:
+            continue
+        definition_match = _DEFINITION.search(body, 0, diff.start())
+        definition = body[definition_match.end() : diff.start()] if definition_match else ""
+        difference = body[diff.end() :]
+        features.append(
+            Feature(
+                name=_clean(match.group(1)),
+                definition=_clean(definition),
+                difference=_clean(difference),
+            )
+        )
+    return ParsedFeatures(tuple(f for f in features if f.difference))
+
+
+def format_features(features: tuple[Feature, ...] | list[Feature]) -> str:
+    """Features back in the prompt format (for the validator and summarizer)."""
+    return "\n".join(
+        f"--- [{f.name}] Definition: {f.definition} Difference Description: {f.difference} ---"
+        for f in features
+    )
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"-{3,}\s*$", "", text.strip())
+    return " ".join(text.replace("**", "").split())
+
+
+def strip_answer_prefix(text: str, label: str) -> str:
+    """Text after ``[label]:`` (first occurrence; case-insensitive), else the whole text."""
+    match = re.search(rf"\[\s*{re.escape(label)}\s*\]\s*[:：]?\s*", text, re.IGNORECASE)
+    answer = text[match.end() :] if match else text
+    return answer.strip()

@@ -1,0 +1,276 @@
+"""One run: dataset -> contexts -> stages -> predictions -> metrics, written to a run folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drp_bench.backends.base import Backend
+from drp_bench.config import RunConfig
+from drp_bench.models import ModelSpec, model_identity, open_backend
+from drp_bench.pipeline.context import ComparisonItem, SampleContext, build_contexts
+from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
+from drp_bench.pipeline.prompts import PromptRenderer
+from drp_bench.pipeline.stages import StageCall, run_stage
+from drp_bench.records import Dataset, Feature
+
+log = logging.getLogger("drp_bench")
+
+
+@dataclass
+class ItemWork:
+    """The difference-extraction work of one (sample, item) pair as it moves through stages."""
+
+    sample_index: int
+    comparison: ComparisonItem
+    calls: dict[str, StageCall] = field(default_factory=dict)
+    features: dict[str, tuple[Feature, ...]] = field(default_factory=dict)
+    parse_ok: dict[str, bool] = field(default_factory=dict)
+    units: list[Any] = field(default_factory=list)
+    normalize_ok: bool | None = None
+
+    def differences_text(self, stage: str) -> str:
+        """What a later stage reads of this item: parsed features, else the raw answer."""
+        if self.parse_ok.get(stage):
+            return format_features(self.features[stage])
+        return self.calls[stage].answer
+
+
+class BackendPool:
+    """One backend per distinct served model, wrapped by the persistent call cache."""
+
+    def __init__(self, cache_path: str | None, opener: Callable[[ModelSpec], Backend] = open_backend):
+        self._opener = opener
+        self._backends: dict[str, Backend] = {}
+        self._cache = None
+        if cache_path:
+            from drp_bench.cache import CallCache
+
+            Path(cache_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._cache = CallCache(Path(cache_path).expanduser())
+
+    def get(self, spec: ModelSpec) -> Backend:
+        key = spec.serving_key()
+        if key not in self._backends:
+            backend = _LazyBackend(spec, self._opener)
+            if self._cache is not None:
+                from drp_bench.cache import CachedBackend
+
+                backend = CachedBackend(backend, self._cache)  # type: ignore[assignment]
+            self._backends[key] = backend
+        return self._backends[key]
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+
+
+class _LazyBackend:
+    """Loads the model on the first call that misses the cache, so fully cached runs load nothing.
+
+    Its identity is known without loading: it is computed by the backend class from the spec.
+    """
+
+    def __init__(self, spec: ModelSpec, opener: Callable[[ModelSpec], Backend]):
+        self._spec = spec
+        self._opener = opener
+        self._inner: Backend | None = None
+        self.identity = model_identity(spec)
+
+    def chat(self, requests, on_result=None):  # type: ignore[no-untyped-def]
+        if self._inner is None:
+            log.info("loading %s (%s backend)", self._spec.name, self._spec.backend)
+            self._inner = self._opener(self._spec)
+        return self._inner.chat(requests, on_result=on_result)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+
+
+class Pipeline:
+    """Runs a method's stages over all samples, batch by batch."""
+
+    def __init__(self, cfg: RunConfig, backends: BackendPool, renderer: PromptRenderer):
+        self.cfg = cfg
+        self.backends = backends
+        self.render = renderer.render
+        self.system_prompt = cfg.prompts.get("system")
+
+    def _stage(self, stage: str, role: str, prompts: list[str]) -> list[StageCall]:
+        spec = self.cfg.roles[role]
+        return run_stage(stage, prompts, self.backends.get(spec), spec.sampling, self.system_prompt)
+
+    def run(self, dataset: Dataset, contexts: list[SampleContext]) -> list[dict[str, Any]]:
+        method = self.cfg.method
+        items = dataset.items
+        work = [
+            ItemWork(i, comparison)
+            for i, ctx in enumerate(contexts)
+            for comparison in ctx.comparisons
+        ]
+        if method.differences:
+            self._extract(work, items)
+            if method.validate:
+                self._validate(work, items)
+            if self.cfg.uvq:
+                self._normalize(work, items)
+        summaries = self._summarize(contexts, work, items) if method.differences else {}
+        generations = self._generate(contexts, summaries, items)
+        return [
+            self._record(i, ctx, work, summaries.get(i), generations[i])
+            for i, ctx in enumerate(contexts)
+        ]
+
+    def _comparison_vars(self, w: ItemWork, items: dict) -> dict[str, Any]:
+        return {
+            "item": items[w.comparison.review.asin],
+            "target": w.comparison.review,
+            "others": list(w.comparison.representatives),
+        }
+
+    def _extract(self, work: list[ItemWork], items: dict) -> None:
+        template = self.cfg.method.templates["extract"]
+        prompts = [self.render(template, **self._comparison_vars(w, items)) for w in work]
+        for w, call in zip(work, self._stage("extract", "extractor", prompts), strict=True):
+            self._store(w, "extract", call)
+
+    def _validate(self, work: list[ItemWork], items: dict) -> None:
+        template = self.cfg.method.templates["validate"]
+        prompts = [
+            self.render(
+                template, candidates=w.differences_text("extract"), **self._comparison_vars(w, items)
+            )
+            for w in work
+        ]
+        for w, call in zip(work, self._stage("validate", "validator", prompts), strict=True):
+            self._store(w, "validate", call)
+
+    def _store(self, w: ItemWork, stage: str, call: StageCall) -> None:
+        parsed = parse_features(call.answer)
+        w.calls[stage] = call
+        w.features[stage] = parsed.features
+        w.parse_ok[stage] = parsed.ok
+
+    def _final_stage(self) -> str:
+        return "validate" if self.cfg.method.validate else "extract"
+
+    def _normalize(self, work: list[ItemWork], items: dict) -> None:
+        from drp_bench.uvq.normalize import parse_units
+        from drp_bench.uvq.taxonomy import all_keys
+
+        source = self._final_stage()
+        keys = all_keys()
+        todo = [w for w in work if w.features.get(source)]
+        prompts = [
+            self.render(
+                self.cfg.method.templates.get("normalize", "normalize"),
+                item_title=items[w.comparison.review.asin].title,
+                features=list(w.features[source]),
+                taxonomy_keys=keys,
+            )
+            for w in todo
+        ]
+        for w, call in zip(todo, self._stage("normalize", "normalizer", prompts), strict=True):
+            result = parse_units(call.answer)
+            w.calls["normalize"] = call
+            w.units = list(result.units)
+            w.normalize_ok = result.ok
+
+    def _summarize(
+        self, contexts: list[SampleContext], work: list[ItemWork], items: dict
+    ) -> dict[int, StageCall]:
+        source = "extract" if self.cfg.method.summary_reads == "extracted" else self._final_stage()
+        by_sample: dict[int, list[ItemWork]] = {}
+        for w in work:
+            by_sample.setdefault(w.sample_index, []).append(w)
+        prompts = []
+        for i, ctx in enumerate(contexts):
+            differences = [
+                {"item": items[w.comparison.review.asin], "text": w.differences_text(source)}
+                for w in by_sample.get(i, [])
+            ]
+            prompts.append(
+                self.render(
+                    self.cfg.method.templates["summarize"],
+                    differences=differences,
+                    past_reviews=list(ctx.past_reviews),
+                    items=items,
+                )
+            )
+        calls = self._stage("summarize", "summarizer", prompts)
+        return dict(enumerate(calls))
+
+    def _generate(
+        self, contexts: list[SampleContext], summaries: dict[int, StageCall], items: dict
+    ) -> list[StageCall]:
+        prompts = []
+        for i, ctx in enumerate(contexts):
+            summary = summaries.get(i)
+            prompts.append(
+                self.render(
+                    self.cfg.method.templates["generate"],
+                    item=items[ctx.sample.target.asin],
+                    target=ctx.sample.target,
+                    past_reviews=list(ctx.past_reviews),
+                    summary=strip_answer_prefix(summary.answer, "Summary") if summary else "",
+                    items=items,
+                )
+            )
+        return self._stage("generate", "generator", prompts)
+
+    def _record(
+        self,
+        index: int,
+        ctx: SampleContext,
+        work: list[ItemWork],
+        summary: StageCall | None,
+        generation: StageCall,
+    ) -> dict[str, Any]:
+        sample = ctx.sample
+        stages: dict[str, Any] = {}
+        mine = [w for w in work if w.sample_index == index]
+        for stage in ("extract", "validate", "normalize"):
+            entries = [_item_record(w, stage) for w in mine if stage in w.calls]
+            if entries:
+                stages[stage] = entries
+        if summary is not None:
+            stages["summarize"] = {
+                **summary.record(),
+                "summary": strip_answer_prefix(summary.answer, "Summary"),
+            }
+        stages["generate"] = generation.record()
+        prediction = strip_answer_prefix(generation.answer, "Review") if generation.result.ok else ""
+        return {
+            "sample_id": sample.sample_id,
+            "user_id": sample.user_id,
+            "target_asin": sample.target.asin,
+            "reference": sample.target.text,
+            "prediction": prediction,
+            "past_reviews": [r.asin for r in ctx.past_reviews],
+            "stages": stages,
+            "error": generation.result.error,
+        }
+
+
+def _item_record(w: ItemWork, stage: str) -> dict[str, Any]:
+    call = w.calls[stage]
+    record: dict[str, Any] = {
+        "asin": w.comparison.review.asin,
+        "representatives": list(w.comparison.representative_users),
+        **call.record(),
+    }
+    if stage == "normalize":
+        record["units"] = [u.to_dict() for u in w.units]
+        record["parse_ok"] = bool(w.normalize_ok)
+    else:
+        record["features"] = [
+            {"name": f.name, "definition": f.definition, "difference": f.difference}
+            for f in w.features[stage]
+        ]
+        record["parse_ok"] = w.parse_ok[stage]
+    return record
+

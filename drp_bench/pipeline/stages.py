@@ -1,0 +1,80 @@
+"""Run one stage: prompts for every unit of work go to the role's backend as one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from drp_bench.backends.base import Backend, ChatRequest, ChatResult, SamplingParams
+from drp_bench.progress import StageProgress
+
+
+@dataclass
+class StageCall:
+    """One call of a stage as it is stored in predictions.jsonl."""
+
+    messages: list[dict[str, str]]
+    result: ChatResult
+
+    @property
+    def answer(self) -> str:
+        return self.result.text
+
+    def reasoning_tokens(self) -> int:
+        """Completion tokens spent on reasoning, estimated by the reasoning's share of the text.
+
+        Backends report one completion-token count; the split follows character counts.
+        """
+        reasoning = self.result.reasoning or ""
+        if not reasoning:
+            return 0
+        total_chars = len(reasoning) + len(self.result.text)
+        return round(self.result.completion_tokens * len(reasoning) / max(total_chars, 1))
+
+    def record(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "messages": self.messages,
+            "output": r.text,
+            "reasoning": r.reasoning,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens(),
+            "finish_reason": r.finish_reason,
+            "latency_s": round(r.latency_s, 4),
+            "error": r.error,
+            "cached": r.cached,
+        }
+
+
+def build_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def run_stage(
+    stage: str,
+    prompts: Sequence[str],
+    backend: Backend,
+    sampling: SamplingParams,
+    system_prompt: str | None = None,
+) -> list[StageCall]:
+    """Send all prompts of a stage in one batch; never raises for a failed call."""
+    messages = [build_messages(p, system_prompt) for p in prompts]
+    requests = [ChatRequest(tuple(m), sampling) for m in messages]
+    progress = StageProgress(stage, len(requests))
+
+    def on_result(_index: int, result: ChatResult) -> None:
+        progress.update(result.completion_tokens, result.cached, not result.ok)
+
+    try:
+        results = backend.chat(requests, on_result=on_result) if requests else []
+    finally:
+        progress.close()
+    if len(results) != len(requests):
+        raise RuntimeError(
+            f"stage {stage}: backend returned {len(results)} results for {len(requests)} requests"
+        )
+    return [StageCall(m, r) for m, r in zip(messages, results, strict=True)]

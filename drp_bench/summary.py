@@ -1,0 +1,120 @@
+"""metrics.json of a run: quality metrics, feature counts, UVQ, calls and inference compute."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from drp_bench.config import RunConfig
+from drp_bench.records import Dataset
+
+STAGES = ("extract", "validate", "normalize", "summarize", "generate")
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
+
+
+def stage_calls(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (stage, call) of one predictions.jsonl record."""
+    calls = []
+    for stage in STAGES:
+        entry = record["stages"].get(stage)
+        if entry is None:
+            continue
+        for call in entry if isinstance(entry, list) else [entry]:
+            calls.append((stage, call))
+    return calls
+
+
+def compute_summary(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
+    """Per-stage token/latency totals plus per-sample means, and the call counts."""
+    per_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    calls = {"total": 0, "failed": 0, "cached": 0}
+    for record in records:
+        for stage, call in stage_calls(record):
+            s = per_stage[stage]
+            s["calls"] += 1
+            for key in TOKEN_FIELDS:
+                s[key] += call.get(key) or 0
+            s["latency_s"] += call.get("latency_s") or 0.0
+            calls["total"] += 1
+            calls["failed"] += int(call.get("error") is not None)
+            calls["cached"] += int(bool(call.get("cached")))
+    compute: dict[str, Any] = {
+        stage: {k: (round(v, 3) if k == "latency_s" else int(v)) for k, v in values.items()}
+        for stage, values in per_stage.items()
+    }
+    n = max(len(records), 1)
+    compute["per_sample"] = {
+        key: round(sum(per_stage[s][key] for s in per_stage) / n, 2)
+        for key in (*TOKEN_FIELDS, "calls", "latency_s")
+    }
+    return compute, calls
+
+
+def feature_summary(records: list[dict[str, Any]], stage: str) -> dict[str, Any] | None:
+    entries = [e for r in records for e in r["stages"].get(stage, [])]
+    if not entries:
+        return None
+    parsed = sum(1 for e in entries if e.get("parse_ok"))
+    n_features = sum(len(e.get("features") or []) for e in entries)
+    return {
+        "stage": stage,
+        "items": len(entries),
+        "parsed": parsed,
+        "malformed": len(entries) - parsed,
+        "per_item_mean": round(n_features / len(entries), 3),
+    }
+
+
+def uvq_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not any("normalize" in r["stages"] for r in records):
+        return None
+    from drp_bench.uvq.normalize import Unit
+    from drp_bench.uvq.score import run_uvq, user_uvq
+
+    users = []
+    for record in records:
+        units_per_item = [
+            [Unit.from_dict(u) for u in entry.get("units", [])]
+            for entry in record["stages"].get("normalize", [])
+        ]
+        users.append(user_uvq(units_per_item))
+    summary = run_uvq(users)
+    summary["malformed_outputs"] = sum(
+        1 for r in records for e in r["stages"].get("normalize", []) if not e.get("parse_ok")
+    )
+    return summary
+
+
+def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]]) -> dict:
+    from drp_bench.metrics.text import score_all
+
+    predictions = [r["prediction"] for r in records]
+    references = [r["reference"] for r in records]
+    scores = score_all(predictions, references, seed=cfg.seed) if records else {}
+    compute, calls = compute_summary(records)
+    method = cfg.method
+    final_stage = "validate" if method.validate else "extract"
+    return {
+        "status": "complete",
+        "run": {
+            "method": method.name,
+            "dataset": dataset.name,
+            "split": dataset.split,
+            "num_samples": len(records),
+            "num_users": cfg.num_users,
+            "num_retrieved": cfg.num_retrieved,
+            "dimensions": method.dimensions,
+            "validate": method.validate,
+            "summary_reads": method.summary_reads if method.differences else None,
+            "temperature": cfg.roles["generator"].sampling.temperature,
+            "seed": cfg.seed,
+            "models": {role: spec.summary() for role, spec in cfg.roles.items()},
+        },
+        "metrics": scores,
+        "failed_samples": sum(1 for r in records if r.get("error")),
+        "features": feature_summary(records, final_stage) if method.differences else None,
+        "extracted_features": feature_summary(records, "extract") if method.differences else None,
+        "uvq": uvq_summary(records),
+        "calls": calls,
+        "compute": compute,
+    }

@@ -1,0 +1,55 @@
+"""Shared fixtures: small hand-made datasets and paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drp_bench.records import Dataset, Item, Review, Sample
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def review(asin: str, title: str, text: str, rating: float = 5.0, ts: int = 0) -> Review:
+    return Review(asin=asin, title=title, text=text, rating=rating, timestamp=ts)
+
+
+@pytest.fixture
+def tiny_dataset() -> Dataset:
+    """Three users sharing items A and B; user u1's target is item T."""
+    items = {
+        "A": Item("A", "Jazz at Dawn", "A smooth jazz album with saxophone and piano."),
+        "B": Item("B", "Metal Storm", "Heavy metal record with loud guitars and drums."),
+        "C": Item("C", "Folk Tales", "Acoustic folk songs about rural life."),
+        "T": Item("T", "Jazz at Dusk", "A late-night jazz album with saxophone solos."),
+    }
+    samples = [
+        Sample(
+            "u1",
+            (
+                review("A", "Lovely jazz", "Smooth and warm saxophone.", 5, 1),
+                review("B", "Too loud", "Not my thing, the drums hurt.", 2, 2),
+                review("C", "Nice folk", "Gentle acoustic stories.", 4, 3),
+            ),
+            review("T", "Jazz again", "Another smooth saxophone night.", 5, 4),
+        ),
+        Sample(
+            "u2",
+            (
+                review("A", "Great sax", "The saxophone sings throughout.", 5, 1),
+                review("B", "Brutal", "Crushing riffs, great drums.", 5, 2),
+            ),
+            review("C", "Folk", "Pleasant but forgettable.", 3, 3),
+        ),
+        Sample(
+            "u3",
+            (
+                review("A", "Dull", "Background music, nothing more.", 2, 1),
+                review("B", "Metal!", "Loud and proud metal.", 4, 2),
+            ),
+            review("C", "Meh", "Too slow for me.", 2, 3),
+        ),
+    ]
+    return Dataset(name="tiny", split="test", samples=samples, items=items)

@@ -1,0 +1,58 @@
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from drp_bench.cli import CONF_DIR
+from drp_bench.config import MethodSpec, RunConfig
+
+
+def _compose(overrides=()):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_default_config_is_drp_on_the_bundled_sample_with_the_embedded_model():
+    cfg = RunConfig.from_config(_compose())
+    assert cfg.method.name == "drp" and cfg.method.dimensions == "auto" and cfg.method.validate
+    assert cfg.dataset["name"] == "music_sample"
+    assert cfg.roles["extractor"].backend == "llamacpp"
+    assert (cfg.num_retrieved, cfg.num_users, cfg.seed) == (8, 4, 42)
+    assert cfg.roles["extractor"].sampling.temperature == 0.0
+
+
+@pytest.mark.parametrize("method", ["drp", "dpl", "rag", "nonp"])
+def test_every_method_config_is_valid(method):
+    cfg = RunConfig.from_config(_compose([f"method={method}"]))
+    assert cfg.method.name == method
+
+
+def test_validator_follows_the_extractor_and_summarizer_the_generator():
+    cfg = RunConfig.from_config(
+        _compose(["model@extractor=r1-distill-qwen-7b", "model@generator=qwen2.5-14b-instruct"])
+    )
+    assert cfg.roles["validator"].name == "DeepSeek-R1-Distill-Qwen-7B"
+    assert cfg.roles["validator"].reasoning
+    assert cfg.roles["summarizer"].name == "Qwen2.5-14B-Instruct"
+    assert cfg.roles["generator"].tensor_parallel_size == 1
+
+
+def test_every_registry_model_has_the_papers_sampling_defaults():
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        cfg = RunConfig.from_config(_compose([f"model@extractor={path.stem}"]))
+        spec = cfg.roles["extractor"]
+        assert spec.sampling.temperature == 0.0 and spec.sampling.top_p == 0.95
+        assert spec.sampling.seed == 42
+        assert spec.params_b > 0 and spec.family
+
+
+def test_bad_method_dimensions_is_a_clear_error():
+    with pytest.raises(ValueError, match="method.dimensions"):
+        MethodSpec.from_config({"name": "x", "differences": True, "dimensions": "many"})
+
+
+def test_method_missing_a_template_is_a_clear_error():
+    with pytest.raises(ValueError, match="extract"):
+        MethodSpec.from_config(
+            {"name": "x", "differences": True, "dimensions": "auto", "templates": {"generate": "g"}}
+        )

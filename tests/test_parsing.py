@@ -1,0 +1,59 @@
+from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
+from drp_bench.reasoning import split_reasoning
+
+
+def test_features_in_the_requested_format_are_parsed():
+    text = (
+        "--- [Writing Style] Definition: word choice and syntax. "
+        "Difference Description: uses shorter sentences than others. ---\n"
+        "--- [Humour] Definition: jokes. Difference Description: jokes more often. ---"
+    )
+    parsed = parse_features(text)
+    assert parsed.ok
+    assert [f.name for f in parsed.features] == ["Writing Style", "Humour"]
+    assert parsed.features[0].definition == "word choice and syntax."
+    assert parsed.features[1].difference == "jokes more often."
+
+
+def test_features_tolerate_markdown_line_breaks_and_missing_closing_dashes():
+    text = (
+        "Here are the features:\n--- [Emotional Style]\n**Definition:** sentiment tone\n"
+        "**Difference Description:** more enthusiastic\n"
+    )
+    parsed = parse_features(text)
+    assert [(f.name, f.definition, f.difference) for f in parsed.features] == [
+        ("Emotional Style", "sentiment tone", "more enthusiastic")
+    ]
+
+
+def test_malformed_output_gives_no_features_and_does_not_raise():
+    assert not parse_features("The user writes nicely.").ok
+    assert not parse_features("--- [Name] Definition: only a definition ---").ok
+    assert not parse_features("").ok
+
+
+def test_formatted_features_parse_back_to_the_same_features():
+    parsed = parse_features(
+        "--- [A] Definition: d1 Difference Description: x1 ---"
+        "--- [B] Definition: d2 Difference Description: x2 ---"
+    )
+    assert parse_features(format_features(parsed.features)).features == parsed.features
+
+
+def test_answer_prefix_is_stripped_or_whole_text_kept():
+    assert strip_answer_prefix("[Review]: Great album.", "Review") == "Great album."
+    assert strip_answer_prefix("Sure!\n[review] : Fine.", "Review") == "Fine."
+    assert strip_answer_prefix("No prefix here.", "Review") == "No prefix here."
+
+
+def test_reasoning_before_closing_think_tag_is_split_off():
+    assert split_reasoning("<think>hmm, let me see</think>\n[Review]: ok") == (
+        "hmm, let me see",
+        "[Review]: ok",
+    )
+    assert split_reasoning("only closing tag here</think>answer") == ("only closing tag here", "answer")
+    assert split_reasoning("plain answer") == (None, "plain answer")
+
+
+def test_reasoning_model_cut_off_while_thinking_has_no_answer():
+    assert split_reasoning("still thinking ...", reasoning_model=True) == ("still thinking ...", "")
