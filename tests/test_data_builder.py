@@ -1,0 +1,578 @@
+"""Specification of the raw Amazon readers and the DPL-style builder (filters, core, split)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drp_bench.data import load_dataset
+from drp_bench.data.builder import (
+    BuildConfig,
+    build,
+    core_counts,
+    core_filter,
+    dedupe_newest_first,
+    item_reject_reason,
+    make_samples,
+    scan_meta,
+    scan_reviews,
+    split_users,
+)
+from drp_bench.data.cli import main as data_main
+from drp_bench.data.raw import RawDataError, RawItem, iter_items, iter_reviews
+from drp_bench.records import Review
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MUSIC = REPO.parent / "shared" / "data" / "amazon2014-digital-music"
+MUSIC_REVIEWS = SHARED_MUSIC / "reviews_Digital_Music_5.jsonl.gz"
+MUSIC_META = SHARED_MUSIC / "meta_Digital_Music.pyjson.gz"
+SAMPLE_DIR = REPO / "drp_bench" / "sample_data" / "music_sample"
+
+needs_music = pytest.mark.skipif(
+    not MUSIC_REVIEWS.is_file() or not MUSIC_META.is_file(),
+    reason=f"shared Amazon 2014 Digital Music data not found at {SHARED_MUSIC}",
+)
+
+# The thresholds the bundled sample was built with (see sample_data/music_sample/README.md).
+SAMPLE_FLAGS = [
+    "--min-review-chars", "200",
+    "--min-user-reviews", "8",
+    "--min-item-users", "5",
+    "--no-require-description",
+    "--num-inputs", "3",
+    "--profile-min-item-users", "5",
+    "--profile-min-user-reviews", "4",
+]  # fmt: skip
+
+
+def write_lines(path: Path, lines: list[str], gz: bool = False) -> Path:
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def rev(asin: str, ts: int, text: str = "") -> Review:
+    return Review(
+        asin=asin, title=f"title {asin}", text=text or f"text {asin}", rating=4.0, timestamp=ts
+    )
+
+
+# --- raw readers ---------------------------------------------------------------------------
+
+
+def test_raw_2014_reviews_and_python_literal_meta_are_read(tmp_path):
+    reviews = write_lines(
+        tmp_path / "reviews.json.gz",
+        [
+            json.dumps(
+                {
+                    "reviewerID": "U1",
+                    "asin": "A1",
+                    "overall": 5.0,
+                    "summary": "Great",
+                    "reviewText": "Loved it.",
+                    "unixReviewTime": 1158019200,
+                }
+            ),
+            json.dumps(
+                {
+                    "reviewerID": "U2",
+                    "asin": "A1",
+                    "overall": 3.0,
+                    "reviewText": "Fine.",
+                    "unixReviewTime": 991526400,
+                }
+            ),
+        ],
+        gz=True,
+    )
+    meta = write_lines(
+        tmp_path / "meta.pyjson",
+        [
+            "{'asin': 'A1', 'title': 'Memory of Trees', 'description': 'An album.', "
+            "'categories': [['CDs & Vinyl', 'New Age']], 'price': 9.49}",
+            '{"asin": "A2", "title": "JSON line", "categories": [["Pop"]]}',
+        ],
+    )
+    (_, r1), (_, r2) = iter_reviews(reviews)
+    assert (r1.user_id, r1.asin, r1.title, r1.text) == ("U1", "A1", "Great", "Loved it.")
+    assert (r1.rating, r1.timestamp, r1.format) == (5.0, 1158019200, "2014")
+    assert r2.title is None  # missing summary: left to the filter
+    (_, m1), (_, m2) = iter_items(meta)
+    assert m1 == RawItem(
+        "A1", "Memory of Trees", "An album.", [["CDs & Vinyl", "New Age"]], None, "2014"
+    )
+    assert (m2.asin, m2.description) == ("A2", "")  # 2014 description may be missing
+
+
+def test_raw_2023_reviews_keep_ms_timestamps_and_parent_asin(tmp_path):
+    reviews = write_lines(
+        tmp_path / "Books.jsonl",
+        [
+            json.dumps(
+                {
+                    "user_id": "U1",
+                    "asin": "B0CHILD",
+                    "parent_asin": "B0PARENT",
+                    "rating": 4,
+                    "title": "Nice",
+                    "text": "Good read.",
+                    "timestamp": 1588687728923,
+                    "verified_purchase": True,
+                }
+            )
+        ],
+    )
+    meta = write_lines(
+        tmp_path / "meta_Books.jsonl.gz",
+        [
+            json.dumps(
+                {
+                    "parent_asin": "B0PARENT",
+                    "title": "A Book",
+                    "description": ["Product Description", "First part.", "Second part."],
+                    "categories": ["Books", "Fiction"],
+                    "rating_number": 42,
+                }
+            )
+        ],
+        gz=True,
+    )
+    [(line, r)] = list(iter_reviews(reviews))
+    assert line == 1
+    assert (r.user_id, r.asin, r.rating, r.timestamp, r.format) == (
+        "U1",
+        "B0PARENT",
+        4.0,
+        1588687728923,
+        "2023",
+    )
+    [(_, item)] = list(iter_items(meta))
+    assert item.description == "First part. Second part."
+    assert (item.asin, item.rating_number, item.format) == ("B0PARENT", 42, "2023")
+
+
+def test_raw_gzip_is_detected_by_magic_bytes_not_by_name(tmp_path):
+    line = json.dumps(
+        {
+            "reviewerID": "U",
+            "asin": "A",
+            "reviewText": "x",
+            "overall": 1.0,
+            "summary": "s",
+            "unixReviewTime": 5,
+        }
+    )
+    gz_named_plain = write_lines(tmp_path / "reviews.json", [line], gz=True)
+    plain_named_gz = write_lines(tmp_path / "reviews.json.gz", [line], gz=False)
+    assert next(iter_reviews(gz_named_plain))[1].user_id == "U"
+    assert next(iter_reviews(plain_named_gz))[1].user_id == "U"
+
+
+def test_raw_bad_line_error_names_file_and_line(tmp_path):
+    path = write_lines(
+        tmp_path / "meta.txt",
+        ["{'asin': 'A1', 'title': 'ok'}", "{'asin': 'A2', 'title': ", "{'asin': 'A3'}"],
+    )
+    with pytest.raises(RawDataError) as err:
+        list(iter_items(path))
+    assert str(path) in str(err.value) and "line 2" in str(err.value)
+    assert err.value.line == 2
+
+
+def test_raw_literal_meta_is_never_evaluated(tmp_path):
+    marker = tmp_path / "pwned"
+    path = write_lines(
+        tmp_path / "meta.txt", [f"__import__('pathlib').Path({str(marker)!r}).touch()"]
+    )
+    with pytest.raises(RawDataError, match="line 1"):
+        list(iter_items(path))
+    assert not marker.exists()
+
+
+def test_raw_wrong_type_names_the_field(tmp_path):
+    path = write_lines(
+        tmp_path / "r.jsonl",
+        [
+            json.dumps(
+                {
+                    "user_id": "U",
+                    "parent_asin": "P",
+                    "rating": "five",
+                    "title": "t",
+                    "text": "x",
+                    "timestamp": 1,
+                }
+            )
+        ],
+    )
+    with pytest.raises(RawDataError, match=r"line 1: field 'rating': expected a number"):
+        list(iter_reviews(path))
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def test_item_filter_applies_rating_number_only_to_the_2023_format():
+    config = BuildConfig(min_description_chars=5, max_description_chars=20)
+    old = RawItem("A", "t", "long enough", [["x"]], None, "2014")
+    new = RawItem("P", "t", "long enough", ["x"], None, "2023")
+    assert item_reject_reason(old, config) is None
+    assert item_reject_reason(new, config) == "no_rating_number"
+    assert item_reject_reason(RawItem("A", "t", "tiny", [["x"]], None, "2014"), config) == (
+        "description_length"
+    )
+    relaxed = BuildConfig(require_description=False)
+    assert item_reject_reason(RawItem("A", "t", "", [["x"]], None, "2014"), relaxed) is None
+
+
+# --- core ----------------------------------------------------------------------------------
+
+
+def test_dedupe_keeps_newest_review_per_item_and_per_text_sequentially():
+    # One user, newest first: r0 (A, t1), r1 (A, t2), r2 (B, t2), r3 (C, t1).
+    # r1 repeats item A -> dropped (its text t2 is not marked seen); r2 keeps t2;
+    # r3 repeats text t1 -> dropped.
+    user = np.array([0, 0, 0, 0])
+    item = np.array([0, 0, 1, 2])
+    ts = np.array([30, 20, 10, 0])
+    text = np.array([1, 2, 2, 1])
+    assert dedupe_newest_first(user, item, ts, text, np.arange(4)).tolist() == [0, 2]
+
+
+def test_dedupe_breaks_time_ties_by_file_order():
+    user, item, ts, text = (np.array(v) for v in ([0, 0], [5, 5], [7, 7], [1, 2]))
+    assert dedupe_newest_first(user, item, ts, text, np.arange(2)).tolist() == [0]
+
+
+def test_core_filter_iterates_until_stable():
+    # u0, u1: items 0,1; u2: items 1,2; u3: items 0,1,2,3 (above max 3).
+    rows = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2), (3, 3)]
+    user = [u for u, _ in rows]
+    item = [i for _, i in rows]
+    result = core_filter(
+        user,
+        item,
+        list(range(len(rows))),
+        list(range(len(rows))),
+        min_item_users=2,
+        min_user_reviews=2,
+        max_user_reviews=3,
+    )
+    # Round 1 drops u3 (4 reviews) and item 3; round 2 item 2 (only u2 left);
+    # round 3 u2 (1 review left); round 4 changes nothing.
+    assert result.rows.tolist() == [0, 1, 2, 3]
+    assert result.iterations == 4
+
+
+@needs_music
+def test_core_on_shared_digital_music_gives_760_reviews_59_users_78_items():
+    config = BuildConfig(min_user_reviews=8, min_item_users=5, require_description=False)
+    meta = scan_meta(MUSIC_META, config)
+    table = scan_reviews(MUSIC_REVIEWS, meta.lines, config)
+    assert meta.counts["read"] == 382
+    assert table.counts["read"] == 6907
+    result = core_filter(
+        table.user,
+        table.item,
+        table.timestamp,
+        table.text_key,
+        min_item_users=5,
+        min_user_reviews=8,
+        max_user_reviews=500,
+    )
+    counts = core_counts(table, result)
+    assert (counts["reviews"], counts["users"], counts["items"]) == (760, 59, 78)
+
+
+# --- split ---------------------------------------------------------------------------------
+
+
+def _split_fixture() -> dict[str, list[Review]]:
+    return {
+        # given newest first on purpose: the split sorts oldest first
+        "u1": [
+            rev(a, t)
+            for a, t in reversed([("A", 1), ("B", 2), ("C", 3), ("X1", 4), ("X2", 5), ("X3", 6)])
+        ],
+        "u2": [
+            rev(a, t) for a, t in [("A", 1), ("B", 2), ("D", 3), ("Y1", 4), ("Y2", 5), ("Y3", 6)]
+        ],
+        "u3": [
+            rev(a, t) for a, t in [("C", 1), ("E", 2), ("F", 3), ("Z1", 4), ("Z2", 5), ("Z3", 6)]
+        ],
+        "u4": [
+            rev(a, t) for a, t in [("D", 1), ("G", 2), ("H", 3), ("W1", 4), ("W2", 5), ("W3", 6)]
+        ],
+    }
+
+
+def test_split_prunes_profile_items_and_users_iteratively():
+    result = split_users(
+        _split_fixture(), num_inputs=3, profile_min_item_users=2, profile_min_user_reviews=2
+    )
+    # Round 1: E, F, G, H have one profile user -> u3 and u4 keep one review and go.
+    # Round 2: C and D now have one user -> pruned from u1 and u2, who keep A, B.
+    assert list(result.users) == ["u1", "u2"]
+    assert result.iterations == 2
+    profile, inputs = result.users["u1"]
+    assert [r.asin for r in profile] == ["A", "B"]
+    assert [r.asin for r in inputs] == ["X1", "X2", "X3"]
+
+
+def test_samples_take_test_validation_and_train_targets_from_the_inputs():
+    result = split_users(
+        _split_fixture(), num_inputs=3, profile_min_item_users=2, profile_min_user_reviews=2
+    )
+    samples = make_samples(result)
+    test = {s.user_id: s for s in samples["test"]}
+    val = {s.user_id: s for s in samples["validation"]}
+    assert test["u1"].target.asin == "X3"
+    assert [r.asin for r in test["u1"].profile] == ["A", "B", "X1", "X2"]
+    assert val["u1"].target.asin == "X2"
+    assert [r.asin for r in val["u1"].profile] == ["A", "B", "X1"]
+    assert [(s.user_id, s.target.asin, [r.asin for r in s.profile]) for s in samples["train"]] == [
+        ("u1", "X1", ["A", "B"]),
+        ("u2", "Y1", ["A", "B"]),
+    ]
+
+
+def test_split_with_more_inputs_gives_one_train_sample_per_earlier_input():
+    reviews = {
+        u: [rev(a, t) for t, a in enumerate(["A", "B", "I1", "I2", "I3", "I4"])]
+        for u in ("u1", "u2")
+    }
+    result = split_users(
+        reviews, num_inputs=4, profile_min_item_users=2, profile_min_user_reviews=2
+    )
+    train = [s for s in make_samples(result)["train"] if s.user_id == "u1"]
+    assert [(s.target.asin, len(s.profile)) for s in train] == [("I1", 2), ("I2", 3)]
+
+
+def test_split_drops_users_with_too_few_reviews_for_the_inputs():
+    reviews = {"u1": [rev("A", 1), rev("B", 2)]}
+    result = split_users(
+        reviews, num_inputs=3, profile_min_item_users=0, profile_min_user_reviews=0
+    )
+    assert result.users == {}
+
+
+# --- build end to end ----------------------------------------------------------------------
+
+
+def _write_2023(tmp_path: Path) -> tuple[Path, Path]:
+    reviews, meta = [], []
+    for i in range(6):
+        desc = ["Product Description", f"Item {i} is a book about things."] if i < 5 else ["x"]
+        meta.append(
+            json.dumps(
+                {
+                    "parent_asin": f"P{i}",
+                    "title": f"Book {i}",
+                    "description": desc,
+                    "categories": ["Books"],
+                    "rating_number": 10,
+                }
+            )
+        )
+    for u in range(5):
+        for i in range(6):
+            reviews.append(
+                json.dumps(
+                    {
+                        "user_id": f"U{u}",
+                        "asin": f"C{i}",
+                        "parent_asin": f"P{i}",
+                        "rating": 4.0,
+                        "title": f"Review {u}-{i}",
+                        "text": f"User {u} thinks   book {i} is good.",
+                        "timestamp": 1_600_000_000_000 + 1000 * i + u,
+                    }
+                )
+            )
+    # An older duplicate review of P0 by U0 (dropped by dedupe) and a too-short review.
+    reviews.append(
+        json.dumps(
+            {
+                "user_id": "U0",
+                "parent_asin": "P0",
+                "rating": 1.0,
+                "title": "Old",
+                "text": "An older take on book 0, long enough.",
+                "timestamp": 1_500_000_000_000,
+            }
+        )
+    )
+    reviews.append(
+        json.dumps(
+            {
+                "user_id": "U9",
+                "parent_asin": "P1",
+                "rating": 2.0,
+                "title": "Short",
+                "text": "Too short.",
+                "timestamp": 1,
+            }
+        )
+    )
+    return (
+        write_lines(tmp_path / "reviews.jsonl.gz", reviews, gz=True),
+        write_lines(tmp_path / "meta.jsonl", meta),
+    )
+
+
+SMALL_CONFIG = BuildConfig(
+    min_review_chars=20,
+    min_description_chars=10,
+    min_item_users=3,
+    min_user_reviews=4,
+    num_inputs=2,
+    profile_min_item_users=3,
+    profile_min_user_reviews=2,
+)
+
+
+def test_build_writes_loadable_splits_meta_and_build_info(tmp_path):
+    reviews, meta = _write_2023(tmp_path)
+    out = tmp_path / "out"
+    report = build(reviews, meta, out, SMALL_CONFIG, command="drp-bench data build ...")
+    assert report.counts["meta"] == {"read": 6, "rejected_description_length": 1, "kept": 5}
+    assert report.counts["reviews"]["rejected_short_text"] == 1
+    assert report.counts["reviews"]["rejected_item_filtered"] == 5  # reviews of P5
+    assert report.counts["core"] == {"reviews": 25, "users": 5, "items": 5, "iterations": 1}
+    assert report.counts["samples"] == {"train": 0, "validation": 5, "test": 5, "meta_items": 5}
+
+    test = load_dataset(out, None, split="test")
+    u0 = next(s for s in test.samples if s.user_id == "U0")
+    assert [r.asin for r in u0.profile] == ["P0", "P1", "P2", "P3"]
+    assert u0.target.asin == "P4"
+    assert u0.profile[0].title == "Review 0-0"  # the newer P0 review survived dedupe
+    assert u0.profile[0].text == "User 0 thinks book 0 is good."  # whitespace normalised
+    assert u0.profile[0].timestamp == 1_600_000_000_000  # ms kept
+    assert test.items["P0"].description == "Item 0 is a book about things."
+    assert load_dataset(out, None, split="validation").samples[0].target.asin == "P3"
+
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["command"] == "drp-bench data build ..."
+    assert info["config"]["num_inputs"] == 2
+    assert info["sources"]["reviews"]["sha256"].startswith("sha256:")
+    assert set(info["outputs"]) == {"train.jsonl", "validation.jsonl", "test.jsonl", "meta.jsonl"}
+
+
+def test_build_is_byte_reproducible_with_gzip(tmp_path):
+    reviews, meta = _write_2023(tmp_path)
+    first = build(reviews, meta, tmp_path / "a", SMALL_CONFIG, compress=True)
+    second = build(reviews, meta, tmp_path / "b", SMALL_CONFIG, compress=True)
+    assert first.outputs == second.outputs
+    assert "test.jsonl.gz" in first.outputs
+
+
+def test_config_rejects_inconsistent_thresholds():
+    with pytest.raises(ValueError, match="num_inputs"):
+        BuildConfig(num_inputs=1).validate()
+    with pytest.raises(ValueError, match="min_user_reviews <= max_user_reviews"):
+        BuildConfig(min_user_reviews=10, max_user_reviews=5).validate()
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_has_a_flag_for_every_threshold(capsys):
+    assert data_main(["build", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for flag in (
+        "--min-review-chars",
+        "--no-require-description",
+        "--min-item-users",
+        "--max-user-reviews",
+        "--num-inputs",
+        "--profile-min-item-users",
+        "--profile-min-user-reviews",
+        "--no-require-rating-number",
+    ):
+        assert flag in help_text
+
+
+def test_cli_check_prints_counts_and_fails_cleanly_on_bad_data(tmp_path, capsys):
+    reviews, meta = _write_2023(tmp_path)
+    out = tmp_path / "out"
+    flags = [
+        "--min-review-chars",
+        "20",
+        "--min-description-chars",
+        "10",
+        "--min-item-users",
+        "3",
+        "--min-user-reviews",
+        "4",
+        "--num-inputs",
+        "2",
+        "--profile-min-item-users",
+        "3",
+        "--profile-min-user-reviews",
+        "2",
+        "-q",
+    ]
+    argv = ["build", "--reviews", str(reviews), "--meta", str(meta), "--out", str(out), *flags]
+    assert data_main(argv) == 0
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["command"].startswith("drp-bench data build --reviews ")
+    capsys.readouterr()
+    assert data_main(["check", str(out), "--split", "all"]) == 0
+    printed = capsys.readouterr().out
+    assert "[test]: 5 samples, 5 users, 5 items" in printed
+    assert "[train]: 0 samples" in printed
+    (out / "test.jsonl").write_text('{"user_id": "U0"}\n')
+    assert data_main(["check", str(out)]) == 1
+    assert "line 1: field 'profile'" in capsys.readouterr().err
+
+
+@needs_music
+def test_bundled_sample_is_rebuilt_identically_from_the_shared_data(tmp_path):
+    out = tmp_path / "music"
+    argv = [
+        "build",
+        "--reviews",
+        str(MUSIC_REVIEWS),
+        "--meta",
+        str(MUSIC_META),
+        "--out",
+        str(out),
+        "--gzip",
+        "-q",
+        *SAMPLE_FLAGS,
+    ]
+    assert data_main(argv) == 0
+    info = json.loads((out / "build_info.json").read_text())
+    bundled = json.loads((SAMPLE_DIR / "build_info.json").read_text())
+    assert info["counts"]["core"] == {
+        "reviews": 760,
+        "users": 59,
+        "items": 78,
+        "iterations": bundled["counts"]["core"]["iterations"],
+    }
+    assert info["outputs"] == bundled["outputs"]
+    assert info["config"] == bundled["config"]
+
+
+def test_raw_truncated_gzip_is_an_error_naming_the_file(tmp_path):
+    line = json.dumps(
+        {
+            "reviewerID": "U",
+            "asin": "A",
+            "reviewText": "x" * 300,
+            "overall": 1.0,
+            "summary": "s",
+            "unixReviewTime": 5,
+        }
+    )
+    data = gzip.compress(("\n".join([line] * 200) + "\n").encode())
+    path = tmp_path / "reviews.json.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RawDataError, match="cannot read file") as err:
+        list(iter_reviews(path))
+    assert err.value.path == str(path)
