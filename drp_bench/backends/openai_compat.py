@@ -1,0 +1,151 @@
+"""Any OpenAI-compatible chat endpoint (vllm serve, llama.cpp server, hosted APIs).
+
+Retries are the ``openai`` client's own: it retries connection errors, timeouts, 408, 409, 429
+and 5xx with exponential backoff (0.5 s doubling up to 8 s, jittered), and honours the server's
+``retry-after`` / ``retry-after-ms`` headers. A request that still fails becomes a result with
+``error`` set; the other requests of the batch go on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.reasoning import split_reasoning
+
+# Fields in which servers return reasoning they already split off the answer:
+# vllm serve --reasoning-parser (``reasoning_content``; newer releases ``reasoning``).
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def normalize_base_url(base_url: str) -> str:
+    """Strip trailing slashes; a bare ``http://host:port`` gets the conventional ``/v1``."""
+    parts = urlsplit(base_url.strip())
+    if not parts.scheme or not parts.netloc:
+        raise ValueError(f"base_url must look like http://host:port/v1, found {base_url!r}")
+    path = parts.path.rstrip("/") or "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _server_reasoning(message: Any) -> str | None:
+    for name in _REASONING_FIELDS:
+        value = getattr(message, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+class OpenAIBackend:
+    """Send chat requests concurrently (at most ``max_concurrency`` in flight) to one endpoint."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        max_concurrency: int = 8,
+        timeout_s: float = 600,
+        max_retries: int = 5,
+        reasoning: bool = False,
+        extra_body: dict[str, Any] | None = None,
+        revision: str | None = None,
+    ) -> None:
+        import openai
+
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, found {max_concurrency}")
+        self.base_url = normalize_base_url(base_url)
+        self.model = model
+        self.max_concurrency = max_concurrency
+        self.reasoning = reasoning
+        self.extra_body = dict(extra_body or {})
+        self.identity: dict[str, Any] = {
+            "backend": self.name,
+            "base_url": self.base_url,
+            "model": model,
+            "revision": revision,
+            "reasoning": reasoning,
+        }
+        if self.extra_body:
+            self.identity["extra_body"] = self.extra_body
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    def _call(self, request: ChatRequest) -> ChatResult:
+        s = request.sampling
+        start = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=[dict(m) for m in request.messages],  # type: ignore[misc]
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=s.max_tokens,
+                seed=s.seed,
+                n=1,
+                extra_body=self.extra_body or None,
+            )
+            if not response.choices:
+                raise ValueError("response has no choices")
+        except Exception as exc:  # a failed call is a result, never a crash of the run
+            return ChatResult(
+                text="",
+                latency_s=time.perf_counter() - start,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        latency = time.perf_counter() - start
+        choice = response.choices[0]
+        content = choice.message.content or ""
+        separated = _server_reasoning(choice.message)
+        if separated is not None:
+            reasoning: str | None = separated.strip() or None
+            text = content.strip()
+        else:
+            reasoning, text = split_reasoning(content, self.reasoning)
+        usage = response.usage
+        return ChatResult(
+            text=text,
+            reasoning=reasoning,
+            prompt_tokens=int(usage.prompt_tokens or 0) if usage else 0,
+            completion_tokens=int(usage.completion_tokens or 0) if usage else 0,
+            finish_reason=choice.finish_reason,
+            latency_s=latency,
+        )
+
+    def chat(
+        self, requests: Sequence[ChatRequest], on_result: ProgressCallback | None = None
+    ) -> list[ChatResult]:
+        """Run all requests; ``on_result`` is called in the calling thread as each one finishes."""
+        results: list[ChatResult | None] = [None] * len(requests)
+        if not requests:
+            return []
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.max_concurrency, len(requests)), thread_name_prefix="openai"
+        )
+        try:
+            futures: dict[Future[ChatResult], int] = {
+                pool.submit(self._call, r): i for i, r in enumerate(requests)
+            }
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                if on_result is not None:
+                    on_result(i, results[i])  # type: ignore[arg-type]
+        finally:
+            # On an interrupt (or a raising callback) do not start the calls still queued.
+            pool.shutdown(wait=True, cancel_futures=True)
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._client.close()

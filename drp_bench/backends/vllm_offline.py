@@ -1,0 +1,145 @@
+"""GPU backend: vLLM's offline engine (``vllm.LLM``), for machines with a GPU and vLLM installed.
+
+vLLM API used here, checked against the vLLM source and documentation:
+- ``LLM(model, *, trust_remote_code, tensor_parallel_size, dtype, revision,
+  gpu_memory_utilization, enforce_eager, **kwargs)``, extra kwargs such as ``max_model_len``
+  going to ``EngineArgs``: vllm/entrypoints/llm.py (``LLM.__init__``), both the 2025 (v0.9-era)
+  and the 2026 version of the file.
+- ``LLM.chat(messages: list of conversations, sampling_params: SamplingParams | list of one per
+  conversation, use_tqdm: bool, ...) -> list[RequestOutput]`` in input order; the model's chat
+  template is applied: vllm/entrypoints/llm.py (``LLM.chat``).
+- ``SamplingParams(n=1, temperature, top_p, seed, max_tokens)``; ``max_tokens`` defaults to 16 and
+  unset fields may take the model's ``generation_config.json`` values, so all are set:
+  docs.vllm.ai/en/v0.8.3/api/inference_params.html.
+- ``RequestOutput.prompt_token_ids``, ``.outputs[0].text / .token_ids / .finish_reason``
+  (``"stop"`` or ``"length"``): vllm/outputs.py (``RequestOutput``, ``CompletionOutput``).
+- The reasoning parser exists only in ``vllm serve``: offline output is split at ``</think>`` here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
+from drp_bench.reasoning import split_reasoning
+
+INSTALL_HINT = "pip install 'drp-bench[vllm]' on a GPU machine"
+
+
+def vllm_sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
+    """Keyword arguments for ``vllm.SamplingParams`` that reproduce one request's sampling."""
+    return {
+        "n": 1,
+        "temperature": float(sampling.temperature),
+        "top_p": float(sampling.top_p),
+        "max_tokens": int(sampling.max_tokens),
+        "seed": int(sampling.seed),
+    }
+
+
+def result_from_output(output: Any, reasoning_model: bool, latency_s: float) -> ChatResult:
+    """Convert one ``vllm.RequestOutput`` into a ``ChatResult``."""
+    if not output.outputs:
+        return ChatResult(text="", latency_s=latency_s, error="vLLM returned no completion")
+    completion = output.outputs[0]
+    reasoning, text = split_reasoning(completion.text or "", reasoning_model)
+    return ChatResult(
+        text=text,
+        reasoning=reasoning,
+        prompt_tokens=len(output.prompt_token_ids or ()),
+        completion_tokens=len(completion.token_ids or ()),
+        finish_reason=completion.finish_reason,
+        latency_s=latency_s,
+    )
+
+
+class VLLMBackend:
+    """Batch chat requests through ``vllm.LLM.chat`` in chunks of ``batch_size``.
+
+    ``latency_s`` of each result is its chunk's wall time divided by the chunk size (vLLM runs
+    the chunk as one batch). If a chunk fails (e.g. one prompt longer than ``max_model_len``),
+    its requests are retried one at a time so that only the failing ones carry an error.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        tensor_parallel_size: int = 1,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        reasoning: bool = False,
+        enforce_eager: bool = False,
+        trust_remote_code: bool = False,
+        batch_size: int = 256,
+    ) -> None:
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ImportError(f"VLLMBackend needs vLLM: {INSTALL_HINT}") from exc
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+        self._vllm = vllm
+        self.reasoning = reasoning
+        self.batch_size = batch_size
+        self.identity: dict[str, Any] = {
+            "backend": self.name,
+            "model": model,
+            "revision": revision,
+            "dtype": dtype,
+            "tensor_parallel_size": tensor_parallel_size,
+            "vllm_version": getattr(vllm, "__version__", "unknown"),
+            "reasoning": reasoning,
+        }
+        engine_kwargs: dict[str, Any] = {}
+        if max_model_len is not None:
+            engine_kwargs["max_model_len"] = max_model_len
+        self._llm = vllm.LLM(
+            model=model,
+            revision=revision,
+            tensor_parallel_size=tensor_parallel_size,
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enforce_eager=enforce_eager,
+            trust_remote_code=trust_remote_code,
+            **engine_kwargs,
+        )
+
+    def _generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """One ``LLM.chat`` call for the whole chunk; raises if vLLM rejects the chunk."""
+        conversations = [[dict(m) for m in r.messages] for r in requests]
+        params = [self._vllm.SamplingParams(**vllm_sampling_kwargs(r.sampling)) for r in requests]
+        start = time.perf_counter()
+        outputs = self._llm.chat(conversations, sampling_params=params, use_tqdm=False)
+        per_request = (time.perf_counter() - start) / max(len(requests), 1)
+        if len(outputs) != len(requests):
+            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} inputs")
+        return [result_from_output(o, self.reasoning, per_request) for o in outputs]
+
+    def _generate_chunk(self, chunk: Sequence[ChatRequest]) -> list[ChatResult]:
+        try:
+            return self._generate(chunk)
+        except Exception as exc:
+            if len(chunk) == 1:
+                return [ChatResult(text="", error=f"{type(exc).__name__}: {exc}")]
+        return [self._generate_chunk([r])[0] for r in chunk]
+
+    def chat(
+        self, requests: Sequence[ChatRequest], on_result: ProgressCallback | None = None
+    ) -> list[ChatResult]:
+        results: list[ChatResult] = []
+        for lo in range(0, len(requests), self.batch_size):
+            chunk_results = self._generate_chunk(requests[lo : lo + self.batch_size])
+            for offset, result in enumerate(chunk_results):
+                results.append(result)
+                if on_result is not None:
+                    on_result(lo + offset, result)
+        return results
+
+    def close(self) -> None:
+        self._llm = None

