@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.drp-bench-installed
-DEMO_ARGS ?= dataset.limit=4
+DEMO_ARGS ?= +experiment=demo
 
 .PHONY: setup demo test test-fast lint bench clean
 

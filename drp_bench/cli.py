@@ -1,10 +1,10 @@
 """`drp-bench` command: thin dispatch to library functions.
 
-    drp-bench run [HYDRA OVERRIDES]    one run (or a sweep with -m), configs in conf/
-    drp-bench data build|check ...     build / validate DPL-layout data
-    drp-bench report DIR [DIR ...]     tables and plots from run folders
-    drp-bench cache stats|clear        the persistent call cache
-    drp-bench setup                    offline NLTK data for METEOR
+drp-bench run [HYDRA OVERRIDES]    one run (or a sweep with -m), configs in conf/
+drp-bench data build|check ...     build / validate DPL-layout data
+drp-bench report DIR [DIR ...]     tables and plots from run folders
+drp-bench cache stats|clear        the persistent call cache
+drp-bench setup                    offline NLTK data for METEOR
 """
 
 from __future__ import annotations

@@ -29,9 +29,13 @@ def format_metrics(metrics: dict) -> str:
         ("ROUGE-1", _fmt(m.get("rouge1"))),
         ("ROUGE-L", _fmt(m.get("rougeL"))),
         ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
-        ("tokens per sample", _fmt(metrics["compute"]["per_sample"]["completion_tokens"], 1)
-         + " completion, "
-         + _fmt(metrics["compute"]["per_sample"]["prompt_tokens"], 1) + " prompt"),
+        (
+            "tokens per sample",
+            _fmt(metrics["compute"]["per_sample"]["completion_tokens"], 1)
+            + " completion, "
+            + _fmt(metrics["compute"]["per_sample"]["prompt_tokens"], 1)
+            + " prompt",
+        ),
         ("wall time", f"{metrics.get('wall_time_s', 0):.1f} s"),
     ]
     width = max(len(k) for k, _ in rows)

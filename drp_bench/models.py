@@ -29,7 +29,7 @@ class ModelSpec:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], where: str) -> ModelSpec:
-        """Build from a plain dict (a resolved ``conf/model`` entry); ``where`` names it in errors."""
+        """Build from a resolved ``conf/model`` entry; ``where`` names it in errors."""
         required = ("name", "hub_id", "family", "params_b", "reasoning", "backend")
         missing = [k for k in required if k not in cfg]
         if missing:
@@ -70,9 +70,17 @@ class ModelSpec:
     def serving_key(self) -> str:
         """Two roles with the same serving key share one loaded backend."""
         return json.dumps(
-            [self.backend, self.hub_id, self.revision, self.context_length,
-             self.tensor_parallel_size, self.reasoning, self.backend_options],
-            sort_keys=True, default=str,
+            [
+                self.backend,
+                self.hub_id,
+                self.revision,
+                self.context_length,
+                self.tensor_parallel_size,
+                self.reasoning,
+                self.backend_options,
+            ],
+            sort_keys=True,
+            default=str,
         )
 
 

@@ -8,9 +8,21 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "drp-bench", "hydra-core", "sacrebleu", "rouge-score", "nltk", "scikit-learn",
-    "sentence-transformers", "torch", "rank-bm25", "llama-cpp-python", "openai", "vllm",
-    "transformers", "numpy", "pandas",
+    "drp-bench",
+    "hydra-core",
+    "sacrebleu",
+    "rouge-score",
+    "nltk",
+    "scikit-learn",
+    "sentence-transformers",
+    "torch",
+    "rank-bm25",
+    "llama-cpp-python",
+    "openai",
+    "vllm",
+    "transformers",
+    "numpy",
+    "pandas",
 )
 
 
@@ -30,11 +42,17 @@ def git_commit() -> str | None:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

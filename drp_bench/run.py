@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +65,22 @@ def _execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | No
     cfg = RunConfig.from_config(cfg_dict)
     (out_dir / "error.json").unlink(missing_ok=True)
     (out_dir / "metrics.json").unlink(missing_ok=True)
-    dataset = load_run_dataset(cfg.dataset)
-    log.info("dataset %s/%s: %d samples", dataset.name, dataset.split, len(dataset.samples))
-    pool = None
-    if cfg.dataset.get("pool_split") and cfg.dataset["pool_split"] != dataset.split:
-        pool = load_run_dataset({**cfg.dataset, "split": cfg.dataset["pool_split"], "limit": None})
-        pool_samples = pool.samples
+    # Other reviewers come from the whole split (or pool_split), whatever `limit` keeps.
+    full = load_run_dataset({**cfg.dataset, "limit": None})
+    pool_split = cfg.dataset.get("pool_split")
+    if pool_split and pool_split != full.split:
+        pool_samples = load_run_dataset({**cfg.dataset, "split": pool_split, "limit": None}).samples
     else:
-        pool_samples = None
+        pool_samples = full.samples
+    limit = cfg.dataset.get("limit")
+    dataset = replace(full, samples=full.samples[:limit] if limit is not None else full.samples)
+    log.info(
+        "dataset %s/%s: %d samples (pool of other reviewers: %d users)",
+        dataset.name,
+        dataset.split,
+        len(dataset.samples),
+        len(pool_samples),
+    )
     embedder = None
     if cfg.method.differences:
         from drp_bench.pipeline.representatives import Embedder

@@ -77,12 +77,11 @@ def uvq_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
             [Unit.from_dict(u) for u in entry.get("units", [])]
             for entry in record["stages"].get("normalize", [])
         ]
-        users.append(user_uvq(units_per_item))
-    summary = run_uvq(users)
-    summary["malformed_outputs"] = sum(
-        1 for r in records for e in r["stages"].get("normalize", []) if not e.get("parse_ok")
-    )
-    return summary
+        malformed = sum(
+            1 for entry in record["stages"].get("normalize", []) if not entry.get("parse_ok")
+        )
+        users.append(user_uvq(units_per_item, malformed_items=malformed))
+    return run_uvq(users)
 
 
 def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]]) -> dict:

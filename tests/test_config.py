@@ -47,7 +47,7 @@ def test_every_registry_model_has_the_papers_sampling_defaults():
 
 
 def test_bad_method_dimensions_is_a_clear_error():
-    with pytest.raises(ValueError, match="method.dimensions"):
+    with pytest.raises(ValueError, match=r"method\.dimensions"):
         MethodSpec.from_config({"name": "x", "differences": True, "dimensions": "many"})
 
 

@@ -51,7 +51,10 @@ def test_reasoning_before_closing_think_tag_is_split_off():
         "hmm, let me see",
         "[Review]: ok",
     )
-    assert split_reasoning("only closing tag here</think>answer") == ("only closing tag here", "answer")
+    assert split_reasoning("only closing tag here</think>answer") == (
+        "only closing tag here",
+        "answer",
+    )
     assert split_reasoning("plain answer") == (None, "plain answer")
 
 

@@ -25,7 +25,11 @@ def test_fixed_dimension_prompt_names_the_three_dpl_dimensions(tiny_dataset):
 def test_generation_prompt_without_personal_context_has_no_profile(tiny_dataset):
     s = tiny_dataset.samples[0]
     text = PromptRenderer().render(
-        "generate", item=tiny_dataset.items["T"], target=s.target, past_reviews=[], summary="",
+        "generate",
+        item=tiny_dataset.items["T"],
+        target=s.target,
+        past_reviews=[],
+        summary="",
         items=tiny_dataset.items,
     )
     assert "past reviews" not in text.lower()
@@ -48,5 +52,5 @@ def test_user_template_folder_shadows_the_package_template(tmp_path, tiny_datase
 
 
 def test_missing_template_names_the_search_path():
-    with pytest.raises(FileNotFoundError, match="nope.j2"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.j2"):
         PromptRenderer().render("nope")

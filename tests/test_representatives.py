@@ -11,8 +11,9 @@ def test_representatives_come_from_clusters_without_the_target():
     others = np.vstack([c + rng.normal(0, 0.1, size=(4, 2)) for c in centres])
     picked = select_representatives(target, others, num_users=3, seed=42)
     assert len(picked) == 3
-    chosen_centres = {tuple(centres[np.argmin(np.linalg.norm(centres - others[i], axis=1))])
-                      for i in picked}
+    chosen_centres = {
+        tuple(centres[np.argmin(np.linalg.norm(centres - others[i], axis=1))]) for i in picked
+    }
     assert chosen_centres == {(10.0, 0.0), (0.0, 10.0), (10.0, 10.0)}
 
 

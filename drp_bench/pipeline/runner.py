@@ -11,7 +11,7 @@ from typing import Any
 from drp_bench.backends.base import Backend
 from drp_bench.config import RunConfig
 from drp_bench.models import ModelSpec, model_identity, open_backend
-from drp_bench.pipeline.context import ComparisonItem, SampleContext, build_contexts
+from drp_bench.pipeline.context import ComparisonItem, SampleContext
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.stages import StageCall, run_stage
@@ -42,7 +42,9 @@ class ItemWork:
 class BackendPool:
     """One backend per distinct served model, wrapped by the persistent call cache."""
 
-    def __init__(self, cache_path: str | None, opener: Callable[[ModelSpec], Backend] = open_backend):
+    def __init__(
+        self, cache_path: str | None, opener: Callable[[ModelSpec], Backend] = open_backend
+    ):
         self._opener = opener
         self._backends: dict[str, Backend] = {}
         self._cache = None
@@ -142,7 +144,9 @@ class Pipeline:
         template = self.cfg.method.templates["validate"]
         prompts = [
             self.render(
-                template, candidates=w.differences_text("extract"), **self._comparison_vars(w, items)
+                template,
+                candidates=w.differences_text("extract"),
+                **self._comparison_vars(w, items),
             )
             for w in work
         ]
@@ -243,7 +247,9 @@ class Pipeline:
                 "summary": strip_answer_prefix(summary.answer, "Summary"),
             }
         stages["generate"] = generation.record()
-        prediction = strip_answer_prefix(generation.answer, "Review") if generation.result.ok else ""
+        prediction = (
+            strip_answer_prefix(generation.answer, "Review") if generation.result.ok else ""
+        )
         return {
             "sample_id": sample.sample_id,
             "user_id": sample.user_id,
@@ -273,4 +279,3 @@ def _item_record(w: ItemWork, stage: str) -> dict[str, Any]:
         ]
         record["parse_ok"] = w.parse_ok[stage]
     return record
-

@@ -1,0 +1,398 @@
+"""drp-bench report: run folders (per the run folder contract) -> tables and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from drp_bench.metrics.text import bleu
+from drp_bench.report.cli import main
+from drp_bench.report.collect import collect_runs, read_run
+from drp_bench.report.plots import (
+    make_plots,
+    plot_feature_categories,
+    plot_quality_vs_compute,
+    plot_size_scaling,
+    plot_uvq_vs_bleu,
+)
+from drp_bench.report.tables import (
+    build_table,
+    load_paper_table,
+    paper_dataset,
+    paper_value,
+    significance,
+    to_latex,
+    to_markdown,
+)
+
+N_BOOT = 100
+
+REFERENCES = [
+    "This book kept me up all night, the characters felt real and the ending surprised me.",
+    "A slow start, but the second half is gripping and beautifully written.",
+    "I did not enjoy the writing style; too many long descriptions and little plot.",
+    "Great gift for my father, he loved the history and the photographs.",
+    "The author explains complex ideas clearly, highly recommended for beginners.",
+    "Predictable story with flat characters, I would not read it again.",
+    "Funny, warm and clever. I laughed out loud several times on the train.",
+    "The recipes are easy to follow and the results were delicious every time.",
+]
+# increasingly good predictions: GOOD is close to the references, BAD is unrelated
+BAD = ["It is a product. I bought it and it arrived on time in a box."] * len(REFERENCES)
+MEDIUM = [
+    "This book kept me reading, the characters are nice and the ending is fine.",
+    "A slow start, but then the story becomes better and is well written.",
+    "I did not like the style; the descriptions are long and the plot is thin.",
+    "Nice gift for my dad, he liked the history part a lot.",
+    "The author explains ideas clearly, good for beginners.",
+    "A predictable story, the characters are flat, not for me.",
+    "Funny and clever, I laughed several times.",
+    "The recipes are easy and the food was good.",
+]
+GOOD = [r.replace("I ", "I really ") for r in REFERENCES]
+GOOD_BUT_ONE = [*GOOD[:-1], MEDIUM[-1]]  # GOOD with one worse sample
+MEDIUM_PLUS = [*GOOD[:2], *MEDIUM[2:]]  # MEDIUM with two better samples
+
+
+def write_run(
+    root: Path,
+    name: str,
+    *,
+    method: str,
+    dataset: str = "books",
+    extractor: dict[str, Any] | None = None,
+    predictions: list[str] | None = None,
+    metrics: dict[str, float] | None = None,
+    uvq: dict[str, Any] | None = None,
+    reasoning_tokens: float = 0.0,
+    limit: int = len(REFERENCES),
+) -> Path:
+    """A run folder as the pipeline writes it (metrics.json only when ``metrics`` is given)."""
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    model = (extractor or {}).get("name", "none")
+    config = {
+        "method": {"name": method},
+        "dataset": {"name": dataset, "split": "test", "limit": limit},
+        "model": {"extractor": extractor},
+        "temperature": 0.0,
+    }
+    (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    overrides = [f"method={method}", f"dataset={dataset}", f"model={model}"]
+    (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (d / ".hydra" / "hydra.yaml").write_text("hydra: {}\n")
+    if predictions is not None:
+        with (d / "predictions.jsonl").open("w") as f:
+            for i, (p, r) in enumerate(zip(predictions, REFERENCES, strict=False)):
+                row = {
+                    "sample_id": f"U{i}:B{i:04d}",
+                    "user_id": f"U{i}",
+                    "target_asin": f"B{i:04d}",
+                    "reference": r,
+                    "prediction": p,
+                    "stages": {"generate": {"output": p, "prompt_tokens": 300}},
+                    "error": None,
+                }
+                f.write(json.dumps(row) + "\n")
+    if metrics is not None:
+        metrics = {"bleu": bleu(predictions or [], REFERENCES[: len(predictions or [])])} | metrics
+        generator = {"name": "Qwen2.5-7B-Instruct", "family": "qwen2.5-instruct",
+                     "params_b": 7.0, "reasoning": False}  # fmt: skip
+        models = {"generator": generator, "summarizer": generator}
+        if extractor:
+            models |= {"extractor": extractor, "validator": extractor}
+        record = {
+            "status": "complete",
+            "run": {
+                "method": method, "dataset": dataset, "split": "test",
+                "num_samples": len(predictions or []), "num_users": 4, "num_retrieved": 8,
+                "dimensions": "auto" if method == "drp" else None,
+                "validate": method == "drp", "temperature": 0.0, "models": models,
+            },
+            "metrics": metrics
+            | {"rouge1_mean": metrics["rouge1"], "rougeL_mean": metrics["rougeL"]},
+            "uvq": uvq,
+            "features": {"items": 8, "parsed": 8, "malformed": 0, "per_item_mean": 3.0},
+            "calls": {"total": 40, "failed": 0, "cached": 0},
+            "compute": {
+                "generate": {"calls": 8, "prompt_tokens": 2400, "completion_tokens": 400,
+                             "reasoning_tokens": 0, "latency_s": 4.0},
+                "per_sample": {"prompt_tokens": 1500.0,
+                               "completion_tokens": 300.0 + 2 * reasoning_tokens,
+                               "reasoning_tokens": reasoning_tokens, "calls": 5.0},
+            },
+            "wall_time_s": 42.0, "versions": {}, "git_commit": None,
+            "dataset_fingerprint": {"books.jsonl": "sha256:00"},
+        }  # fmt: skip
+        (d / "metrics.json").write_text(json.dumps(record, indent=1))
+    return d
+
+
+QWEN7 = {"name": "Qwen2.5-7B-Instruct", "family": "qwen2.5-instruct", "params_b": 7.0,
+         "reasoning": False}  # fmt: skip
+QWEN15 = {"name": "Qwen2.5-1.5B-Instruct", "family": "qwen2.5-instruct", "params_b": 1.5,
+          "reasoning": False}  # fmt: skip
+R1_7 = {"name": "DeepSeek-R1-Distill-Qwen-7B", "family": "r1-distill-qwen", "params_b": 7.0,
+        "reasoning": True}  # fmt: skip
+
+
+def m(meteor: float, rouge1: float, rougeL: float) -> dict[str, float]:
+    """Hand-set METEOR / ROUGE (easy to find in the tables); BLEU is computed by write_run."""
+    return {"meteor": meteor, "rouge1": rouge1, "rougeL": rougeL}
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    return make_sweep(tmp_path / "sweep")
+
+
+def make_sweep(root: Path) -> Path:
+    """A sweep with 5 complete runs, one failed, one half finished and one corrupt."""
+    write_run(root, "0", method="nonp", predictions=BAD, metrics=m(0.1111, 0.2111, 0.1011))
+    write_run(root, "1", method="rag", predictions=MEDIUM, metrics=m(0.2222, 0.3222, 0.1622))
+    write_run(root, "2", method="drp", extractor=QWEN15, predictions=MEDIUM_PLUS,
+              metrics=m(0.2333, 0.3333, 0.1733),
+              uvq={"mean": 4.0, "invalid_share": 0.2,
+                   "categories": {"Writing": 0.5, "Emotion": 0.3, "Semantics": 0.2}})  # fmt: skip
+    write_run(root, "3", method="drp", extractor=QWEN7, predictions=GOOD,
+              metrics=m(0.2444, 0.3444, 0.1844),
+              uvq={"mean": 7.0, "invalid_share": 0.1,
+                   "categories": {"Writing": 0.4, "Emotion": 0.2, "Semantics": 0.2,
+                                  "Structure": 0.2}})  # fmt: skip
+    write_run(root, "4", method="drp", extractor=R1_7, predictions=GOOD_BUT_ONE,
+              reasoning_tokens=900.0,
+              metrics=m(0.2555, 0.3555, 0.1755),
+              uvq={"mean": 6.0, "invalid_share": 0.3,
+                   "categories": {"Writing": 0.3, "Emotion": 0.3, "Pragmatics": 0.4}})  # fmt: skip
+    failed = write_run(root, "5", method="drp", extractor=QWEN15 | {"name": "Broken-Model"},
+                       predictions=MEDIUM[:2])  # fmt: skip
+    (failed / "error.json").write_text(
+        json.dumps({"error": "RuntimeError: llama.cpp server died\nmore", "traceback": "..."})
+    )
+    write_run(root, "6", method="dpl", extractor=QWEN7, predictions=MEDIUM[:3])
+    corrupt = write_run(root, "7", method="drp", extractor=QWEN7, predictions=GOOD)
+    (corrupt / "metrics.json").write_text('{"status": "complete",\n "metrics": {"bleu": 1.0,,}}')
+    return root
+
+
+# ---------------------------------------------------------------- collect
+
+
+def test_collect_classifies_complete_failed_unfinished_and_broken_runs(sweep: Path) -> None:
+    table = collect_runs([sweep], n_bootstrap=0)
+    status = {Path(r.run_dir).name: r.status for r in table.runs}
+    assert status == {"0": "complete", "1": "complete", "2": "complete", "3": "complete",
+                      "4": "complete", "5": "failed", "6": "unfinished", "7": "broken"}  # fmt: skip
+    reasons = {Path(r.run_dir).name: r.reason for r in table.runs}
+    assert "llama.cpp server died" in reasons["5"] and "more" not in reasons["5"]
+    assert "3/8" in reasons["6"]
+    assert "metrics.json:2" in reasons["7"] and "malformed JSON" in reasons["7"]
+
+
+def test_tidy_frame_has_one_row_per_complete_run_and_metric_with_run_fields(sweep: Path) -> None:
+    frame = collect_runs([sweep], n_bootstrap=0).frame
+    assert len(frame) == 5 * 6  # 5 complete runs x (4 metrics + 2 rouge means)
+    qwen7 = frame[(frame["extractor"] == "Qwen2.5-7B-Instruct") & (frame["metric"] == "bleu")]
+    row = qwen7.iloc[0]
+    assert (
+        row["value"] == pytest.approx(bleu(GOOD, REFERENCES))
+        and row["params_b"] == 7.0
+        and row["family"] == "qwen2.5-instruct"
+    )
+    assert row["method"] == "drp" and row["dataset"] == "books" and row["n"] == 8
+    assert row["tokens_per_sample"] == 1800.0 and row["uvq_mean"] == 7.0
+    assert row["uvq_share_Structure"] == 0.2
+    r1 = frame[(frame["extractor"] == "DeepSeek-R1-Distill-Qwen-7B") & (frame["metric"] == "bleu")]
+    assert r1.iloc[0]["reasoning_tokens_per_sample"] == 900.0
+    assert set(frame.loc[frame["method"] == "nonp", "label"]) == {"Non-P"}
+
+
+def test_collect_computes_bootstrap_cis_around_the_measured_bleu(sweep: Path) -> None:
+    frame = collect_runs([sweep], n_bootstrap=N_BOOT).frame
+    bleu = frame[frame["metric"] == "bleu"]
+    assert bleu["ci_low"].notna().all() and bleu["ci_high"].notna().all()
+    assert ((bleu["ci_low"] <= bleu["value"]) & (bleu["value"] <= bleu["ci_high"])).all()
+    assert (
+        frame["metric"].isin(["bleu", "meteor", "rouge1", "rougeL"]) == frame["ci_low"].notna()
+    ).all()
+
+
+def test_metrics_json_bleu_that_disagrees_with_the_predictions_is_flagged(tmp_path: Path) -> None:
+    d = write_run(tmp_path, "r", method="rag", predictions=MEDIUM, metrics=m(0.1, 0.1, 0.1))
+    record = json.loads((d / "metrics.json").read_text())
+    record["metrics"]["bleu"] = 50.0
+    (d / "metrics.json").write_text(json.dumps(record))
+    table = collect_runs([tmp_path], n_bootstrap=20)
+    assert table.runs[0].status == "complete"
+    assert "metrics.json bleu 50.0000 differs from 18.2030" in table.runs[0].reason
+
+
+def test_malformed_prediction_line_names_file_and_line(tmp_path: Path) -> None:
+    d = write_run(tmp_path, "r", method="rag", predictions=MEDIUM, metrics=m(0.1, 0.1, 0.1))
+    lines = (d / "predictions.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:20]
+    (d / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    run = read_run(d)
+    assert run.status == "broken"
+    assert "predictions.jsonl:3" in run.reason
+
+
+def test_unfinished_run_tolerates_a_cut_off_last_line(tmp_path: Path) -> None:
+    d = write_run(tmp_path, "r", method="rag", predictions=MEDIUM[:4])
+    with (d / "predictions.jsonl").open("a") as f:
+        f.write('{"sample_id": "U9:B9", "refer')
+    run = read_run(d)
+    assert run.status == "unfinished" and run.done == 4 and run.expected == 8
+    assert "cut off" in run.reason
+
+
+def test_missing_sweep_jobs_are_listed(tmp_path: Path) -> None:
+    pytest.importorskip("hydra")
+    root = tmp_path / "multirun"
+    write_run(root, "0", method="nonp", predictions=BAD, metrics=m(0.1, 0.2, 0.1))
+    conf = {"hydra": {"overrides": {"task": ["method=nonp,rag", "dataset=books", "model=none"]},
+                      "sweeper": {"params": None}}}  # fmt: skip
+    (root / "multirun.yaml").write_text(yaml.safe_dump(conf))
+    table = collect_runs([root], n_bootstrap=0)
+    missing = [r for r in table.runs if r.status == "missing"]
+    assert [sorted(r.overrides) for r in missing] == [["dataset=books", "method=rag", "model=none"]]
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_paper_dataset_mapping_uses_the_csv_spelling() -> None:
+    assert paper_dataset("books") == "Books"
+    assert paper_dataset("books_sample") == "Books"
+    assert paper_dataset("cds") == "CDs_and_Vinyl"
+    assert paper_dataset("CDs_and_Vinyl") == "CDs_and_Vinyl"
+    assert paper_dataset("music_sample") is None
+    paper = load_paper_table()
+    assert paper is not None and set(paper["dataset"]) == {"Books", "CDs_and_Vinyl"}
+    assert paper_value(paper, "books", "DRP", "Qwen2.5-7B-Instruct-Q4_K_M", "BLEU") == 6.0444
+    assert paper_value(paper, "books", "DRP", "Qwen2.5-1.5B-Instruct", "BLEU") == 5.2209
+    assert paper_value(paper, "cds", "Non-P", None, "ROUGE-L") == 0.1273
+    assert paper_value(paper, "books", "DRP", "SmolLM2-135M-Instruct", "BLEU") is None
+
+
+def hand_frame(values: dict[str, float]) -> pd.DataFrame:
+    rows = [
+        {"dataset": "music", "split": "test", "method": "drp", "extractor": lab, "metric": "bleu",
+         "value": v, "ci_low": v - 1, "ci_high": v + 1, "n": 10, "run_dir": lab,
+         "method_name": "DRP", "label": f"DRP ({lab})", "order": i}
+        for i, (lab, v) in enumerate(values.items())
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_best_is_bold_and_second_underlined() -> None:
+    t = build_table(hand_frame({"a": 3.0, "b": 5.0, "c": 4.0, "d": 1.0}))
+    md, tex = to_markdown(t), to_latex(t)
+    assert "**5.0000**" in md and "<u>4.0000</u>" in md
+    assert "| 3.0000 |" in md and "| 1.0000 |" in md
+    assert r"\textbf{5.0000}" in tex and r"\underline{4.0000}" in tex
+    assert r"\textbf{3.0000}" not in tex and r"\underline{3.0000}" not in tex
+    header = md.splitlines()[0]
+    assert header.index("DRP (a)") < header.index("DRP (b)") < header.index("DRP (d)")
+
+
+def test_ties_share_the_mark() -> None:
+    md = to_markdown(build_table(hand_frame({"a": 5.0, "b": 5.0, "c": 4.0})))
+    assert md.count("**5.0000**") == 2 and "<u>4.0000</u>" in md
+
+
+def test_columns_follow_the_paper_order_baselines_first(sweep: Path) -> None:
+    t = build_table(collect_runs([sweep], n_bootstrap=0).frame)
+    assert [c.label for c in t.columns] == [
+        "Non-P",
+        "RAG",
+        "DRP (Qwen2.5-1.5B-Instruct)",
+        "DRP (Qwen2.5-7B-Instruct)",
+        "DRP (DeepSeek-R1-Distill-Qwen-7B)",
+    ]
+
+
+def test_runs_not_significantly_worse_than_the_best_get_a_dagger(sweep: Path) -> None:
+    table = collect_runs([sweep], n_bootstrap=0)
+    sig = significance(table, n_resamples=N_BOOT)
+    p_bleu = sig[sig["metric"] == "bleu"].set_index("label")
+    # best BLEU is Qwen 7B (GOOD); R1 7B differs from it in one sample only, Non-P in all
+    assert set(p_bleu["best_label"]) == {"DRP (Qwen2.5-7B-Instruct)"}
+    assert p_bleu.loc["DRP (DeepSeek-R1-Distill-Qwen-7B)", "p_value"] >= 0.05
+    assert p_bleu.loc["Non-P", "p_value"] < 0.05
+    md = to_markdown(build_table(table.frame, sig, n_resamples=N_BOOT))
+    bleu_row = next(line for line in md.splitlines() if "| BLEU |" in line)
+    r1_bleu = f"{bleu(GOOD_BUT_ONE, REFERENCES):.4f}"
+    assert f"<u>{r1_bleu}</u>†" in bleu_row
+    assert f"{bleu(BAD, REFERENCES):.4f}†" not in bleu_row
+
+
+# ---------------------------------------------------------------- cli, files, plots
+
+
+def test_report_cli_writes_tables_plots_and_lists_problem_runs(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(sweep), "--bootstrap", str(N_BOOT)]) == 0
+    out = capsys.readouterr().out
+    report = sweep / "report"
+    for name in ("results.csv", "results.md", "results.tex", "runs.csv", "significance.csv"):
+        assert (report / name).stat().st_size > 0, name
+    md = (report / "results.md").read_text()
+    tex = (report / "results.tex").read_text()
+    csv = pd.read_csv(report / "results.csv")
+    bleus = [f"{bleu(p, REFERENCES):.4f}" for p in (BAD, MEDIUM, MEDIUM_PLUS, GOOD, GOOD_BUT_ONE)]
+    for value in (*bleus, "0.1111", "0.2222", "0.3333", "0.3444", "0.2555", "0.1844"):
+        assert value in md and value in tex and value in out, value
+    assert set(csv["run_dir"].map(lambda p: Path(p).name)) == {"0", "1", "2", "3", "4"}
+    # the paper's reported numbers for books, labelled as such
+    assert "paper (reported)" in md and "paper (reported)" in tex
+    assert "1.2616" in md and "6.0444" in md and "5.2209" in md  # Non-P, DRP 7B, DRP 1.5B
+    assert "0.3387" in tex  # DRP Qwen2.5-7B ROUGE-1
+    # problem runs with reasons, in the file and on stdout
+    for text in (md, out):
+        assert "failed" in text and "llama.cpp server died" in text
+        assert "unfinished" in text and "3/8" in text
+        assert "broken" in text and "metrics.json:2" in text
+    plots = sorted(p.name for p in (report / "plots").iterdir())
+    for stem in ("quality_vs_size", "uvq_vs_bleu", "feature_categories", "quality_vs_compute"):
+        for ext in ("png", "pdf"):
+            assert f"{stem}.{ext}" in plots
+            assert (report / "plots" / f"{stem}.{ext}").stat().st_size > 1000
+
+
+def test_report_without_complete_runs_returns_1(tmp_path: Path) -> None:
+    write_run(tmp_path, "r", method="rag", predictions=MEDIUM[:1])
+    assert main([str(tmp_path), "--no-plots", "--bootstrap", "0"]) == 1
+    assert "unfinished" in (tmp_path / "report" / "results.md").read_text()
+
+
+def test_plots_handle_a_single_run_and_missing_uvq(tmp_path: Path) -> None:
+    write_run(tmp_path / "s", "0", method="drp", extractor=QWEN7, predictions=GOOD,
+              metrics=m(0.2, 0.3, 0.2))  # fmt: skip
+    frame = collect_runs([tmp_path / "s"], n_bootstrap=0).frame
+    notes: list[str] = []
+    out = tmp_path / "plots"
+    assert len(plot_size_scaling(frame, out, notes)) == 2
+    assert len(plot_quality_vs_compute(frame, out, notes)) == 2
+    assert plot_uvq_vs_bleu(frame, out, notes) == []
+    assert plot_feature_categories(frame, out, notes) == []
+    assert any("UVQ" in n for n in notes) and any("categor" in n for n in notes)
+    assert all(p.stat().st_size > 1000 for p in out.iterdir())
+
+
+def test_plots_of_an_empty_frame_write_nothing(tmp_path: Path) -> None:
+    frame = collect_runs([tmp_path], n_bootstrap=0).frame
+    paths, notes = make_plots(frame, tmp_path / "plots")
+    assert paths == [] and notes
+
+
+def test_nan_cis_render_as_dashes() -> None:
+    f = hand_frame({"a": 1.0, "b": 2.0}).assign(ci_low=math.nan, ci_high=math.nan)
+    assert "[" not in to_markdown(build_table(f), ci=True).split("\n", 2)[2]
