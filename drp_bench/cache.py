@@ -207,6 +207,15 @@ class CallCache:
                 (hits, misses),
             )
 
+    def clear(self) -> None:
+        """Delete every stored call and reset the counters."""
+        with self._lock:
+            conn = self._connect()
+            with conn:
+                conn.execute("DELETE FROM calls")
+                conn.execute("DELETE FROM counters")
+            conn.execute("VACUUM")
+
     def stats(self) -> dict[str, Any]:
         """Entries, bytes on disk (database and WAL), hits, misses and entries per model."""
         with self._lock:

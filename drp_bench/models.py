@@ -117,29 +117,11 @@ def open_backend(spec: ModelSpec) -> Backend:
 
 
 def model_identity(spec: ModelSpec) -> dict[str, Any]:
-    """What, besides the request, decides a model's output: the call cache keys on it.
+    """What, besides the request, decides the model's output; the call cache keys on it.
 
-    Known without loading the model, so a fully cached run loads nothing. Local weights are
-    identified by their file hash; served models by endpoint, name and revision.
+    Computed by the backend class from its constructor arguments, without loading the model,
+    so a fully cached run loads nothing.
     """
-    identity: dict[str, Any] = {"backend": spec.backend, "model": spec.hub_id}
-    options = spec.backend_options
-    if spec.backend == "llamacpp":
-        from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+    from drp_bench.backends.registry import backend_class
 
-        path = options.get("model_path") or bundled_gguf_path()
-        identity.update(file_sha256=file_sha256(path), n_ctx=spec.context_length)
-    elif spec.backend == "openai":
-        identity.update(
-            base_url=options.get("base_url"),
-            served_model=options.get("model", spec.hub_id),
-            revision=spec.revision,
-        )
-    else:
-        identity.update(
-            revision=spec.revision,
-            dtype=options.get("dtype", "auto"),
-            quantization=options.get("quantization"),
-            max_model_len=spec.context_length,
-        )
-    return identity
+    return backend_class(spec.backend).identity_for(**backend_kwargs(spec))

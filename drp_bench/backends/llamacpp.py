@@ -29,6 +29,22 @@ class LlamaCppBackend:
 
     name = "llamacpp"
 
+    @classmethod
+    def identity_for(
+        cls, model_path: str | None = None, n_ctx: int = 8192, reasoning: bool = False, **_: Any
+    ) -> dict[str, Any]:
+        """The identity an instance built with these arguments has, without loading the model."""
+        path = Path(model_path) if model_path else bundled_gguf_path()
+        return {
+            "backend": cls.name,
+            "model": path.name,
+            "sha256": file_sha256(path),
+            "n_ctx": n_ctx,
+            "llama_cpp_version": _package_version("llama-cpp-python"),
+            "sampler": dict(_NEUTRAL_SAMPLER),
+            "reasoning": reasoning,
+        }
+
     def __init__(
         self,
         model_path: str | None = None,
@@ -48,15 +64,7 @@ class LlamaCppBackend:
         self.model_path = path
         self.n_ctx = n_ctx
         self.reasoning = reasoning
-        self.identity: dict[str, Any] = {
-            "backend": self.name,
-            "model": path.name,
-            "sha256": file_sha256(path),
-            "n_ctx": n_ctx,
-            "llama_cpp_version": llama_cpp.__version__,
-            "sampler": dict(_NEUTRAL_SAMPLER),
-            "reasoning": reasoning,
-        }
+        self.identity = self.identity_for(model_path=str(path), n_ctx=n_ctx, reasoning=reasoning)
         self._llm = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -112,3 +120,12 @@ class LlamaCppBackend:
         llm, self._llm = getattr(self, "_llm", None), None
         if llm is not None and hasattr(llm, "close"):
             llm.close()
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not-installed"

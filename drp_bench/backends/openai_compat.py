@@ -45,6 +45,28 @@ class OpenAIBackend:
 
     name = "openai"
 
+    @classmethod
+    def identity_for(
+        cls,
+        base_url: str,
+        model: str,
+        revision: str | None = None,
+        reasoning: bool = False,
+        extra_body: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """The identity an instance built with these arguments has, without connecting."""
+        identity: dict[str, Any] = {
+            "backend": cls.name,
+            "base_url": normalize_base_url(base_url),
+            "model": model,
+            "revision": revision,
+            "reasoning": reasoning,
+        }
+        if extra_body:
+            identity["extra_body"] = dict(extra_body)
+        return identity
+
     def __init__(
         self,
         base_url: str,
@@ -66,15 +88,13 @@ class OpenAIBackend:
         self.max_concurrency = max_concurrency
         self.reasoning = reasoning
         self.extra_body = dict(extra_body or {})
-        self.identity: dict[str, Any] = {
-            "backend": self.name,
-            "base_url": self.base_url,
-            "model": model,
-            "revision": revision,
-            "reasoning": reasoning,
-        }
-        if self.extra_body:
-            self.identity["extra_body"] = self.extra_body
+        self.identity = self.identity_for(
+            base_url=base_url,
+            model=model,
+            revision=revision,
+            reasoning=reasoning,
+            extra_body=extra_body,
+        )
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",

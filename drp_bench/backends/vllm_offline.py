@@ -65,6 +65,33 @@ class VLLMBackend:
 
     name = "vllm"
 
+    @classmethod
+    def identity_for(
+        cls,
+        model: str,
+        revision: str | None = None,
+        dtype: str = "auto",
+        tensor_parallel_size: int = 1,
+        reasoning: bool = False,
+        **_: Any,
+    ) -> dict[str, Any]:
+        """The identity an instance built with these arguments has, without loading vLLM."""
+        from importlib import metadata
+
+        try:
+            version = metadata.version("vllm")
+        except metadata.PackageNotFoundError:
+            version = "not-installed"
+        return {
+            "backend": cls.name,
+            "model": model,
+            "revision": revision,
+            "dtype": dtype,
+            "tensor_parallel_size": tensor_parallel_size,
+            "vllm_version": version,
+            "reasoning": reasoning,
+        }
+
     def __init__(
         self,
         model: str,
@@ -87,15 +114,13 @@ class VLLMBackend:
         self._vllm = vllm
         self.reasoning = reasoning
         self.batch_size = batch_size
-        self.identity: dict[str, Any] = {
-            "backend": self.name,
-            "model": model,
-            "revision": revision,
-            "dtype": dtype,
-            "tensor_parallel_size": tensor_parallel_size,
-            "vllm_version": getattr(vllm, "__version__", "unknown"),
-            "reasoning": reasoning,
-        }
+        self.identity = self.identity_for(
+            model=model,
+            revision=revision,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            reasoning=reasoning,
+        )
         engine_kwargs: dict[str, Any] = {}
         if max_model_len is not None:
             engine_kwargs["max_model_len"] = max_model_len

@@ -68,6 +68,8 @@ class BackendPool:
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
+        if self._cache is not None:
+            self._cache.close()
 
 
 class _LazyBackend:
