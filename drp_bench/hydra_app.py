@@ -48,13 +48,15 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def run_app(cfg: DictConfig) -> None:
-    from drp_bench.run import execute
+    from drp_bench.run import execute, write_error
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    cfg_dict = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     try:
+        cfg_dict = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         metrics = execute(cfg_dict, out_dir)  # type: ignore[arg-type]
-    except Exception:
+    except Exception as exc:
+        if not (out_dir / "error.json").exists():
+            write_error(out_dir, exc)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             log.exception("run failed; see %s/error.json (the sweep goes on)", out_dir)
             return

@@ -53,11 +53,17 @@ def execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | Non
     try:
         return _execute(cfg_dict, out_dir, backends)
     except BaseException as exc:
-        _write_json(
-            out_dir / "error.json",
-            {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-        )
+        write_error(out_dir, exc)
         raise
+
+
+def write_error(out_dir: Path, exc: BaseException) -> None:
+    """error.json: what failed, for `drp-bench report` and for the user."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(
+        out_dir / "error.json",
+        {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+    )
 
 
 def _execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None) -> dict:

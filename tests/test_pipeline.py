@@ -146,3 +146,36 @@ def test_malformed_extraction_is_kept_raw_and_counted(tiny_dataset, embedder):
     assert "no structure here" in summary_prompt
     metrics = summarize_run(cfg, tiny_dataset, records)
     assert metrics["features"]["malformed"] == metrics["features"]["items"] == 6  # 3 users x 2
+
+
+def test_local_gpu_engines_are_loaded_one_at_a_time():
+    from drp_bench.backends.base import ChatRequest
+
+    cfg = _config(
+        "drp", "model@extractor=qwen2.5-7b-instruct", "model@generator=qwen2.5-14b-instruct"
+    )
+    opened: list[str] = []
+    closed: list[str] = []
+
+    class Engine(ScriptedModel):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def close(self):
+            closed.append(self.name)
+
+    def opener(spec):
+        opened.append(spec.name)
+        return Engine(spec.name)
+
+    pool = BackendPool(None, opener=opener)
+    request = [ChatRequest(({"role": "user", "content": "hi"},))]
+    pool.get(cfg.roles["extractor"]).chat(request)
+    pool.get(cfg.roles["validator"]).chat(request)
+    assert opened == ["Qwen2.5-7B-Instruct"] and closed == []
+    pool.get(cfg.roles["generator"]).chat(request)
+    assert opened == ["Qwen2.5-7B-Instruct", "Qwen2.5-14B-Instruct"]
+    assert closed == ["Qwen2.5-7B-Instruct"]
+    pool.close()
+    assert closed == ["Qwen2.5-7B-Instruct", "Qwen2.5-14B-Instruct"]

@@ -167,4 +167,19 @@ class VLLMBackend:
         return results
 
     def close(self) -> None:
+        """Release the engine and its GPU memory, so another model can load in this process.
+
+        ``cleanup_dist_env_and_memory`` is what vLLM's maintainers point to for this
+        (vllm-project/vllm issues #18806, #23793); older releases lack it.
+        """
+        if self._llm is None:
+            return
         self._llm = None
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+        except ImportError:  # pragma: no cover - old vLLM
+            import gc
+
+            gc.collect()
+            return
+        cleanup_dist_env_and_memory()

@@ -40,13 +40,20 @@ class ItemWork:
 
 
 class BackendPool:
-    """One backend per distinct served model, wrapped by the persistent call cache."""
+    """One backend per distinct served model, wrapped by the persistent call cache.
+
+    Local GPU engines (``exclusive_kinds``) are loaded one at a time: loading one unloads the
+    others, so the extractor and the generator of a job need not fit on the GPUs together.
+    """
+
+    exclusive_kinds = frozenset({"vllm"})
 
     def __init__(
         self, cache_path: str | None, opener: Callable[[ModelSpec], Backend] = open_backend
     ):
         self._opener = opener
         self._backends: dict[str, Backend] = {}
+        self._lazy: dict[str, _LazyBackend] = {}
         self._cache = None
         if cache_path:
             from drp_bench.cache import CallCache
@@ -57,13 +64,22 @@ class BackendPool:
     def get(self, spec: ModelSpec) -> Backend:
         key = spec.serving_key()
         if key not in self._backends:
-            backend = _LazyBackend(spec, self._opener)
+            backend = _LazyBackend(spec, self._opener, self._before_load)
+            self._lazy[key] = backend
             if self._cache is not None:
                 from drp_bench.cache import CachedBackend
 
                 backend = CachedBackend(backend, self._cache)  # type: ignore[assignment]
             self._backends[key] = backend
         return self._backends[key]
+
+    def _before_load(self, spec: ModelSpec) -> None:
+        if spec.backend not in self.exclusive_kinds:
+            return
+        for other in self._lazy.values():
+            if other.loaded and other.spec.backend in self.exclusive_kinds:
+                log.info("unloading %s to make room for %s", other.spec.name, spec.name)
+                other.close()
 
     def close(self) -> None:
         for backend in self._backends.values():
@@ -78,21 +94,34 @@ class _LazyBackend:
     Its identity is known without loading: it is computed by the backend class from the spec.
     """
 
-    def __init__(self, spec: ModelSpec, opener: Callable[[ModelSpec], Backend]):
-        self._spec = spec
+    def __init__(
+        self,
+        spec: ModelSpec,
+        opener: Callable[[ModelSpec], Backend],
+        before_load: Callable[[ModelSpec], None] | None = None,
+    ):
+        self.spec = spec
         self._opener = opener
+        self._before_load = before_load
         self._inner: Backend | None = None
         self.identity = model_identity(spec)
 
+    @property
+    def loaded(self) -> bool:
+        return self._inner is not None
+
     def chat(self, requests, on_result=None):  # type: ignore[no-untyped-def]
         if self._inner is None:
-            log.info("loading %s (%s backend)", self._spec.name, self._spec.backend)
-            self._inner = self._opener(self._spec)
+            if self._before_load is not None:
+                self._before_load(self.spec)
+            log.info("loading %s (%s backend)", self.spec.name, self.spec.backend)
+            self._inner = self._opener(self.spec)
         return self._inner.chat(requests, on_result=on_result)
 
     def close(self) -> None:
         if self._inner is not None:
             self._inner.close()
+            self._inner = None
 
 
 class Pipeline:
