@@ -1,0 +1,62 @@
+"""The `drp-bench` command line: dispatch, Hydra's own flags, cache statistics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from drp_bench.backends.base import ChatRequest, ChatResult
+from drp_bench.cache import CallCache
+from drp_bench.cli import main
+
+
+def drp_bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "drp_bench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("run", "data", "report", "cache"):
+        assert f"drp-bench {command}" in out
+
+
+def test_unknown_command_is_an_error(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_run_cfg_job_prints_the_composed_config_without_running():
+    proc = drp_bench("run", "method=dpl", "num_users=2", "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr
+    assert "name: dpl" in proc.stdout
+    assert "num_users: 2" in proc.stdout
+    assert "hub_id: HuggingFaceTB/SmolLM2-135M-Instruct" in proc.stdout
+
+
+def test_run_help_shows_the_config_groups():
+    proc = drp_bench("run", "--help")
+    assert proc.returncode == 0, proc.stderr
+    for group in ("method:", "dataset:", "experiment:", "model:"):
+        assert group in proc.stdout
+
+
+def test_cache_stats_reports_entries_hits_and_misses(tmp_path, capsys):
+    path = tmp_path / "calls.sqlite"
+    cache = CallCache(path)
+    request = ChatRequest(({"role": "user", "content": "hello"},))
+    key = cache.key({"backend": "x", "model": "m"}, request)
+    cache.put(key, ChatResult(text="hi", completion_tokens=1), model="m")
+    assert cache.get(key) is not None
+    cache.close()
+    assert main(["cache", "stats", "--path", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "entries: 1" in out and "hits: 1" in out
+    assert main(["cache", "clear", "--path", str(path)]) == 0
+    assert CallCache(path).stats()["entries"] == 0
