@@ -7,55 +7,9 @@ import pytest
 import sacrebleu
 
 from drp_bench.metrics import bootstrap, nltk_data, text
+from tests.test_metrics import MORE_PAIRS
 from tests.test_metrics import PAIRS as METRIC_PAIRS
 
-# Real Amazon 2014 Digital Music reviews: two reviewers of the same item (asin in the comment).
-MORE_PAIRS = [
-    (  # B00000053B
-        "i cant get enough of this CD. all the songs are STR8. this CD is a musy buy.",
-        "i like these cd that  he  has in amazon  we really like his singingand you can to like "
-        "him",
-    ),
-    (  # B00000053Q
-        "ONE DAY HAS ALWAYS BEEN A FAVORITE OF MINE FROM UGK. I HAD TO REPLACE THIS CD IN MY "
-        "COLLECTION.",
-        "great cd my favorite from ugk. rip pimp c this cd looks better then the original i used "
-        "to own.",
-    ),
-    (  # B000001DUP
-        "James Brown is the man!! and this is his best single disc collection. Simply "
-        "amazing..buy this album NOW!!",
-        "This should have had Livin' in America!!! That song would make it complete!!!!!!",
-    ),
-    (  # B000001EG6
-        "Love the album.  Love the mix.  I just wish there were more multi-channel SACDs on the "
-        "market.",
-        "Empty Sky was is first, but this is what set his career off and running.  Some good tunes "
-        "on this one.",
-    ),
-    (  # B000001EGI
-        "This is a great live recording that you don't often hear about.  Recorded when he only "
-        "had one album out.",
-        "This early EJ is like magic.  You can see the start of the growth of a very gifted "
-        "musician!!",
-    ),
-    (  # B000001A6X
-        "Songs in the Key of Life is wonderful, perhaps the best 5 albums ever.  Stevie Wonder is "
-        "a genius.",
-        "A very summery record in my opinion.  I don't like to play this out of the summer months",
-    ),
-    (  # B000001A5X
-        "Yes, it really is that good... just check out the other reviews here",
-        "One of the most influential records on my life.  One that stays in the mind and "
-        "consciousness for years",
-    ),
-    (  # B00000163G
-        "Its always great to throw on some 2Pac no matter what kind of mood your in. Its great to "
-        "have it on vinyl.",
-        "first and best double disc album(everybody just HAS to do one now) from the greatest "
-        "rapper of all time.",
-    ),
-]
 PAIRS = METRIC_PAIRS + MORE_PAIRS
 PREDS = [p for p, _ in PAIRS]
 REFS = [r for _, r in PAIRS]

@@ -2,7 +2,8 @@
 
 The four review pairs are real Amazon 2014 Digital Music reviews (two reviewers of the same item:
 B000001DVP, B0000013GH, B000000ORB, B000000ZGO), copied verbatim from
-reviews_Digital_Music_5.jsonl.gz. Every expected value below comes from counting tokens by hand
+reviews_Digital_Music_5.jsonl.gz (Amazon review data, McAuley et al. 2014 edition, 5-core subset,
+distributed for research use). Every expected value below comes from counting tokens by hand
 (the counts are in the comments), not from the code under test.
 """
 
@@ -44,6 +45,54 @@ PAIRS = [
 ]
 PREDS = [p for p, _ in PAIRS]
 REFS = [r for _, r in PAIRS]
+
+# More real pairs (two reviewers of the same item, asin in the comment), for bulk checks.
+MORE_PAIRS = [
+    (  # B00000053B
+        "i cant get enough of this CD. all the songs are STR8. this CD is a musy buy.",
+        "i like these cd that  he  has in amazon  we really like his singingand you can to like "
+        "him",
+    ),
+    (  # B00000053Q
+        "ONE DAY HAS ALWAYS BEEN A FAVORITE OF MINE FROM UGK. I HAD TO REPLACE THIS CD IN MY "
+        "COLLECTION.",
+        "great cd my favorite from ugk. rip pimp c this cd looks better then the original i used "
+        "to own.",
+    ),
+    (  # B000001DUP
+        "James Brown is the man!! and this is his best single disc collection. Simply "
+        "amazing..buy this album NOW!!",
+        "This should have had Livin' in America!!! That song would make it complete!!!!!!",
+    ),
+    (  # B000001EG6
+        "Love the album.  Love the mix.  I just wish there were more multi-channel SACDs on the "
+        "market.",
+        "Empty Sky was is first, but this is what set his career off and running.  Some good tunes "
+        "on this one.",
+    ),
+    (  # B000001EGI
+        "This is a great live recording that you don't often hear about.  Recorded when he only "
+        "had one album out.",
+        "This early EJ is like magic.  You can see the start of the growth of a very gifted "
+        "musician!!",
+    ),
+    (  # B000001A6X
+        "Songs in the Key of Life is wonderful, perhaps the best 5 albums ever.  Stevie Wonder is "
+        "a genius.",
+        "A very summery record in my opinion.  I don't like to play this out of the summer months",
+    ),
+    (  # B000001A5X
+        "Yes, it really is that good... just check out the other reviews here",
+        "One of the most influential records on my life.  One that stays in the mind and "
+        "consciousness for years",
+    ),
+    (  # B00000163G
+        "Its always great to throw on some 2Pac no matter what kind of mood your in. Its great to "
+        "have it on vinyl.",
+        "first and best double disc album(everybody just HAS to do one now) from the greatest "
+        "rapper of all time.",
+    ),
+]
 
 
 def meteor_formula(matches: int, hyp_len: int, ref_len: int, chunks: int) -> float:
@@ -159,6 +208,18 @@ def test_meteor_on_real_pairs_matches_hand_counts() -> None:
     assert text.meteor(PREDS, REFS) == pytest.approx(np.mean(expected), abs=1e-12)
 
 
+def test_meteor_equals_plain_nltk_call_as_evaluate_makes_it() -> None:
+    # text.py caches stems and WordNet lookups; the values must be nltk's, bit for bit
+    from nltk import word_tokenize
+    from nltk.translate.meteor_score import single_meteor_score
+
+    plain = [
+        single_meteor_score(word_tokenize(r), word_tokenize(p), alpha=0.9, beta=3, gamma=0.5)
+        for p, r in PAIRS
+    ]
+    assert [s["meteor"] for s in text.per_sample_scores(PREDS, REFS)] == plain
+
+
 def test_score_all_combines_every_metric() -> None:
     result = text.score_all(PREDS, REFS)
     assert set(result) == {"bleu", "meteor", "rouge1", "rougeL", "rouge1_mean", "rougeL_mean", "n"}
@@ -175,6 +236,19 @@ def test_score_all_with_two_workers_is_identical() -> None:
     preds, refs = PREDS * 3, REFS[1:] + REFS[:1] + REFS * 2
     assert text.score_all(preds, refs, workers=2) == text.score_all(preds, refs, workers=1)
     assert text.per_sample_scores(preds, refs, workers=2) == text.per_sample_scores(preds, refs)
+
+
+def test_pool_workers_do_not_share_wordnet_file_offsets() -> None:
+    # Forked workers inherit the parent's open WordNet data files, whose offsets are shared
+    # between processes: without text._worker_init, concurrent lookups read the wrong lines
+    # ("No WordNet synset found ...", then AttributeError) in about 2 of 3 runs of this test.
+    texts = [t for pair in PAIRS + MORE_PAIRS for t in pair]
+    preds = [a for a in texts for _ in texts]
+    refs = [b for _ in texts for b in texts]
+    text._meteor_resources.cache_clear()  # make the workers read WordNet themselves
+    pooled = text.per_sample_scores(preds, refs, workers=2)
+    text._meteor_resources.cache_clear()
+    assert pooled == text.per_sample_scores(preds, refs)
 
 
 def test_empty_prediction_scores_zero() -> None:

@@ -1,0 +1,244 @@
+"""BLEU, METEOR and ROUGE exactly as HF ``evaluate``'s metric scripts compute them, offline.
+
+Settings copied from huggingface/evaluate ``metrics/{sacrebleu,meteor,rouge}``:
+
+- BLEU: ``sacrebleu.corpus_bleu`` with defaults (13a tokenizer, ``exp`` smoothing, case-sensitive),
+  one reference stream; 0-100.
+- METEOR: per pair ``single_meteor_score(word_tokenize(ref), word_tokenize(pred), alpha=0.9,
+  beta=3, gamma=0.5)``, then ``np.mean``; needs WordNet and punkt_tab
+  (``python -m drp_bench.metrics.nltk_data``).
+- ROUGE: ``RougeScorer(["rouge1", "rougeL"], use_stemmer=False)``, ``score(ref, pred)`` per pair,
+  rouge-score's ``BootstrapAggregator`` ``.mid.fmeasure``. evaluate leaves numpy's global RNG
+  unseeded, so its value moves in the 4th decimal; here it is seeded (and the caller's RNG state
+  restored), and the plain means are reported too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import sacrebleu
+from rouge_score import rouge_scorer, scoring
+
+from drp_bench.metrics.nltk_data import verify_nltk_data
+
+ROUGE_TYPES = ("rouge1", "rougeL")
+METEOR_PARAMS = {"alpha": 0.9, "beta": 3, "gamma": 0.5}
+PER_SAMPLE_METRICS = ("meteor", "rouge1", "rougeL")
+
+
+class PairScores(NamedTuple):
+    """Per-pair values: METEOR and the full rouge-score ``Score`` per ROUGE type."""
+
+    meteor: float
+    rouge: dict[str, scoring.Score]
+
+
+def check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
+    """Raise ValueError/TypeError unless both are equally long, non-empty sequences of str."""
+    if isinstance(predictions, str) or isinstance(references, str):
+        raise TypeError("predictions and references must be sequences of str, not a single str")
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"predictions and references differ in length: {len(predictions)} predictions, "
+            f"{len(references)} references (expected one reference per prediction)"
+        )
+    if len(predictions) == 0:
+        raise ValueError("predictions and references are empty: nothing to score")
+    for name, seq in (("predictions", predictions), ("references", references)):
+        for i, text in enumerate(seq):
+            if not isinstance(text, str):
+                raise TypeError(f"{name}[{i}]: expected str, found {type(text).__name__}")
+
+
+def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus BLEU (sacrebleu defaults, one reference per prediction), 0-100."""
+    check_pairs(predictions, references)
+    return float(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
+
+
+@lru_cache(maxsize=4)
+def _rouge_scorer(types: tuple[str, ...] = ROUGE_TYPES) -> rouge_scorer.RougeScorer:
+    return rouge_scorer.RougeScorer(list(types), use_stemmer=False)
+
+
+class _CachedStemmer:
+    """NLTK's default ``PorterStemmer()`` with a cache: the same stems, computed once per word."""
+
+    def __init__(self) -> None:
+        from nltk.stem.porter import PorterStemmer
+
+        self._stem = lru_cache(maxsize=1 << 17)(PorterStemmer().stem)
+
+    def stem(self, word: str) -> str:
+        return self._stem(word)
+
+
+class _CachedWordNet:
+    """``nltk.corpus.wordnet`` with cached ``synsets`` (all METEOR calls): the same synsets."""
+
+    def __init__(self) -> None:
+        from nltk.corpus import wordnet
+
+        self._synsets = lru_cache(maxsize=1 << 17)(wordnet.synsets)
+
+    def synsets(self, word: str) -> list:
+        return self._synsets(word)
+
+
+@lru_cache(maxsize=1)
+def _meteor_resources() -> tuple[_CachedStemmer, _CachedWordNet]:
+    return _CachedStemmer(), _CachedWordNet()
+
+
+def _meteor_pair(prediction: str, reference: str) -> float:
+    """evaluate's per-pair METEOR; stemmer and WordNet lookups are cached (identical values)."""
+    from nltk import word_tokenize
+    from nltk.translate.meteor_score import single_meteor_score
+
+    stemmer, wordnet = _meteor_resources()
+    score = single_meteor_score(
+        word_tokenize(reference),
+        word_tokenize(prediction),
+        stemmer=stemmer,
+        wordnet=wordnet,
+        **METEOR_PARAMS,
+    )
+    return float(score)
+
+
+def _score_pair(prediction: str, reference: str) -> PairScores:
+    rouge = _rouge_scorer().score(reference, prediction)
+    return PairScores(_meteor_pair(prediction, reference), {k: rouge[k] for k in ROUGE_TYPES})
+
+
+def _score_chunk(pairs: list[tuple[str, str]]) -> list[PairScores]:
+    return [_score_pair(p, r) for p, r in pairs]
+
+
+# Open files a loaded WordNetCorpusReader keeps (it seeks + reads them for every synset lookup).
+_WORDNET_FILE_ATTRS = ("_data_file_map", "_key_count_file", "_key_synset_file")
+
+
+def _loaded_wordnet():  # -> WordNetCorpusReader | None
+    from nltk.corpus import wordnet
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    return wordnet if isinstance(wordnet, WordNetCorpusReader) else None
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when it is available and safe, so workers inherit the loaded WordNet and punkt
+    model; otherwise ``spawn`` (each worker loads them itself).
+
+    Safe means: only the main Python thread runs, and the WordNet reader's open files are where
+    :func:`_worker_init` expects them (a forked child shares each open file's offset with its
+    parent and siblings, so concurrent seek+read through inherited handles returns wrong synsets).
+    """
+    wordnet = _loaded_wordnet()
+    handles_known = wordnet is None or all(hasattr(wordnet, a) for a in _WORDNET_FILE_ATTRS)
+    fork_ok = "fork" in multiprocessing.get_all_start_methods()
+    if fork_ok and handles_known and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _worker_init() -> None:
+    """Drop WordNet file handles inherited through fork: each worker then opens its own."""
+    wordnet = _loaded_wordnet()
+    if wordnet is not None:
+        wordnet._data_file_map = {}
+        wordnet._key_count_file = None
+        wordnet._key_synset_file = None
+
+
+def _pair_scores(
+    predictions: Sequence[str], references: Sequence[str], workers: int = 1
+) -> list[PairScores]:
+    """Per-pair METEOR and ROUGE, in input order; ``workers > 1`` uses a process pool."""
+    if workers < 1:
+        raise ValueError(f"workers: expected an integer >= 1, found {workers}")
+    verify_nltk_data()
+    pairs = list(zip(predictions, references, strict=True))
+    if workers == 1 or len(pairs) < 2:
+        return _score_chunk(pairs)
+    # Several chunks per worker balance uneven text lengths; order is kept by map().
+    size = max(1, -(-len(pairs) // (workers * 4)))
+    chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=_mp_context(), initializer=_worker_init
+    ) as pool:
+        return [s for chunk in pool.map(_score_chunk, chunks) for s in chunk]
+
+
+def meteor(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Mean sentence METEOR (NLTK, alpha 0.9, beta 3, gamma 0.5) on ``word_tokenize``d text."""
+    check_pairs(predictions, references)
+    verify_nltk_data()
+    return float(
+        np.mean([_meteor_pair(p, r) for p, r in zip(predictions, references, strict=True)])
+    )
+
+
+def _aggregate_rouge(
+    rouge_scores: Sequence[dict[str, scoring.Score]], seed: int
+) -> dict[str, float]:
+    """BootstrapAggregator mid F-measure (numpy's global RNG seeded, then restored) + means."""
+    aggregator = scoring.BootstrapAggregator()
+    for s in rouge_scores:
+        aggregator.add_scores(s)
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        aggregated = aggregator.aggregate()
+    finally:
+        np.random.set_state(state)
+    out = {k: float(aggregated[k].mid.fmeasure) for k in ROUGE_TYPES}
+    for k in ROUGE_TYPES:
+        out[f"{k}_mean"] = float(np.mean([s[k].fmeasure for s in rouge_scores]))
+    return out
+
+
+def rouge(
+    predictions: Sequence[str], references: Sequence[str], seed: int = 42
+) -> dict[str, float]:
+    """ROUGE-1/ROUGE-L F-measure: bootstrap ``mid`` (keys rouge1, rougeL) and plain means
+    (rouge1_mean, rougeL_mean)."""
+    check_pairs(predictions, references)
+    scorer = _rouge_scorer()
+    return _aggregate_rouge(
+        [scorer.score(r, p) for p, r in zip(predictions, references, strict=True)], seed
+    )
+
+
+def per_sample_scores(
+    predictions: Sequence[str], references: Sequence[str], workers: int = 1
+) -> list[dict[str, float]]:
+    """Per pair: ``{"meteor", "rouge1", "rougeL"}`` (ROUGE as F-measure)."""
+    check_pairs(predictions, references)
+    return [
+        {"meteor": s.meteor, **{k: float(s.rouge[k].fmeasure) for k in ROUGE_TYPES}}
+        for s in _pair_scores(predictions, references, workers)
+    ]
+
+
+def score_all(
+    predictions: Sequence[str], references: Sequence[str], seed: int = 42, workers: int = 1
+) -> dict[str, float]:
+    """All corpus metrics: bleu, meteor, rouge1, rougeL, rouge1_mean, rougeL_mean, n.
+
+    ``workers > 1`` scores the pairs (METEOR, ROUGE) in a process pool; results are identical."""
+    check_pairs(predictions, references)
+    pair_scores = _pair_scores(predictions, references, workers)
+    return {
+        "bleu": bleu(predictions, references),
+        "meteor": float(np.mean([s.meteor for s in pair_scores])),
+        **_aggregate_rouge([s.rouge for s in pair_scores], seed),
+        "n": len(pair_scores),
+    }
