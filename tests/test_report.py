@@ -42,6 +42,10 @@ REFERENCES = [
     "Predictable story with flat characters, I would not read it again.",
     "Funny, warm and clever. I laughed out loud several times on the train.",
     "The recipes are easy to follow and the results were delicious every time.",
+    "Too long by half; the middle chapters drag and repeat the same points.",
+    "My kids asked me to read it again every evening for two weeks.",
+    "Solid research, but the tone is dry and the charts are hard to read.",
+    "A moving memoir that made me call my mother the next morning.",
 ]
 # increasingly good predictions: GOOD is close to the references, BAD is unrelated
 BAD = ["It is a product. I bought it and it arrived on time in a box."] * len(REFERENCES)
@@ -54,6 +58,10 @@ MEDIUM = [
     "A predictable story, the characters are flat, not for me.",
     "Funny and clever, I laughed several times.",
     "The recipes are easy and the food was good.",
+    "Too long; the middle part is slow.",
+    "The kids liked it and asked for it again.",
+    "Good research, but dry, and the charts are not clear.",
+    "A moving memoir, it made me think of my mother.",
 ]
 GOOD = [r.replace("I ", "I really ") for r in REFERENCES]
 GOOD_BUT_ONE = [*GOOD[:-1], MEDIUM[-1]]  # GOOD with one worse sample
@@ -72,6 +80,7 @@ def write_run(
     uvq: dict[str, Any] | None = None,
     reasoning_tokens: float = 0.0,
     limit: int = len(REFERENCES),
+    temperature: float = 0.0,
 ) -> Path:
     """A run folder as the pipeline writes it (metrics.json only when ``metrics`` is given)."""
     d = root / name
@@ -104,21 +113,27 @@ def write_run(
         metrics = {"bleu": bleu(predictions or [], REFERENCES[: len(predictions or [])])} | metrics
         generator = {"name": "Qwen2.5-7B-Instruct", "family": "qwen2.5-instruct",
                      "params_b": 7.0, "reasoning": False}  # fmt: skip
-        models = {"generator": generator, "summarizer": generator}
-        if extractor:
-            models |= {"extractor": extractor, "validator": extractor}
+        # every role is listed, also those the method does not use (as the pipeline does)
+        swept = extractor or QWEN7
+        models = {"generator": generator, "summarizer": generator, "normalizer": generator,
+                  "extractor": swept, "validator": swept}  # fmt: skip
+        differences = method in ("dpl", "drp")
         record = {
             "status": "complete",
             "run": {
                 "method": method, "dataset": dataset, "split": "test",
                 "num_samples": len(predictions or []), "num_users": 4, "num_retrieved": 8,
                 "dimensions": "auto" if method == "drp" else None,
-                "validate": method == "drp", "temperature": 0.0, "models": models,
+                "validate": method == "drp", "temperature": temperature, "seed": 42,
+                "summary_reads": "validated" if method == "drp" else None, "models": models,
             },
             "metrics": metrics
-            | {"rouge1_mean": metrics["rouge1"], "rougeL_mean": metrics["rougeL"]},
+            | {"rouge1_mean": metrics["rouge1"], "rougeL_mean": metrics["rougeL"],
+               "n": len(predictions or [])},
+            "failed_samples": 0,
             "uvq": uvq,
-            "features": {"items": 8, "parsed": 8, "malformed": 0, "per_item_mean": 3.0},
+            "features": {"stage": "validate", "items": 8, "parsed": 8, "malformed": 0,
+                         "per_item_mean": 3.0} if differences else None,
             "calls": {"total": 40, "failed": 0, "cached": 0},
             "compute": {
                 "generate": {"calls": 8, "prompt_tokens": 2400, "completion_tokens": 400,
@@ -191,7 +206,7 @@ def test_collect_classifies_complete_failed_unfinished_and_broken_runs(sweep: Pa
                       "4": "complete", "5": "failed", "6": "unfinished", "7": "broken"}  # fmt: skip
     reasons = {Path(r.run_dir).name: r.reason for r in table.runs}
     assert "llama.cpp server died" in reasons["5"] and "more" not in reasons["5"]
-    assert "3/8" in reasons["6"]
+    assert f"3/{len(REFERENCES)}" in reasons["6"]
     assert "metrics.json:2" in reasons["7"] and "malformed JSON" in reasons["7"]
 
 
@@ -205,7 +220,7 @@ def test_tidy_frame_has_one_row_per_complete_run_and_metric_with_run_fields(swee
         and row["params_b"] == 7.0
         and row["family"] == "qwen2.5-instruct"
     )
-    assert row["method"] == "drp" and row["dataset"] == "books" and row["n"] == 8
+    assert row["method"] == "drp" and row["dataset"] == "books" and row["n"] == len(REFERENCES)
     assert row["tokens_per_sample"] == 1800.0 and row["uvq_mean"] == 7.0
     assert row["uvq_share_Structure"] == 0.2
     r1 = frame[(frame["extractor"] == "DeepSeek-R1-Distill-Qwen-7B") & (frame["metric"] == "bleu")]
@@ -230,7 +245,21 @@ def test_metrics_json_bleu_that_disagrees_with_the_predictions_is_flagged(tmp_pa
     (d / "metrics.json").write_text(json.dumps(record))
     table = collect_runs([tmp_path], n_bootstrap=20)
     assert table.runs[0].status == "complete"
-    assert "metrics.json bleu 50.0000 differs from 18.2030" in table.runs[0].reason
+    expected = f"metrics.json bleu 50.0000 differs from {bleu(MEDIUM, REFERENCES):.4f}"
+    assert expected in table.runs[0].reason
+
+
+def test_labels_tell_apart_runs_of_one_model_by_the_fields_that_differ(tmp_path: Path) -> None:
+    for name, temp in (("a", 0.0), ("b", 0.8), ("c", 0.8)):
+        write_run(tmp_path, name, method="drp", extractor=QWEN7, predictions=GOOD,
+                  metrics=m(0.2, 0.3, 0.2), temperature=temp)  # fmt: skip
+    frame = collect_runs([tmp_path], n_bootstrap=0).frame
+    labels = frame.drop_duplicates("run_dir").set_index("run_dir")["label"]
+    assert list(labels) == [
+        "DRP (Qwen2.5-7B-Instruct, temperature=0.0)",
+        "DRP (Qwen2.5-7B-Instruct, temperature=0.8 #1)",
+        "DRP (Qwen2.5-7B-Instruct, temperature=0.8 #2)",
+    ]
 
 
 def test_malformed_prediction_line_names_file_and_line(tmp_path: Path) -> None:
@@ -248,7 +277,7 @@ def test_unfinished_run_tolerates_a_cut_off_last_line(tmp_path: Path) -> None:
     with (d / "predictions.jsonl").open("a") as f:
         f.write('{"sample_id": "U9:B9", "refer')
     run = read_run(d)
-    assert run.status == "unfinished" and run.done == 4 and run.expected == 8
+    assert run.status == "unfinished" and run.done == 4 and run.expected == len(REFERENCES)
     assert "cut off" in run.reason
 
 
@@ -285,7 +314,7 @@ def hand_frame(values: dict[str, float]) -> pd.DataFrame:
     rows = [
         {"dataset": "music", "split": "test", "method": "drp", "extractor": lab, "metric": "bleu",
          "value": v, "ci_low": v - 1, "ci_high": v + 1, "n": 10, "run_dir": lab,
-         "method_name": "DRP", "label": f"DRP ({lab})", "order": i}
+         "method_name": "DRP", "detail": lab, "label": f"DRP ({lab})", "order": i}
         for i, (lab, v) in enumerate(values.items())
     ]  # fmt: skip
     return pd.DataFrame(rows)
@@ -300,6 +329,13 @@ def test_best_is_bold_and_second_underlined() -> None:
     assert r"\textbf{3.0000}" not in tex and r"\underline{3.0000}" not in tex
     header = md.splitlines()[0]
     assert header.index("DRP (a)") < header.index("DRP (b)") < header.index("DRP (d)")
+
+
+def test_datasets_outside_the_paper_get_no_reported_rows_and_latex_is_escaped() -> None:
+    frame = hand_frame({"a": 1.0, "b": 2.0}).assign(dataset="music_sample")
+    t = build_table(frame, paper=load_paper_table())
+    assert not t.has_paper and "paper (reported)" not in to_markdown(t)
+    assert r"music\_sample" in to_latex(t)
 
 
 def test_ties_share_the_mark() -> None:
@@ -358,7 +394,7 @@ def test_report_cli_writes_tables_plots_and_lists_problem_runs(
     # problem runs with reasons, in the file and on stdout
     for text in (md, out):
         assert "failed" in text and "llama.cpp server died" in text
-        assert "unfinished" in text and "3/8" in text
+        assert "unfinished" in text and f"3/{len(REFERENCES)}" in text
         assert "broken" in text and "metrics.json:2" in text
     plots = sorted(p.name for p in (report / "plots").iterdir())
     for stem in ("quality_vs_size", "uvq_vs_bleu", "feature_categories", "quality_vs_compute"):
@@ -374,7 +410,8 @@ def test_report_without_complete_runs_returns_1(tmp_path: Path) -> None:
 
 
 def test_plots_handle_a_single_run_and_missing_uvq(tmp_path: Path) -> None:
-    write_run(tmp_path / "s", "0", method="drp", extractor=QWEN7, predictions=GOOD,
+    no_family = QWEN7 | {"family": None}
+    write_run(tmp_path / "s", "0", method="drp", extractor=no_family, predictions=GOOD,
               metrics=m(0.2, 0.3, 0.2))  # fmt: skip
     frame = collect_runs([tmp_path / "s"], n_bootstrap=0).frame
     notes: list[str] = []

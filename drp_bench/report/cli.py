@@ -1,0 +1,92 @@
+"""``drp-bench report SWEEP_DIR [SWEEP_DIR ...]``: tables and plots from finished runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from drp_bench.report.collect import collect_runs
+from drp_bench.report.tables import DEFAULT_PAPER_TABLE, footnotes, to_markdown, write_tables
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="drp-bench report",
+        description="Aggregate finished runs (Hydra run folders) into tables and plots.",
+    )
+    p.add_argument(
+        "sweep_dirs",
+        nargs="+",
+        type=Path,
+        metavar="SWEEP_DIR",
+        help="folders searched recursively for run folders (.hydra/config.yaml)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: FIRST_SWEEP_DIR/report)"
+    )
+    p.add_argument("--no-plots", action="store_true", help="write tables only")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for CIs and significance; 0 disables (default 1000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--paper-table",
+        type=Path,
+        default=DEFAULT_PAPER_TABLE,
+        help="the paper's reported numbers (long CSV); default: %(default)s",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the report; returns 0 when at least one complete run was found, else 1."""
+    args = build_parser().parse_args(argv)
+    if args.bootstrap < 0:
+        print(f"--bootstrap: expected N >= 0, found {args.bootstrap}", file=sys.stderr)
+        return 2
+    out = args.out or args.sweep_dirs[0] / "report"
+    table = collect_runs(args.sweep_dirs, n_bootstrap=args.bootstrap, seed=args.seed)
+    written: list[Path] = []
+    if not args.no_plots:
+        from drp_bench.report.plots import make_plots
+
+        written, plot_notes = make_plots(table.frame, out / "plots")
+        table.notes.extend(plot_notes)
+    table_paths, results = write_tables(
+        table, out, n_resamples=args.bootstrap, seed=args.seed, paper_table=args.paper_table
+    )
+    written = table_paths + written
+
+    if results.rows:
+        print(to_markdown(results))
+        print()
+        for f in footnotes(results):
+            print(f"- {f}")
+    else:
+        print("No complete runs found.")
+    print(f"\n{len(table.complete)} complete run(s); wrote:")
+    for path in written:
+        print(f"  {path}")
+    if table.problems:
+        print(f"\n{len(table.problems)} run(s) not included:")
+        for r in table.problems:
+            overrides = f" ({' '.join(r.overrides)})" if r.overrides else ""
+            print(f"  [{r.status}] {r.run_dir}{overrides}: {r.reason}")
+    warned = [r for r in table.complete if r.reason]
+    if warned:
+        print(f"\n{len(warned)} complete run(s) with warnings:")
+        for r in warned:
+            print(f"  {r.run_dir}: {r.reason}")
+    for n in table.notes:
+        print(f"note: {n}")
+    return 0 if table.complete else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,566 @@
+"""Find run folders, classify them and read complete runs into a tidy table.
+
+A run folder is any directory holding ``.hydra/config.yaml`` (see the run folder contract).
+Nothing here raises for a broken folder: every problem becomes a run with status ``broken``,
+``failed``, ``unfinished`` or ``missing`` and a reason naming the file (and line) at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+log = logging.getLogger(__name__)
+
+Status = Literal["complete", "failed", "unfinished", "broken", "missing"]
+
+#: Metrics that get bootstrap CIs and appear in the tables (key -> display name), paper order.
+TABLE_METRICS: dict[str, str] = {
+    "bleu": "BLEU",
+    "meteor": "METEOR",
+    "rouge1": "ROUGE-1",
+    "rougeL": "ROUGE-L",
+}
+#: Largest accepted gap between metrics.json BLEU and BLEU recomputed from predictions.jsonl.
+BLEU_TOLERANCE = 1e-3
+METHOD_NAMES: dict[str, str] = {"nonp": "Non-P", "rag": "RAG", "dpl": "DPL", "drp": "DRP"}
+METHOD_ORDER: tuple[str, ...] = ("nonp", "rag", "dpl", "drp")
+EXTRACTOR_METHODS = frozenset({"dpl", "drp"})
+#: Run fields that tell apart runs of the same method and extractor (used in column labels).
+DISTINGUISHING_FIELDS: tuple[str, ...] = (
+    "generator",
+    "num_users",
+    "num_retrieved",
+    "dimensions",
+    "validate",
+    "summary_reads",
+    "temperature",
+    "seed",
+)
+
+
+@dataclass
+class Prediction:
+    sample_id: str
+    prediction: str
+    reference: str
+
+
+@dataclass
+class Run:
+    """One run folder (or, with status ``missing``, one expected sweep job without a folder)."""
+
+    run_dir: Path
+    status: Status
+    reason: str = ""
+    overrides: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)  # metrics.json
+    predictions: list[Prediction] = field(default_factory=list)
+    done: int | None = None  # predictions written
+    expected: int | None = None  # samples the run should produce, when known
+    _values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def sample_values(self, metric: str) -> np.ndarray:
+        """Per-sample values of ``metric`` (BLEU statistics or scores), aligned with
+        ``predictions``; computed once by ``drp_bench.metrics.bootstrap.sample_values``."""
+        if metric not in self._values:
+            from drp_bench.metrics.bootstrap import sample_values
+
+            preds = [p.prediction for p in self.predictions]
+            refs = [p.reference for p in self.predictions]
+            self._values[metric] = sample_values(preds, refs, metric)
+        return self._values[metric]
+
+    @property
+    def name(self) -> str:
+        """Short identifier: the Hydra overrides, else the folder path."""
+        return " ".join(self.overrides) if self.overrides else str(self.run_dir)
+
+
+@dataclass
+class RunTable:
+    """All runs found plus the tidy frame of complete runs (one row per run x metric)."""
+
+    runs: list[Run]
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> list[Run]:
+        return [r for r in self.runs if r.status == "complete"]
+
+    @property
+    def problems(self) -> list[Run]:
+        return [r for r in self.runs if r.status != "complete"]
+
+    def run(self, run_dir: str | Path) -> Run:
+        key = str(run_dir)
+        for r in self.runs:
+            if str(r.run_dir) == key:
+                return r
+        raise KeyError(f"no run with run_dir {key}")
+
+
+class RunFolderError(ValueError):
+    """A file in a run folder is unreadable; the message names file, line and field."""
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Directories under ``root`` (inclusive) holding ``.hydra/config.yaml``, sorted."""
+    found: list[Path] = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        if (here / ".hydra" / "config.yaml").is_file():
+            found.append(here)
+            dirnames[:] = []  # a run folder does not hold further runs
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    return sorted(found, key=_natural_key)
+
+
+def _natural_key(p: Path) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in p.parts]
+
+
+# ---------------------------------------------------------------- file readers
+
+
+def read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path}: cannot read: {e}") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RunFolderError(
+            f"{path}:{e.lineno}: malformed JSON: {e.msg} (column {e.colno})"
+        ) from e
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path}: cannot read: {e}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise RunFolderError(f"{path}{where}: malformed YAML: {e}") from e
+
+
+def read_predictions(path: Path, allow_partial_tail: bool) -> tuple[list[Prediction], str]:
+    """Parse predictions.jsonl. A cut-off last line (no newline) is tolerated when
+    ``allow_partial_tail`` (a run killed mid-write); returns (predictions, note)."""
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path}: cannot read: {e}") from e
+    lines = raw.split("\n")
+    out: list[Prediction] = []
+    note = ""
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if allow_partial_tail and i == len(lines):  # last line, no trailing newline
+                note = f"last line {i} of {path.name} is cut off"
+                break
+            raise RunFolderError(f"{path}:{i}: malformed JSON: {e.msg} (column {e.colno})") from e
+        if not isinstance(obj, dict):
+            raise RunFolderError(f"{path}:{i}: expected a JSON object, found {type(obj).__name__}")
+        for key in ("sample_id", "prediction", "reference"):
+            if not isinstance(obj.get(key), str):
+                raise RunFolderError(
+                    f"{path}:{i}: field {key!r}: expected a string, found {obj.get(key)!r:.40}"
+                )
+        out.append(Prediction(obj["sample_id"], obj["prediction"], obj["reference"]))
+    return out, note
+
+
+def _get(d: Any, *keys: str, default: Any = None) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
+def _expected_samples(config: dict[str, Any]) -> int | None:
+    limit = _get(config, "dataset", "limit")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+
+# ---------------------------------------------------------------- classification
+
+
+def read_run(run_dir: Path) -> Run:
+    """Classify one run folder; never raises."""
+    run = Run(run_dir=run_dir, status="broken")
+    try:
+        return _read_run(run)
+    except RunFolderError as e:
+        run.status = "broken"
+        run.reason = str(e)
+        return run
+    except Exception as e:  # a folder must never take the report down
+        run.status = "broken"
+        run.reason = f"{run_dir}: unexpected {type(e).__name__}: {e}"
+        return run
+
+
+def _read_run(run: Run) -> Run:
+    d = run.run_dir
+    cfg = read_yaml(d / ".hydra" / "config.yaml")
+    run.config = cfg if isinstance(cfg, dict) else {}
+    if (d / ".hydra" / "overrides.yaml").is_file():
+        ov = read_yaml(d / ".hydra" / "overrides.yaml")
+        run.overrides = [str(o) for o in ov] if isinstance(ov, list) else []
+    run.expected = _expected_samples(run.config)
+
+    metrics_path, error_path, preds_path = (
+        d / "metrics.json",
+        d / "error.json",
+        d / "predictions.jsonl",
+    )
+    if metrics_path.is_file():
+        record = read_json(metrics_path)
+        if not isinstance(record, dict):
+            raise RunFolderError(
+                f"{metrics_path}: expected a JSON object, found {type(record).__name__}"
+            )
+        run.record = record
+        status = record.get("status")
+        if status != "complete":
+            run.status = "failed"
+            run.reason = f"{metrics_path.name}: status is {status!r}, expected 'complete'"
+            return run
+        _check_record(record, metrics_path)
+        run.expected = _get(record, "run", "num_samples") or run.expected
+        if preds_path.is_file():
+            run.predictions, _ = read_predictions(preds_path, allow_partial_tail=False)
+            run.done = len(run.predictions)
+        run.status = "complete"
+        if not preds_path.is_file():
+            run.reason = "no predictions.jsonl: metrics shown without confidence intervals"
+        if error_path.is_file():
+            run.reason = _join(run.reason, "error.json present too")
+        return run
+
+    if error_path.is_file():
+        err = read_json(error_path)
+        msg = _get(err, "error") if isinstance(err, dict) else None
+        run.status = "failed"
+        run.reason = f"error.json: {_first_line(msg) if msg else 'no error message'}"
+        if preds_path.is_file():
+            preds, _ = read_predictions(preds_path, allow_partial_tail=True)
+            run.done = len(preds)
+            run.reason += f" (after {_progress(run.done, run.expected)} samples)"
+        return run
+
+    run.status = "unfinished"
+    if preds_path.is_file():
+        preds, note = read_predictions(preds_path, allow_partial_tail=True)
+        run.done = len(preds)
+        run.reason = (
+            f"no metrics.json; {_progress(run.done, run.expected)} samples in predictions.jsonl"
+        )
+        if note:
+            run.reason += f" ({note})"
+    else:
+        run.done = 0
+        run.reason = (
+            f"no metrics.json, error.json or predictions.jsonl ({_progress(0, run.expected)} "
+            "samples: not started, still starting, or killed before the first sample)"
+        )
+    return run
+
+
+def _check_record(record: dict[str, Any], path: Path) -> None:
+    for key in ("run", "metrics"):
+        if not isinstance(record.get(key), dict):
+            raise RunFolderError(
+                f"{path}: field {key!r}: expected an object, found {record.get(key)!r:.40}"
+            )
+    for k, v in record["metrics"].items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise RunFolderError(f"{path}: field 'metrics.{k}': expected a number, found {v!r:.40}")
+
+
+def _first_line(msg: Any) -> str:
+    text = str(msg).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+def _progress(done: int | None, expected: int | None) -> str:
+    return f"{done}/{expected if expected else 'unknown'}"
+
+
+# ---------------------------------------------------------------- sweeps: missing jobs
+
+
+def missing_jobs(sweep_dir: Path, present: Sequence[Run]) -> tuple[list[Run], str]:
+    """Jobs a Hydra multirun (``multirun.yaml``) expected but that have no run folder.
+
+    The expected jobs are expanded with Hydra's own override parser and basic sweeper, the
+    same way the sweep was launched. Returns (missing runs, note when expansion was impossible).
+    """
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return [], ""
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        conf = read_yaml(path)
+        task = [str(o) for o in (_get(conf, "hydra", "overrides", "task") or [])]
+        params = _get(conf, "hydra", "sweeper", "params") or {}
+        given = {o.split("=", 1)[0].lstrip("+~") for o in task}
+        args = [f"{k}={v}" for k, v in params.items() if k not in given] + task
+        parsed = OverridesParser.create().parse_overrides(args)
+        batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+        expected = [list(job) for batch in batches for job in batch]
+    except RunFolderError as e:
+        return [], f"cannot tell which jobs are missing: {e}"
+    except Exception as e:
+        return [], f"{path}: cannot expand the sweep to find missing jobs: {type(e).__name__}: {e}"
+    have = {frozenset(r.overrides) for r in present if _is_under(r.run_dir, sweep_dir)}
+    missing = [
+        Run(
+            run_dir=sweep_dir,
+            status="missing",
+            reason="expected by multirun.yaml, no run folder",
+            overrides=job,
+        )
+        for job in expected
+        if frozenset(job) not in have
+    ]
+    return missing, ""
+
+
+def _is_under(p: Path, root: Path) -> bool:
+    try:
+        p.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------- tidy frame
+
+
+def _bootstrap_available() -> bool:
+    try:
+        import drp_bench.metrics.bootstrap  # noqa: F401
+    except ImportError as e:
+        log.warning("drp_bench.metrics.bootstrap unavailable (%s): no confidence intervals", e)
+        return False
+    return True
+
+
+def run_fields(run: Run) -> dict[str, Any]:
+    """The per-run columns of the tidy frame (everything but metric/value/CI)."""
+    rec = run.record
+    info = rec.get("run", {})
+    # metrics.json lists a model for every role; the extractor counts only for methods that
+    # extract differences (DPL, DRP: their ``features`` summary is not null)
+    uses_extractor = rec.get("features") is not None or info.get("method") in EXTRACTOR_METHODS
+    extractor = (_get(info, "models", "extractor") or {}) if uses_extractor else {}
+    generator = _get(info, "models", "generator") or {}
+    per_sample = _get(rec, "compute", "per_sample") or {}
+    prompt = _num(per_sample.get("prompt_tokens"))
+    completion = _num(per_sample.get("completion_tokens"))
+    row: dict[str, Any] = {
+        "dataset": info.get("dataset"),
+        "split": info.get("split"),
+        "method": info.get("method"),
+        "extractor": extractor.get("name"),
+        "family": extractor.get("family"),
+        "params_b": _num(extractor.get("params_b")),
+        "reasoning": extractor.get("reasoning"),
+        "generator": generator.get("name"),
+        "num_users": info.get("num_users"),
+        "num_retrieved": info.get("num_retrieved"),
+        "dimensions": info.get("dimensions"),
+        "validate": info.get("validate"),
+        "summary_reads": info.get("summary_reads"),
+        "temperature": info.get("temperature"),
+        "seed": info.get("seed"),
+        "num_samples": info.get("num_samples"),
+        "failed_samples": rec.get("failed_samples"),
+        "prompt_tokens_per_sample": prompt,
+        "completion_tokens_per_sample": completion,
+        "tokens_per_sample": prompt + completion,
+        "reasoning_tokens_per_sample": _num(per_sample.get("reasoning_tokens")),
+        "calls_per_sample": _num(per_sample.get("calls")),
+        "latency_s_per_sample": _num(per_sample.get("latency_s")),
+        "wall_time_s": _num(rec.get("wall_time_s")),
+    }
+    uvq = rec.get("uvq")
+    if isinstance(uvq, dict):
+        row["uvq_mean"] = _num(uvq.get("mean"))
+        row["uvq_invalid_share"] = _num(uvq.get("invalid_share"))
+        for cat, share in (uvq.get("categories") or {}).items():
+            row[f"uvq_share_{cat}"] = _num(share)
+    row["run_dir"] = str(run.run_dir)
+    return row
+
+
+def _num(v: Any) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    return math.nan
+
+
+def tidy_rows(run: Run, n_bootstrap: int, seed: int) -> list[dict[str, Any]]:
+    """One row per metric of a complete run, with bootstrap CIs for the table metrics
+    (``n_bootstrap`` 0: none)."""
+    base = run_fields(run)
+    rows = []
+    for metric, value in run.record["metrics"].items():
+        if metric == "n":  # sample count, not a metric
+            continue
+        low = high = math.nan
+        if n_bootstrap > 0 and run.predictions and metric in TABLE_METRICS:
+            from drp_bench.metrics.bootstrap import bootstrap_ci_values
+
+            try:
+                values = run.sample_values(metric)
+                point, low, high = bootstrap_ci_values(values, metric, n_bootstrap, seed)
+            except Exception as e:  # e.g. WordNet missing for METEOR: keep the run, no CI
+                run.reason = _join(run.reason, f"no {metric} CI: {type(e).__name__}: {e}")
+            else:
+                if metric == "bleu" and abs(point - float(value)) > BLEU_TOLERANCE:
+                    run.reason = _join(
+                        run.reason,
+                        f"metrics.json bleu {float(value):.4f} differs from {point:.4f} "
+                        "recomputed from predictions.jsonl",
+                    )
+        rows.append(
+            {
+                **base,
+                "metric": metric,
+                "value": float(value),
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "n": len(run.predictions) if run.predictions else base["num_samples"],
+            }
+        )
+    return rows
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``method_name``, ``detail``, ``label`` (table column / plot legend) and ``order``.
+
+    ``detail`` = the extractor model for methods that have one, plus ``field=value`` for each
+    distinguishing field that varies among runs of that method and extractor, plus ``#k`` when
+    the same configuration ran twice on one dataset; ``label`` = method name + detail.
+    """
+    cols = ["run_dir", "method_name", "detail", "label", "order"]
+    if frame.empty:
+        return frame.assign(**{c: [] for c in cols[1:]})
+    runs = frame.drop_duplicates("run_dir").copy()
+    runs["method_name"] = runs["method"].map(lambda m: METHOD_NAMES.get(m, str(m).upper()))
+    runs["detail"] = runs["extractor"].map(lambda e: str(e) if _present(e) else "")
+    for _, idx in runs.groupby(["method_name", "detail"]).groups.items():
+        group = runs.loc[idx]
+        varying = [
+            f for f in DISTINGUISHING_FIELDS if group[f].map(_hashable).nunique(dropna=False) > 1
+        ]
+        if varying:
+            runs.loc[idx, "detail"] = group.apply(
+                lambda r, fs=varying: ", ".join(
+                    [*([r["detail"]] if r["detail"] else []), *(f"{f}={r[f]}" for f in fs)]
+                ),
+                axis=1,
+            )
+    dup = runs.duplicated(["method_name", "detail", "dataset", "split"], keep=False)
+    if dup.any():
+        counter = runs[dup].groupby(["method_name", "detail", "dataset", "split"]).cumcount() + 1
+        runs.loc[dup, "detail"] = (runs.loc[dup, "detail"] + " #" + counter.astype(str)).str.strip()
+    runs["label"] = runs["method_name"] + runs["detail"].map(lambda d: f" ({d})" if d else "")
+    method_rank = runs["method"].map(
+        lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)
+    )
+    runs = runs.assign(_m=method_rank, _r=runs["reasoning"].map(lambda v: v is True))
+    runs = runs.sort_values(["_m", "_r", "family", "params_b", "label"], na_position="first")
+    order = {lab: i for i, lab in enumerate(dict.fromkeys(runs["label"]))}
+    runs["order"] = runs["label"].map(order)
+    return frame.merge(runs[cols], on="run_dir", how="left")
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
+
+
+def _hashable(v: Any) -> Any:
+    return json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v
+
+
+FRAME_COLUMNS = [
+    "dataset", "split", "method", "extractor", "family", "params_b", "reasoning", "generator",
+    "num_users", "num_retrieved", "dimensions", "validate", "summary_reads", "temperature", "seed",
+    "metric", "value",
+    "ci_low", "ci_high", "n", "run_dir",
+]  # fmt: skip
+
+
+def collect_runs(
+    paths: Sequence[Path], *, n_bootstrap: int = 1000, seed: int = 0, find_missing: bool = True
+) -> RunTable:
+    """Read every run folder under ``paths`` into a :class:`RunTable`.
+
+    ``n_bootstrap`` resamples per CI (0: no CIs). Complete runs give one frame row per metric;
+    all other folders are kept in ``runs`` with status and reason. Never raises for bad folders.
+    """
+    runs: list[Run] = []
+    notes: list[str] = []
+    seen: set[Path] = set()
+    for root in map(Path, paths):
+        if not root.exists():
+            notes.append(f"{root}: does not exist")
+            continue
+        for d in find_run_dirs(root):
+            if d.resolve() in seen:
+                continue
+            seen.add(d.resolve())
+            runs.append(read_run(d))
+        if find_missing:
+            for sweep in sorted({p.parent for p in root.rglob("multirun.yaml")}):
+                if sweep.resolve() in seen:
+                    continue
+                seen.add(sweep.resolve())
+                missing, note = missing_jobs(sweep, runs)
+                runs.extend(missing)
+                if note:
+                    notes.append(note)
+    if n_bootstrap > 0 and not _bootstrap_available():
+        notes.append("drp_bench.metrics.bootstrap not importable: no confidence intervals")
+        n_bootstrap = 0
+    rows = [row for r in runs if r.status == "complete" for row in tidy_rows(r, n_bootstrap, seed)]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=FRAME_COLUMNS)
+    frame = add_labels(frame)
+    extra = [c for c in frame.columns if c not in FRAME_COLUMNS]
+    return RunTable(runs=runs, frame=frame[FRAME_COLUMNS + extra], notes=notes)

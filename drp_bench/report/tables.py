@@ -1,0 +1,503 @@
+"""Results tables in the layout of the DRP paper: CSV (tidy), Markdown and LaTeX.
+
+Columns are methods / extractor models (Non-P, RAG, DPL, then DRP per extractor), rows are
+dataset x metric. Per row the best measured value is bold and the second underlined; runs not
+significantly different from the best (paired bootstrap, p >= 0.05) get a dagger. For Books and
+CDs & Vinyl datasets the paper's reported numbers are shown in an extra row under each metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from drp_bench.report.collect import TABLE_METRICS, Run, RunTable
+
+log = logging.getLogger(__name__)
+
+ALPHA = 0.05
+DECIMALS = 4  # as in the paper's table
+#: Fewer shared samples than this: no paired test (the bootstrap has too little to resample
+#: and its p-values come out far too small).
+MIN_SHARED_SAMPLES = 10
+PAPER_LABEL = "paper (reported)"
+#: Paper dataset spelling (as in drp_paper_table.csv) -> display name.
+PAPER_DATASETS = {"Books": "Books", "CDs_and_Vinyl": "CDs & Vinyl"}
+DEFAULT_PAPER_TABLE = (
+    Path(__file__).resolve().parents[2] / "results" / "reference" / "drp_paper_table.csv"
+)
+
+
+# ---------------------------------------------------------------- the paper's numbers
+
+
+def paper_dataset(name: str | None) -> str | None:
+    """Map a run's dataset name to the paper's spelling: ``books`` -> ``Books``,
+    ``cds`` / ``cds_and_vinyl`` -> ``CDs_and_Vinyl``; other datasets -> None."""
+    if not name:
+        return None
+    low = str(name).lower()
+    tokens = set(re.split(r"[^a-z0-9]+", low))
+    if "books" in tokens or low.startswith("books"):
+        return "Books"
+    if "cds" in tokens or "cd" in tokens or "cds_and_vinyl" in low or "cdsandvinyl" in low:
+        return "CDs_and_Vinyl"
+    return None
+
+
+def load_paper_table(path: Path | None = DEFAULT_PAPER_TABLE) -> pd.DataFrame | None:
+    """The paper's long-format table, or None when the file is absent."""
+    if path is None or not Path(path).is_file():
+        return None
+    paper = pd.read_csv(path, dtype={"extractor_model": str})
+    expected = {"dataset", "method", "extractor_model", "metric", "value"}
+    if not expected <= set(paper.columns):
+        raise ValueError(
+            f"{path}: expected columns {sorted(expected)}, found {sorted(paper.columns)}"
+        )
+    paper["extractor_model"] = paper["extractor_model"].fillna("")
+    return paper
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+def paper_value(
+    paper: pd.DataFrame | None,
+    dataset: str | None,
+    method_name: str,
+    extractor: str | None,
+    metric_display: str,
+) -> float | None:
+    """The paper's number for this method (and, for DRP, extractor model), or None.
+
+    Baselines match by method only (the paper ran them with Qwen2.5-7B-Instruct). A DRP
+    extractor matches a paper model whose normalised name is a prefix of the run's, so
+    ``Qwen2.5-7B-Instruct-Q4_K_M`` matches ``Qwen2.5-7B-Instruct``.
+    """
+    pds = paper_dataset(dataset)
+    if paper is None or pds is None:
+        return None
+    rows = paper[
+        (paper["dataset"] == pds)
+        & (paper["method"] == method_name)
+        & (paper["metric"] == metric_display)
+    ]
+    if rows.empty:
+        return None
+    if method_name != "DRP":
+        return float(rows["value"].iloc[0])
+    if not extractor:
+        return None
+    ours, best = _norm(extractor), None
+    for model, value in zip(rows["extractor_model"], rows["value"], strict=True):
+        key = _norm(model)
+        if key and ours.startswith(key) and (best is None or len(key) > best[0]):
+            best = (len(key), float(value))
+    return best[1] if best else None
+
+
+# ---------------------------------------------------------------- significance
+
+
+def significance(table: RunTable, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per (dataset, split, metric) row: p-value of the best run against every other run.
+
+    Two-sided paired bootstrap (``drp_bench.metrics.bootstrap``) on the samples both runs
+    share (by ``sample_id``; their references must agree). Columns: dataset, split, metric,
+    label, best_label, p_value, n_common, note.
+    """
+    cols = ["dataset", "split", "metric", "label", "best_label", "p_value", "n_common", "note"]
+    frame = table.frame[table.frame["metric"].isin(TABLE_METRICS)]
+    if n_resamples <= 0 or frame.empty:
+        return pd.DataFrame(columns=cols)
+    try:
+        from drp_bench.metrics.bootstrap import paired_bootstrap_pvalue_values
+    except ImportError as e:
+        log.warning("drp_bench.metrics.bootstrap unavailable (%s): no significance marks", e)
+        return pd.DataFrame(columns=cols)
+    out = []
+    for (ds, split, metric), grp in frame.groupby(["dataset", "split", "metric"], dropna=False):
+        if len(grp) < 2:
+            continue
+        best = grp.loc[grp["value"].idxmax()]
+        best_run = table.run(best["run_dir"])
+        for other in grp.itertuples():
+            if other.run_dir == best["run_dir"]:
+                continue
+            p, n, note = _paired(
+                best_run, table.run(other.run_dir), metric, paired_bootstrap_pvalue_values,
+                n_resamples, seed,
+            )  # fmt: skip
+            out.append([ds, split, metric, other.label, best["label"], p, n, note])
+    return pd.DataFrame(out, columns=cols)
+
+
+def _paired(
+    a: Run, b: Run, metric: str, pvalue: Callable[..., float], n_resamples: int, seed: int
+) -> tuple[float, int, str]:
+    b_index = {p.sample_id: i for i, p in enumerate(b.predictions)}
+    pairs = [
+        (i, b_index[p.sample_id]) for i, p in enumerate(a.predictions) if p.sample_id in b_index
+    ]
+    if len(pairs) < MIN_SHARED_SAMPLES:
+        return math.nan, len(pairs), f"fewer than {MIN_SHARED_SAMPLES} shared samples: not tested"
+    if any(a.predictions[i].reference != b.predictions[j].reference for i, j in pairs):
+        return math.nan, len(pairs), "references differ for the same sample_id"
+    ia, ib = (list(x) for x in zip(*pairs, strict=True))
+    try:
+        p = pvalue(
+            a.sample_values(metric)[ia], b.sample_values(metric)[ib], metric, n_resamples, seed
+        )
+    except Exception as e:
+        return math.nan, len(pairs), f"paired bootstrap failed: {type(e).__name__}: {e}"
+    return float(p), len(pairs), ""
+
+
+# ---------------------------------------------------------------- table model
+
+
+@dataclass
+class Cell:
+    value: float | None = None
+    low: float = math.nan
+    high: float = math.nan
+    rank: int | None = None  # 1 best, 2 second (measured rows with >= 2 values)
+    dagger: bool = False  # not significantly different from the best
+
+
+@dataclass
+class Row:
+    dataset: str  # display
+    metric: str  # display
+    kind: str  # "measured" | "paper"
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+
+@dataclass
+class Column:
+    label: str
+    method_name: str
+    detail: str  # label without the method name (extractor, distinguishing fields)
+
+
+@dataclass
+class ResultsTable:
+    columns: list[Column]
+    rows: list[Row]
+    n_resamples: int  # of the significance tests
+    n_tests: int  # significance tests that gave a p-value
+    has_paper: bool
+
+    @property
+    def has_dagger(self) -> bool:
+        return any(c.dagger for r in self.rows for c in r.cells.values())
+
+
+def build_table(
+    frame: pd.DataFrame,
+    sig: pd.DataFrame | None = None,
+    paper: pd.DataFrame | None = None,
+    n_resamples: int = 0,
+) -> ResultsTable:
+    """Arrange the tidy frame (from :func:`collect_runs`) in the paper's layout."""
+    frame = frame[frame["metric"].isin(TABLE_METRICS)]
+    cols_df = frame.drop_duplicates("label").sort_values("order")
+    columns = [Column(r.label, r.method_name, r.detail) for r in cols_df.itertuples()]
+    ns = {m: i for i, m in enumerate(TABLE_METRICS)}
+    rows: list[Row] = []
+    has_paper = False
+    groups = frame.groupby(["dataset", "split"], dropna=False, sort=True)
+    for (ds, split), grp in groups:
+        ds_label = _dataset_label(ds, split, grp)
+        for metric in sorted(grp["metric"].unique(), key=ns.__getitem__):
+            mg = grp[grp["metric"] == metric]
+            row = Row(ds_label, TABLE_METRICS[metric], "measured")
+            for r in mg.itertuples():
+                row.cells[r.label] = Cell(r.value, r.ci_low, r.ci_high)
+            _rank(row)
+            if sig is not None and not sig.empty:
+                s = sig[(sig["dataset"] == ds) & (sig["metric"] == metric)]
+                s = s[s["split"].isna()] if pd.isna(split) else s[s["split"] == split]
+                for r in s.itertuples():
+                    if r.label in row.cells and not math.isnan(r.p_value) and r.p_value >= ALPHA:
+                        row.cells[r.label].dagger = True
+            rows.append(row)
+            prow = Row(ds_label, TABLE_METRICS[metric], "paper")
+            for r in mg.itertuples():
+                v = paper_value(paper, ds, r.method_name, r.extractor, TABLE_METRICS[metric])
+                if v is not None:
+                    prow.cells[r.label] = Cell(v)
+            if prow.cells:
+                has_paper = True
+                rows.append(prow)
+    n_tests = 0 if sig is None or sig.empty else int(sig["p_value"].notna().sum())
+    return ResultsTable(columns, rows, n_resamples, n_tests, has_paper)
+
+
+def _dataset_label(ds: str, split: str | None, grp: pd.DataFrame) -> str:
+    label = str(ds)
+    if isinstance(split, str) and split != "test":
+        label += f" ({split})"
+    pds = paper_dataset(ds)
+    if pds:
+        label += f" (paper: {PAPER_DATASETS[pds]})"
+    ns = sorted({int(n) for n in grp["n"].dropna()})
+    if ns:
+        label += f", n={ns[0]}" if len(ns) == 1 else f", n={ns[0]}–{ns[-1]}"
+    return label
+
+
+def _rank(row: Row) -> None:
+    """Mark best (1) and second (2) values, compared at the displayed precision."""
+    shown = {k: round(c.value, DECIMALS) for k, c in row.cells.items() if c.value is not None}
+    if len(shown) < 2:
+        return
+    distinct = sorted(set(shown.values()), reverse=True)
+    for k, v in shown.items():
+        if v == distinct[0]:
+            row.cells[k].rank = 1
+        elif len(distinct) > 1 and v == distinct[1]:
+            row.cells[k].rank = 2
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{DECIMALS}f}"
+
+
+def _ci(c: Cell | None) -> str:
+    if c is None or math.isnan(c.low) or math.isnan(c.high):
+        return "–"
+    return f"[{c.low:.{DECIMALS}f}, {c.high:.{DECIMALS}f}]"
+
+
+def _md_cell(c: Cell | None) -> str:
+    if c is None:
+        return "–"
+    s = _fmt(c.value)
+    if c.rank == 1:
+        s = f"**{s}**"
+    elif c.rank == 2:
+        s = f"<u>{s}</u>"
+    return s + ("†" if c.dagger else "")
+
+
+def _md_grid(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([" --- "] * 2 + [" ---: "] * (len(header) - 2)) + "|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _md_esc(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def to_markdown(t: ResultsTable, ci: bool = False) -> str:
+    """The table in Markdown (values; or, with ``ci``, the 95% bootstrap intervals)."""
+    header = ["Dataset", "Metric"] + [_md_esc(c.label) for c in t.columns]
+    body, last = [], None
+    for r in t.rows:
+        if ci and r.kind == "paper":
+            continue
+        ds = _md_esc(r.dataset) if r.dataset != last else ""
+        last = r.dataset
+        metric = r.metric if r.kind == "measured" else f"*{r.metric} – {PAPER_LABEL}*"
+        cells = [
+            (_ci(r.cells.get(c.label)) if ci else _md_cell(r.cells.get(c.label)))
+            if r.kind == "measured"
+            else (f"*{_fmt(r.cells[c.label].value)}*" if c.label in r.cells else "–")
+            for c in t.columns
+        ]
+        body.append([ds, metric, *cells])
+    return _md_grid(header, body)
+
+
+def footnotes(t: ResultsTable) -> list[str]:
+    notes = [
+        "Bold: best measured value of the row; underlined: second best. BLEU on 0–100 "
+        "(sacrebleu corpus BLEU), METEOR and ROUGE F1 on 0–1.",
+    ]
+    test = (
+        f"two-sided paired bootstrap over the samples both runs share, {t.n_resamples} "
+        f"resamples; runs sharing fewer than {MIN_SHARED_SAMPLES} samples with the best are "
+        "not tested"
+    )
+    if t.n_tests == 0:
+        notes.append(f"No significance test was possible ({test}).")
+    elif t.has_dagger:
+        notes.append(
+            f"† not significantly different from the row's best run (p ≥ {ALPHA}; {test}). "
+            "p-values in significance.csv."
+        )
+    else:
+        notes.append(
+            f"Every tested run differs significantly from the row's best run (p < {ALPHA}; "
+            f"{test}). p-values in significance.csv."
+        )
+    if t.has_paper:
+        notes.append(
+            f"Rows marked '{PAPER_LABEL}' are the numbers reported in the DRP paper "
+            "(arXiv 2511.15389, main table) for the same method / extractor model, not measured "
+            "by drp-bench; the paper's baselines used Qwen2.5-7B-Instruct and its own data "
+            "split, so compare trends, not exact values."
+        )
+    return notes
+
+
+_TEX_ESC = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--",
+    "†": r"$^\dagger$", "≥": r"$\geq$",
+}  # fmt: skip
+
+
+def tex_escape(s: str) -> str:
+    return "".join(_TEX_ESC.get(ch, ch) for ch in s)
+
+
+def _tex_cell(c: Cell | None, kind: str) -> str:
+    if c is None:
+        return "--"
+    s = _fmt(c.value)
+    if kind == "paper":
+        return rf"\textit{{{s}}}"
+    if c.rank == 1:
+        s = rf"\textbf{{{s}}}"
+    elif c.rank == 2:
+        s = rf"\underline{{{s}}}"
+    return s + (r"$^\dagger$" if c.dagger else "")
+
+
+def to_latex(t: ResultsTable, ci: bool = False, caption: str | None = None) -> str:
+    """A ``table`` environment (needs ``\\usepackage{booktabs}``) to ``\\input``."""
+    n = len(t.columns)
+    lines = [
+        r"% drp-bench report; requires \usepackage{booktabs}",
+        r"\begin{table*}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{ll" + "r" * n + "}",
+        r"\toprule",
+        " & ".join(["", "", *(tex_escape(c.method_name) for c in t.columns)]) + r" \\",
+        " & ".join(["Dataset", "Metric", *(tex_escape(c.detail) for c in t.columns)]) + r" \\",
+        r"\midrule",
+    ]
+    last = None
+    for r in t.rows:
+        if ci and r.kind == "paper":
+            continue
+        if r.dataset != last and last is not None:
+            lines.append(r"\midrule")
+        ds = tex_escape(r.dataset) if r.dataset != last else ""
+        last = r.dataset
+        metric = tex_escape(r.metric) if r.kind == "measured" else rf"\textit{{{PAPER_LABEL}}}"
+        cells = [
+            tex_escape(_ci(r.cells.get(c.label))) if ci else _tex_cell(r.cells.get(c.label), r.kind)
+            for c in t.columns
+        ]
+        lines.append(" & ".join([ds, metric, *cells]) + r" \\")
+    if caption is None:
+        caption = (
+            "95\\% bootstrap confidence intervals of the measured results."
+            if ci
+            else " ".join(tex_escape(f) for f in footnotes(t))
+        )
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+def problems_markdown(runs: Sequence[Run]) -> str:
+    """A table of missing / failed / unfinished / broken runs with their reasons."""
+    bad = [r for r in runs if r.status != "complete" or r.reason]
+    if not bad:
+        return "All runs found are complete."
+    body = [
+        [
+            r.status,
+            _md_esc(f"`{r.run_dir}`"),
+            _md_esc(" ".join(r.overrides) or "–"),
+            _md_esc(r.reason),
+        ]
+        for r in sorted(bad, key=lambda r: (r.status, str(r.run_dir)))
+    ]
+    header = "| Status | Run folder | Overrides | Reason |\n| --- | --- | --- | --- |\n"
+    return header + "\n".join("| " + " | ".join(b) + " |" for b in body)
+
+
+def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """Every run found with status, progress and reason (runs.csv)."""
+    return pd.DataFrame(
+        [
+            {
+                "status": r.status,
+                "run_dir": str(r.run_dir),
+                "overrides": " ".join(r.overrides),
+                "done": r.done,
+                "expected": r.expected,
+                "reason": r.reason,
+            }
+            for r in runs
+        ],
+        columns=["status", "run_dir", "overrides", "done", "expected", "reason"],
+    ).astype({"done": "Int64", "expected": "Int64"})
+
+
+def write_tables(
+    table: RunTable,
+    out_dir: Path,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    paper_table: Path | None = DEFAULT_PAPER_TABLE,
+) -> tuple[list[Path], ResultsTable]:
+    """Write results.csv (tidy), runs.csv, significance.csv, results.md and results.tex."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paper = load_paper_table(paper_table)
+    if paper is None and paper_table is not None:
+        table.notes.append(f"paper table {paper_table} not found: no reported numbers shown")
+    sig = significance(table, n_resamples=n_resamples, seed=seed)
+    t = build_table(table.frame, sig, paper, n_resamples=n_resamples)
+    paths = {
+        "csv": out_dir / "results.csv",
+        "runs": out_dir / "runs.csv",
+        "sig": out_dir / "significance.csv",
+        "md": out_dir / "results.md",
+        "tex": out_dir / "results.tex",
+    }
+    table.frame.to_csv(paths["csv"], index=False)
+    runs_frame(table.runs).to_csv(paths["runs"], index=False)
+    sig.to_csv(paths["sig"], index=False)
+    paths["md"].write_text(markdown_report(table, t), encoding="utf-8")
+    paths["tex"].write_text(
+        to_latex(t) + "\n" + to_latex(t, ci=True) if t.rows else "% no complete runs\n",
+        encoding="utf-8",
+    )
+    return list(paths.values()), t
+
+
+def markdown_report(table: RunTable, t: ResultsTable) -> str:
+    parts = ["# drp-bench results", ""]
+    if t.rows:
+        parts += [to_markdown(t), ""]
+        parts += [f"- {f}" for f in footnotes(t)] + [""]
+        if table.frame["ci_low"].notna().any():
+            parts += ["## 95% bootstrap confidence intervals", "", to_markdown(t, ci=True), ""]
+    else:
+        parts += ["No complete runs found.", ""]
+    parts += ["## Runs not included or with warnings", "", problems_markdown(table.runs), ""]
+    if table.notes:
+        parts += ["## Notes", ""] + [f"- {n}" for n in table.notes] + [""]
+    return "\n".join(parts)
