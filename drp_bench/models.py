@@ -85,8 +85,11 @@ class ModelSpec:
 
 
 def backend_kwargs(spec: ModelSpec) -> dict[str, Any]:
-    """Constructor arguments of the spec's backend, derived from the registry entry."""
-    options = dict(spec.backend_options)
+    """Constructor arguments of the spec's backend, derived from the registry entry.
+
+    Options set to null mean "the backend's default" and are not passed.
+    """
+    options = {k: v for k, v in spec.backend_options.items() if v is not None}
     if spec.backend == "llamacpp":
         return {"n_ctx": spec.context_length, "reasoning": spec.reasoning, **options}
     if spec.backend == "openai":

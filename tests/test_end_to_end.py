@@ -137,3 +137,23 @@ def test_bad_override_fails_with_a_clear_message(tmp_path):
     proc = drp_bench("run", "method=nosuchmethod", f"hydra.run.dir={tmp_path}/x")
     assert proc.returncode != 0
     assert "nosuchmethod" in proc.stderr
+
+
+def test_run_against_an_openai_compatible_server(tmp_path):
+    """The `vllm serve` path: the generator behind a real llama.cpp OpenAI-compatible server."""
+    from drp_bench.backends.bundled import bundled_gguf_path
+    from tests.servers import LlamaServer
+
+    with LlamaServer(bundled_gguf_path(), n_ctx=4096, log_path=tmp_path / "server.log") as server:
+        metrics = run_tiny(
+            tmp_path / "run",
+            tmp_path / "calls.sqlite",
+            "method=rag",
+            "generator.backend.kind=openai",
+            f"+generator.backend.options.base_url={server.base_url}",
+        )
+    assert metrics["run"]["models"]["generator"]["backend"] == "openai"
+    assert metrics["calls"] == {"total": 2, "failed": 0, "cached": 0}
+    assert metrics["compute"]["generate"]["completion_tokens"] > 0
+    record = json.loads((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()[0])
+    assert record["prediction"]
