@@ -110,8 +110,9 @@ def _execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | No
     )
     owns_backends = backends is None
     backends = backends or BackendPool(cfg.cache_path)
+    pipeline = Pipeline(cfg, backends, renderer)
     try:
-        records = Pipeline(cfg, backends, renderer).run(dataset, contexts)
+        records = pipeline.run(dataset, contexts)
     finally:
         if owns_backends:
             backends.close()
@@ -119,6 +120,8 @@ def _execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | No
     from drp_bench.summary import summarize_run
 
     metrics = summarize_run(cfg, dataset, records)
+    for stage, wall_s in pipeline.stage_wall_s.items():
+        metrics["compute"].setdefault(stage, {})["wall_s"] = wall_s
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     metrics["context_time_s"] = round(context_s, 3)
     metrics["versions"] = package_versions()

@@ -83,6 +83,7 @@ def test_metrics_are_finite_and_in_range(first_run):
         v["calls"] for k, v in metrics["compute"].items() if k != "per_sample"
     )
     assert metrics["compute"]["generate"]["calls"] == 2
+    assert metrics["compute"]["generate"]["wall_s"] > 0
     assert metrics["versions"]["llama-cpp-python"]
     assert all(v.startswith("sha256:") for v in metrics["dataset_fingerprint"].values())
 

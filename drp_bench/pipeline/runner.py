@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,10 +133,16 @@ class Pipeline:
         self.backends = backends
         self.render = renderer.render
         self.system_prompt = cfg.prompts.get("system")
+        self.stage_wall_s: dict[str, float] = {}
 
     def _stage(self, stage: str, role: str, prompts: list[str]) -> list[StageCall]:
         spec = self.cfg.roles[role]
-        return run_stage(stage, prompts, self.backends.get(spec), spec.sampling, self.system_prompt)
+        start = time.perf_counter()
+        calls = run_stage(
+            stage, prompts, self.backends.get(spec), spec.sampling, self.system_prompt
+        )
+        self.stage_wall_s[stage] = round(time.perf_counter() - start, 3)
+        return calls
 
     def run(self, dataset: Dataset, contexts: list[SampleContext]) -> list[dict[str, Any]]:
         method = self.cfg.method
