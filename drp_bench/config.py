@@ -81,6 +81,9 @@ class RunConfig:
                 f"config: num_users and num_retrieved must be >= 1, found {num_users}, "
                 f"{num_retrieved}"
             )
+        limit = cfg["dataset"].get("limit")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"dataset.limit: expected null or an integer >= 1, found {limit!r}")
         embedding = cfg.get("embedding") or {}
         cache = cfg.get("cache") or {}
         return cls(

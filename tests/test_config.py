@@ -56,3 +56,9 @@ def test_method_missing_a_template_is_a_clear_error():
         MethodSpec.from_config(
             {"name": "x", "differences": True, "dimensions": "auto", "templates": {"generate": "g"}}
         )
+
+
+@pytest.mark.parametrize("limit", [0, -3, "ten"])
+def test_a_limit_that_keeps_no_sample_is_a_clear_error(limit):
+    with pytest.raises(ValueError, match=r"dataset\.limit"):
+        RunConfig.from_config(_compose([f"dataset.limit={limit}"]))
