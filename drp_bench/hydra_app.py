@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from drp_bench.cli import CONF_DIR
 
 log = logging.getLogger("drp_bench")
+
+# Bad configuration or bad input: one clear line, not a traceback (error.json keeps it).
+USER_ERRORS = (ValueError, FileNotFoundError, OmegaConfBaseException)
 
 
 def format_metrics(metrics: dict) -> str:
@@ -60,6 +65,10 @@ def run_app(cfg: DictConfig) -> None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             log.exception("run failed; see %s/error.json (the sweep goes on)", out_dir)
             return
+        if isinstance(exc, USER_ERRORS):
+            print(f"drp-bench run: error: {exc}", file=sys.stderr)
+            print(f"(details: {out_dir / 'error.json'})", file=sys.stderr)
+            raise SystemExit(1) from None
         raise
     print(format_metrics(metrics))
     print(f"run directory: {out_dir}")

@@ -60,3 +60,18 @@ def test_cache_stats_reports_entries_hits_and_misses(tmp_path, capsys):
     assert "entries: 1" in out and "hits: 1" in out
     assert main(["cache", "clear", "--path", str(path)]) == 0
     assert CallCache(path).stats()["entries"] == 0
+
+
+def test_run_on_a_missing_dataset_says_so_in_one_line_and_keeps_error_json(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = drp_bench("run", "dataset.path=/nonexistent/data", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 1
+    assert "drp-bench run: error: /nonexistent/data" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "DataValidationError" in (run_dir / "error.json").read_text()
+
+
+def test_run_with_a_mandatory_value_missing_names_it(tmp_path):
+    proc = drp_bench("run", "dataset=books", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 1
+    assert "dataset.path" in proc.stderr
