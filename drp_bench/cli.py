@@ -4,6 +4,7 @@ drp-bench run [HYDRA OVERRIDES]    one run (or a sweep with -m), configs in conf
 drp-bench data build|check ...     build / validate DPL-layout data
 drp-bench report DIR [DIR ...]     tables and plots from run folders
 drp-bench cache stats|clear        the persistent call cache
+drp-bench export-lmeval RUN --out DIR   a run's generation prompts as an lm-eval task
 drp-bench setup                    offline NLTK data for METEOR
 """
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from drp_bench.cache_cli import main as cache_main
 
         return cache_main(rest)
+    if command == "export-lmeval":
+        from drp_bench.lmeval_export import main as lmeval_main
+
+        return lmeval_main(rest)
     if command == "setup":
         from drp_bench.metrics.nltk_data import install_nltk_data
 

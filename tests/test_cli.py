@@ -75,3 +75,8 @@ def test_run_with_a_mandatory_value_missing_names_it(tmp_path):
     proc = drp_bench("run", "dataset=books", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 1
     assert "dataset.path" in proc.stderr
+
+
+def test_export_lmeval_on_a_folder_without_a_run_is_a_one_line_error(tmp_path, capsys):
+    assert main(["export-lmeval", str(tmp_path / "no-run"), "--out", str(tmp_path / "o")]) == 1
+    assert "no-run" in capsys.readouterr().err

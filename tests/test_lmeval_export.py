@@ -1,0 +1,241 @@
+"""Exporting a run's generation prompts as an lm-eval task, and running it through lm-eval."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from drp_bench.lmeval_export import export_run, main
+from drp_bench.metrics.text import score_all
+from drp_bench.pipeline.parsing import strip_answer_prefix
+
+pytest.importorskip("lm_eval", reason="needs lm-eval (pip install -e '.[lmeval]')")
+
+TASK = "drp_gen_test"
+USER_1 = "Write a review of the item below.\n\n[Item]\nItem title: Pink Moon {{not jinja}}\n"
+USER_2 = "Write a short review of a jazz album.\nAnswer in this format:\n[Review]: <review text>"
+SYSTEM_2 = "You write music reviews."
+CONFIG = {
+    "method": {"name": "dpl"},
+    "dataset": {"name": "music_sample"},
+    "generator": {"name": "SmolLM2-135M-Instruct", "sampling": {"max_tokens": 16}},
+    "summarizer": "${generator}",
+}
+
+
+def record(sample_id: str, messages: list[dict] | None, reference: str) -> dict:
+    stages = {} if messages is None else {"generate": {"messages": messages, "output": "x"}}
+    return {"sample_id": sample_id, "reference": reference, "prediction": "x", "stages": stages}
+
+
+def make_run(root: Path, records: list[dict], config: dict = CONFIG) -> Path:
+    """A run folder in the drp-bench run format (only the files the export reads)."""
+    (root / ".hydra").mkdir(parents=True)
+    (root / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    lines = [json.dumps(r) for r in records]
+    (root / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return make_run(
+        tmp_path / "run",
+        [
+            record("U1:A", [{"role": "user", "content": USER_1}], "Fragile and lovely."),
+            record("U2:B", None, "never generated"),
+            record(
+                "U3:C",
+                [{"role": "system", "content": SYSTEM_2}, {"role": "user", "content": USER_2}],
+                "Smooth saxophone all night.",
+            ),
+        ],
+    )
+
+
+def load_metrics_module(folder: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "drp_metrics_under_test", folder / "drp_metrics.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_writes_the_generate_stage_prompts_and_references(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    yaml_path = export_run(run_dir, tmp_path / "out", TASK)
+    out = tmp_path / "out"
+    assert yaml_path == out / f"{TASK}.yaml"
+    docs = [json.loads(line) for line in (out / f"{TASK}.jsonl").read_text().splitlines()]
+    assert docs == [
+        {"sample_id": "U1:A", "system": "", "prompt": USER_1, "reference": "Fragile and lovely."},
+        {
+            "sample_id": "U3:C",
+            "system": SYSTEM_2,
+            "prompt": USER_2,
+            "reference": "Smooth saxophone all night.",
+        },
+    ]
+    assert (out / "drp_metrics.py").is_file()
+
+
+def test_exported_yaml_points_at_the_jsonl_and_uses_the_runs_max_tokens(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    cfg = load_yaml(export_run(run_dir, tmp_path / "out", TASK))
+    assert cfg["task"] == TASK
+    assert cfg["dataset_path"] == "json"
+    assert cfg["dataset_kwargs"] == {
+        "data_files": {"test": str((tmp_path / "out" / f"{TASK}.jsonl").resolve())}
+    }
+    assert cfg["output_type"] == "generate_until"
+    assert (cfg["doc_to_text"], cfg["doc_to_target"]) == ("{{prompt}}", "{{reference}}")
+    assert cfg["generation_kwargs"] == {
+        "until": [],
+        "max_gen_toks": 16,
+        "temperature": 0.0,
+        "do_sample": False,
+    }
+    assert [m["metric"] for m in cfg["metric_list"]] == ["bleu", "meteor", "rouge1", "rougeL"]
+    assert callable(cfg["process_results"])  # !function resolved next to the YAML
+
+
+def test_default_task_name_comes_from_method_dataset_and_generator(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    yaml_path = export_run(run_dir, tmp_path / "out")
+    assert yaml_path.name == "drp_gen_dpl_music_sample_smollm2_135m_instruct.yaml"
+
+
+def test_unexpected_generate_messages_are_an_error_naming_line_and_field(tmp_path: Path) -> None:
+    turns = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    run = make_run(tmp_path / "run", [record("U1:A", turns, "r")])
+    with pytest.raises(ValueError, match=r"predictions\.jsonl:1: stages\.generate\.messages"):
+        export_run(run, tmp_path / "out", TASK)
+
+
+def test_cli_reports_a_missing_run_folder_as_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 1
+    assert "config.yaml: not found" in capsys.readouterr().err
+
+
+def test_lm_eval_task_manager_lists_and_loads_the_exported_task(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    from lm_eval.tasks import TaskManager
+
+    export_run(run_dir, tmp_path / "out", TASK)
+    manager = TaskManager(include_path=str(tmp_path / "out"), include_defaults=False)
+    assert manager.all_tasks == [TASK]
+    task = manager.load([TASK])["tasks"][TASK]
+    docs = list(task.test_docs())
+    assert [task.doc_to_text(d) for d in docs] == [USER_1, USER_2]
+    assert [task.doc_to_target(d) for d in docs] == [
+        "Fragile and lovely.",
+        "Smooth saxophone all night.",
+    ]
+
+
+def test_review_prefix_filter_matches_drp_bench_answer_parsing(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    from lm_eval.filters.extraction import RegexFilter
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    cfg = load_yaml(export_run(run_dir, tmp_path / "out", TASK))
+    regex = cfg["filter_list"][0]["filter"][0]
+    assert regex["function"] == "regex"
+    filt = RegexFilter(regex["regex_pattern"], regex["group_select"], regex["fallback"])
+    outputs = [
+        "[Review]: Great album.",
+        "[review] :  Lower case, spaced.\n",
+        "Sure! Here it is.\n[Review]:\nMulti\nline [Review]: kept",
+        "No prefix at all ",
+        "[Review]",
+        "",
+        "[Item]\nItem title: x",
+    ]
+    filtered = filt.apply([[o] for o in outputs], [{}] * len(outputs))
+    assert [f[0] for f in filtered] == [strip_answer_prefix(o, "Review") for o in outputs]
+
+
+def test_task_metrics_reproduce_drp_bench_score_all(run_dir: Path, tmp_path: Path) -> None:
+    export_run(run_dir, tmp_path / "out", TASK)
+    metrics = load_metrics_module(tmp_path / "out")
+    predictions = ["a fine jazz record", "loud guitars", "", "smooth sax and piano", "meh", "ok"]
+    references = ["smooth jazz record", "loud drums and guitars", "quiet", "sax", "great", "ok ok"]
+    per_sample = [
+        metrics.process_results({"reference": r}, [p])
+        for p, r in zip(predictions, references, strict=True)
+    ]
+    expected = score_all(predictions, references)
+    assert metrics.corpus_bleu([s["bleu"] for s in per_sample]) == expected["bleu"]
+    assert sum(s["meteor"] for s in per_sample) / len(per_sample) == pytest.approx(
+        expected["meteor"], abs=1e-12
+    )
+    assert metrics.rouge1_mid([s["rouge1"] for s in per_sample]) == expected["rouge1"]
+    assert metrics.rougeL_mid([s["rougeL"] for s in per_sample]) == expected["rougeL"]
+
+
+@pytest.mark.slow
+def test_lm_eval_runs_the_exported_task_against_a_real_llama_server(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    from drp_bench.backends.bundled import bundled_gguf_path
+    from tests.servers import LlamaServer
+
+    export_run(run_dir, tmp_path / "task", TASK)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_DATASETS_CACHE": str(tmp_path / "hf_datasets"),
+    }
+    with LlamaServer(bundled_gguf_path(), n_ctx=4096, log_path=tmp_path / "server.log") as server:
+        model_args = f"model=smollm,base_url={server.base_url}/chat/completions,num_concurrent=1"
+        cmd = [
+            sys.executable, "-m", "lm_eval",
+            "--model", "local-chat-completions", "--model_args", model_args,
+            "--tasks", TASK, "--include_path", str(tmp_path / "task"),
+            "--apply_chat_template", "--limit", "2",
+            "--output_path", str(tmp_path / "lm_eval_out"), "--log_samples",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    (results_path,) = (tmp_path / "lm_eval_out").rglob("results_*.json")
+    results = json.loads(results_path.read_text())["results"][TASK]
+    for metric in ("bleu", "meteor", "rouge1", "rougeL"):
+        value = results[f"{metric},strip_review_prefix"]
+        assert isinstance(value, float) and math.isfinite(value), (metric, value)
+
+    (samples_path,) = (tmp_path / "lm_eval_out").rglob("samples_*.jsonl")
+    samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
+    # The model received exactly the run's generate-stage messages and max tokens.
+    # (arg_0 is lm-eval's JsonChatStr, logged as a one-element list.)
+    args = {s["doc"]["sample_id"]: s["arguments"]["gen_args_0"] for s in samples}
+    sent = {sid: json.loads(a["arg_0"][0]) for sid, a in args.items()}
+    assert {a["arg_1"]["max_gen_toks"] for a in args.values()} == {16}
+    run_messages = {
+        r["sample_id"]: r["stages"]["generate"]["messages"]
+        for r in map(json.loads, (run_dir / "predictions.jsonl").read_text().splitlines())
+        if r["stages"]
+    }
+    assert sent == run_messages
