@@ -26,13 +26,20 @@ PACKAGES = (
 )
 
 
+def package_version(name: str) -> str | None:
+    """Installed version of a distribution, without importing it (None if not installed)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
     for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        version = package_version(name)
+        if version is not None:
+            versions[name] = version
     return versions
 
 

@@ -80,3 +80,13 @@ def test_run_with_a_mandatory_value_missing_names_it(tmp_path):
 def test_export_lmeval_on_a_folder_without_a_run_is_a_one_line_error(tmp_path, capsys):
     assert main(["export-lmeval", str(tmp_path / "no-run"), "--out", str(tmp_path / "o")]) == 1
     assert "no-run" in capsys.readouterr().err
+
+
+def test_cache_command_default_path_is_the_run_configs_default(monkeypatch):
+    from drp_bench.cache_cli import default_cache_path
+    from tests.test_config import _compose
+
+    monkeypatch.delenv("DRP_BENCH_CACHE", raising=False)
+    assert _compose()["cache"]["path"] == str(default_cache_path())
+    monkeypatch.setenv("DRP_BENCH_CACHE", "/tmp/elsewhere.sqlite")
+    assert _compose()["cache"]["path"] == str(default_cache_path()) == "/tmp/elsewhere.sqlite"

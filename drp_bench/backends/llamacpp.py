@@ -10,6 +10,7 @@ from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+from drp_bench.provenance import package_version
 from drp_bench.reasoning import split_reasoning
 
 INSTALL_HINT = "pip install 'drp-bench[llamacpp]' (compiles llama-cpp-python, a few minutes)"
@@ -42,7 +43,7 @@ class LlamaCppBackend:
             "model": path.name,
             "sha256": file_sha256(path),
             "n_ctx": n_ctx,
-            "llama_cpp_version": _package_version("llama-cpp-python"),
+            "llama_cpp_version": package_version("llama-cpp-python") or "not-installed",
             "sampler": dict(_NEUTRAL_SAMPLER),
             "reasoning": reasoning,
         }
@@ -122,12 +123,3 @@ class LlamaCppBackend:
         llm, self._llm = getattr(self, "_llm", None), None
         if llm is not None and hasattr(llm, "close"):
             llm.close()
-
-
-def _package_version(name: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not-installed"

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
+from drp_bench.provenance import package_version
 from drp_bench.reasoning import split_reasoning
 
 INSTALL_HINT = "pip install 'drp-bench[vllm]' on a GPU machine"
@@ -76,19 +77,13 @@ class VLLMBackend:
         **_: Any,
     ) -> dict[str, Any]:
         """The identity an instance built with these arguments has, without loading vLLM."""
-        from importlib import metadata
-
-        try:
-            version = metadata.version("vllm")
-        except metadata.PackageNotFoundError:
-            version = "not-installed"
         return {
             "backend": cls.name,
             "model": model,
             "revision": revision,
             "dtype": dtype,
             "tensor_parallel_size": tensor_parallel_size,
-            "vllm_version": version,
+            "vllm_version": package_version("vllm") or "not-installed",
             "reasoning": reasoning,
         }
 
