@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pytest
 
 from drp_bench.data import DataValidationError, available_splits, iter_samples, load_dataset
@@ -119,7 +120,6 @@ def test_parquet_file_and_directory_round_trip(tmp_path):
 
 
 def test_save_to_disk_dataset_dict_round_trip_with_dpl_val_alias(tmp_path):
-    datasets = pytest.importorskip("datasets")
     main = datasets.DatasetDict(
         {
             "train": datasets.Dataset.from_list(rows()[:1]),
@@ -158,7 +158,6 @@ def test_save_to_disk_dataset_dict_round_trip_with_dpl_val_alias(tmp_path):
 
 
 def test_save_to_disk_single_dataset_round_trip(tmp_path):
-    datasets = pytest.importorskip("datasets")
     datasets.Dataset.from_list(rows()).save_to_disk(str(tmp_path / "main"))
     write_jsonl(tmp_path / "meta.jsonl", meta_rows())
     expected_first_sample_ok(load_dataset(tmp_path / "main", tmp_path / "meta.jsonl"))
@@ -167,7 +166,7 @@ def test_save_to_disk_single_dataset_round_trip(tmp_path):
 def test_limit_keeps_the_first_samples_and_only_their_items(tmp_path):
     write_jsonl(tmp_path / "test.jsonl", [*rows()[:1], {"broken": True}])
     write_jsonl(tmp_path / "meta.jsonl", meta_rows())
-    ds = load_dataset(tmp_path, None, limit=1)  # the broken second row is never read
+    ds = load_dataset(tmp_path, None, limit=1)  # the broken second row is not validated
     assert [s.user_id for s in ds.samples] == ["u1"]
     assert set(ds.items) == {"A", "B", "T"}
 
@@ -266,6 +265,85 @@ def test_missing_split_and_missing_meta_are_explained(tmp_path):
     assert "found splits ['train']" in str(load_error(tmp_path))
     write_jsonl(tmp_path / "test.jsonl", rows())
     assert "meta.jsonl" in str(load_error(tmp_path))
+
+
+# --- split-level checks: empty, duplicate sample ids, duplicate users ----------------------
+
+
+def test_empty_split_file_is_refused_naming_file_and_split(tmp_path):
+    (tmp_path / "test.jsonl").write_text("")
+    write_jsonl(tmp_path / "meta.jsonl", meta_rows())
+    err = load_error(tmp_path)
+    assert str(err) == (
+        f"{tmp_path / 'test.jsonl'}: expected at least one sample in split 'test', "
+        "found 0 (empty split)"
+    )
+
+
+def test_split_of_blank_lines_is_empty_too_even_with_a_limit(tmp_path):
+    (tmp_path / "validation.jsonl").write_text("\n  \n")
+    write_jsonl(tmp_path / "meta.jsonl", meta_rows())
+    with pytest.raises(DataValidationError, match=r"split 'validation', found 0 \(empty split\)"):
+        load_dataset(tmp_path, None, split="validation", limit=5)
+
+
+def test_duplicate_sample_id_names_both_lines(tmp_path):
+    err = load_error(broken(tmp_path, lambda d: d.append(copy.deepcopy(d[0]))))
+    assert str(err) == (
+        f"{tmp_path / 'test.jsonl'}: line 4: expected unique sample ids (user_id:data.asin) in "
+        "split 'test', found 'u1:T' again (first at line 1)"
+    )
+    assert err.record == "line 4"
+
+
+def test_same_user_twice_in_the_test_split_names_both_lines(tmp_path):
+    def edit(d):
+        d.insert(2, {**copy.deepcopy(d[0]), "data": review("B", 7)})  # u1 again, other target
+
+    err = load_error(broken(tmp_path, edit))
+    assert str(err) == (
+        f"{tmp_path / 'test.jsonl'}: line 3: field 'user_id': expected one sample per user in "
+        "split 'test', found user 'u1' again (first at line 1); it would be scored twice"
+    )
+
+
+def test_train_split_may_hold_several_samples_per_user_but_no_duplicate_sample(tmp_path):
+    data = rows()
+    data.append({**copy.deepcopy(data[0]), "data": review("B", 7)})  # u1, another target
+    write_jsonl(tmp_path / "train.jsonl", data)
+    write_jsonl(tmp_path / "meta.jsonl", meta_rows())
+    assert len(load_dataset(tmp_path, None, split="train").samples) == 4
+    write_jsonl(tmp_path / "train.jsonl", [*data, data[3]])
+    with pytest.raises(DataValidationError, match=r"line 5: .*'u1:B' again \(first at line 4\)"):
+        load_dataset(tmp_path, None, split="train")
+
+
+def test_duplicates_beyond_the_limit_are_still_refused(tmp_path):
+    # A run scores a limited prefix of a split that is checked as a whole.
+    write_jsonl(tmp_path / "test.jsonl", [*rows(), rows()[1]])
+    write_jsonl(tmp_path / "meta.jsonl", meta_rows())
+    with pytest.raises(DataValidationError, match=r"line 4: .*'u2:A' again \(first at line 2\)"):
+        load_dataset(tmp_path, None, limit=1)
+
+
+def test_duplicate_in_parquet_names_both_row_indices(tmp_path):
+    write_parquet(tmp_path / "test.parquet", [*rows(), rows()[2]])
+    write_jsonl(tmp_path / "meta.jsonl", meta_rows())
+    err = load_error(tmp_path)
+    assert str(tmp_path / "test.parquet") in str(err)
+    assert "row 3: expected unique sample ids" in str(err)
+    assert "found 'u3:B' again (first at row 2)" in str(err)
+
+
+def test_duplicate_user_in_a_saved_dataset_names_both_rows(tmp_path):
+    data = [*rows(), {**rows()[0], "data": review("A", 8)}]
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(data)}).save_to_disk(
+        str(tmp_path / "main")
+    )
+    write_jsonl(tmp_path / "meta.jsonl", meta_rows())
+    err = load_error(tmp_path / "main", tmp_path / "meta.jsonl")
+    assert "row 3: field 'user_id': expected one sample per user" in str(err)
+    assert "found user 'u1' again (first at row 0)" in str(err)
 
 
 # --- bundled sample ------------------------------------------------------------------------

@@ -13,6 +13,9 @@ Accepted inputs (main and meta alike):
 
 Every record is validated; :class:`DataValidationError` names the file, the record (line
 number for JSONL, row index otherwise), the field, what was expected and what was found.
+A split is refused as a whole when it has no sample, when a sample id (``user_id:asin`` of
+the target) appears twice, or, outside ``train``, when a user appears twice (test and
+validation hold one sample per user; a second one would be scored twice).
 """
 
 from __future__ import annotations
@@ -352,6 +355,72 @@ def parse_item(row: Any, file: str, record: str) -> Item:
 # --- iteration -----------------------------------------------------------------------------
 
 
+# --- split-level checks --------------------------------------------------------------------
+
+# Only a train split holds several samples per user (one per earlier input review).
+MULTI_SAMPLE_SPLITS = ("train",)
+
+
+def _peek_ids(row: Any) -> tuple[str | None, str | None]:
+    """(user_id, target asin) of a row that is not validated (``None`` where unreadable)."""
+    if not isinstance(row, dict):
+        return None, None
+    user_id, data = row.get("user_id"), row.get("data")
+    asin = data.get("asin") if isinstance(data, dict) else None
+    return (
+        user_id if isinstance(user_id, str) else None,
+        asin if isinstance(asin, str) else None,
+    )
+
+
+class SplitChecker:
+    """Refuses duplicate sample ids (and duplicate users outside train) of one split.
+
+    Feed it every record's ids in order with :meth:`add`; call :meth:`finish` at the end to
+    refuse an empty split. Memory: one entry per sample id and per user.
+    """
+
+    def __init__(self, file: str, split: str) -> None:
+        self.file = file
+        self.split = split
+        self.one_per_user = split not in MULTI_SAMPLE_SPLITS
+        self.sample_at: dict[str, str] = {}
+        self.user_at: dict[str, str] = {}
+        self.count = 0
+
+    def add(self, record: str, user_id: str | None, asin: str | None) -> None:
+        """Check one record's ids (``None``: a row not validated here, see ``limit``)."""
+        self.count += 1
+        if user_id is not None and asin is not None:
+            sample_id = f"{user_id}:{asin}"
+            if sample_id in self.sample_at:
+                raise DataValidationError(
+                    self.file,
+                    f"expected unique sample ids (user_id:data.asin) in split {self.split!r}, "
+                    f"found {sample_id!r} again (first at {self.sample_at[sample_id]})",
+                    record=record,
+                )
+            self.sample_at[sample_id] = record
+        if user_id is None or not self.one_per_user:
+            return
+        if user_id in self.user_at:
+            raise DataValidationError(
+                self.file,
+                f"expected one sample per user in split {self.split!r}, found user "
+                f"{user_id!r} again (first at {self.user_at[user_id]}); it would be scored twice",
+                record=record,
+                field="user_id",
+            )
+        self.user_at[user_id] = record
+
+    def finish(self) -> None:
+        if not self.count:
+            raise DataValidationError(
+                self.file,
+                f"expected at least one sample in split {self.split!r}, found 0 (empty split)",
+            )
+
+
 def iter_labeled_samples(
     path: str | Path, split: str = "test"
 ) -> Iterator[tuple[str, str, Sample]]:
@@ -399,6 +468,21 @@ def _fingerprint(sources: list[_Source]) -> dict[str, str]:
 # --- public entry point --------------------------------------------------------------------
 
 
+def _read_split(main: _Source, split: str, limit: int | None) -> list[tuple[str, Sample]]:
+    """Validate the first ``limit`` samples (all: ``None``) and check the whole split."""
+    checker = SplitChecker(main.label, split)
+    labeled: list[tuple[str, Sample]] = []
+    for record, row in main.rows():
+        if limit is None or len(labeled) < limit:
+            sample = parse_sample(row, main.label, record)
+            labeled.append((record, sample))
+            checker.add(record, sample.user_id, sample.target.asin)
+        else:
+            checker.add(record, *_peek_ids(row))
+    checker.finish()
+    return labeled
+
+
 def _default_name(path: Path, split: str) -> str:
     if path.is_dir():
         return path.name
@@ -417,9 +501,10 @@ def load_dataset(
 ) -> Dataset:
     """Load one split and the metadata of every item its samples mention.
 
-    ``limit`` keeps the first N samples (only those are read and validated). Raises
-    :class:`DataValidationError` for any malformed record, an empty profile, or a profile /
-    target item that has no metadata row.
+    ``limit`` keeps the first N samples (only those are validated; the rest of the split is
+    still scanned for duplicate ids and emptiness). Raises :class:`DataValidationError` for
+    any malformed record, an empty profile, a profile / target item that has no metadata
+    row, an empty split, or a duplicate sample id or user (see :class:`SplitChecker`).
     """
     path = Path(path)
     if limit is not None and limit < 0:
@@ -427,12 +512,7 @@ def load_dataset(
     main = _main_source(path, split)
     meta = _meta_source(Path(meta_path) if meta_path is not None else None, path)
 
-    labeled: list[tuple[str, Sample]] = []
-    if limit != 0:
-        for record, row in main.rows():
-            labeled.append((record, parse_sample(row, main.label, record)))
-            if limit is not None and len(labeled) >= limit:
-                break
+    labeled = _read_split(main, split, limit)
 
     needed = {r.asin for _, s in labeled for r in (*s.profile, s.target)}
     items: dict[str, Item] = {}
