@@ -27,9 +27,12 @@ def stage_calls(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def compute_summary(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
     """Per-stage token/latency totals plus per-sample means, and the call counts."""
     per_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    calls = {"total": 0, "failed": 0, "cached": 0}
+    calls = {"total": 0, "failed": 0, "cached": 0, "skipped": 0}
     for record in records:
         for stage, call in stage_calls(record):
+            if call.get("skipped"):
+                calls["skipped"] += 1
+                continue
             s = per_stage[stage]
             s["calls"] += 1
             for key in TOKEN_FIELDS:
@@ -51,17 +54,59 @@ def compute_summary(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict
 
 
 def feature_summary(records: list[dict[str, Any]], stage: str) -> dict[str, Any] | None:
+    """Parsed / malformed outputs of a feature stage; failed or skipped calls count apart."""
     entries = [e for r in records for e in r["stages"].get(stage, [])]
     if not entries:
         return None
-    parsed = sum(1 for e in entries if e.get("parse_ok"))
-    n_features = sum(len(e.get("features") or []) for e in entries)
+    answered = [e for e in entries if e.get("error") is None]
+    parsed = sum(1 for e in answered if e.get("parse_ok"))
+    n_features = sum(len(e.get("features") or []) for e in answered)
     return {
         "stage": stage,
         "items": len(entries),
         "parsed": parsed,
-        "malformed": len(entries) - parsed,
-        "per_item_mean": round(n_features / len(entries), 3),
+        "malformed": len(answered) - parsed,
+        "failed": len(entries) - len(answered),
+        "per_item_mean": round(n_features / max(len(answered), 1), 3),
+    }
+
+
+def failure_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Failed and skipped calls per stage and the samples they touch; None when all succeeded."""
+    by_stage: dict[str, dict[str, int]] = {}
+    samples: dict[str, str] = {}
+    for record in records:
+        for stage, call in stage_calls(record):
+            counts = by_stage.setdefault(stage, {"calls": 0, "failed": 0, "skipped": 0})
+            counts["calls"] += 1
+            if call.get("skipped"):
+                counts["skipped"] += 1
+            elif call.get("error") is not None:
+                counts["failed"] += 1
+        status = record.get("status") or ("failed" if record.get("error") else "complete")
+        if status != "complete" or record.get("failed_stages"):
+            samples[record["sample_id"]] = status
+    failed = sum(c["failed"] for c in by_stage.values())
+    skipped = sum(c["skipped"] for c in by_stage.values())
+    if not failed and not skipped and not samples:
+        return None
+    made = sum(c["calls"] - c["skipped"] for c in by_stage.values())
+    per_stage = ", ".join(
+        f"{stage} {c['failed']}/{c['calls'] - c['skipped']}"
+        + (f" (+{c['skipped']} skipped)" if c["skipped"] else "")
+        for stage, c in by_stage.items()
+        if c["failed"] or c["skipped"]
+    )
+    no_prediction = sum(1 for v in samples.values() if v == "failed")
+    reason = (
+        f"{failed} of {made} calls failed ({per_stage}); {len(samples)} of {len(records)} "
+        f"samples affected, {no_prediction} without a prediction"
+    )
+    return {
+        "reason": reason,
+        "calls_by_stage": by_stage,
+        "samples": sorted(samples),
+        "sample_status": samples,
     }
 
 
@@ -93,8 +138,10 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
     compute, calls = compute_summary(records)
     method = cfg.method
     final_stage = "validate" if method.validate else "extract"
+    failures = failure_summary(records)
     return {
-        "status": "complete",
+        "status": "degraded" if failures else "complete",
+        "failures": failures,
         "run": {
             "method": method.name,
             "dataset": dataset.name,
@@ -110,7 +157,7 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
             "models": {role: spec.summary() for role, spec in cfg.roles.items()},
         },
         "metrics": scores,
-        "failed_samples": sum(1 for r in records if r.get("error")),
+        "failed_samples": sum(1 for r in records if r.get("status") == "failed"),
         "features": feature_summary(records, final_stage) if method.differences else None,
         "extracted_features": feature_summary(records, "extract") if method.differences else None,
         "uvq": uvq_summary(records),

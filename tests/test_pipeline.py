@@ -25,17 +25,35 @@ FEATURE = (
 )
 
 
+NORMALIZED = (
+    '{"units": [{"text": "shorter sentences", "category": "Writing", "valid": true, '
+    '"key": "writing/sentence-length/lower", "source_feature": "Sentence Length"}, '
+    '{"text": "the album is good", "category": "Semantics", "valid": false, "key": null, '
+    '"source_feature": "Sentence Length"}]}'
+)
+
+
 class ScriptedModel:
     """Answers by the kind of prompt; records every prompt it was sent."""
 
-    def __init__(self, fail_generation_for: str | None = None, malformed_extraction=False):
+    def __init__(
+        self,
+        fail_generation_for: str | None = None,
+        malformed_extraction=False,
+        fail_when=None,
+    ):
         self.prompts: list[str] = []
         self.fail_generation_for = fail_generation_for
         self.malformed_extraction = malformed_extraction
+        self.fail_when = fail_when
         self.identity = {"backend": "scripted"}
 
     def answer(self, prompt: str) -> ChatResult:
         self.prompts.append(prompt)
+        if self.fail_when is not None and self.fail_when(prompt):
+            return ChatResult(text="", error="APIConnectionError: Connection error.")
+        if "[Keys]" in prompt:
+            return ChatResult(text=NORMALIZED, prompt_tokens=20, completion_tokens=9)
         if "[Candidate features]" in prompt:
             return ChatResult(text="Valid ones:\n" + FEATURE, prompt_tokens=10, completion_tokens=5)
         if "Compare the target user's review" in prompt:
@@ -179,3 +197,80 @@ def test_local_gpu_engines_are_loaded_one_at_a_time():
     assert closed == ["Qwen2.5-7B-Instruct"]
     pool.close()
     assert closed == ["Qwen2.5-7B-Instruct", "Qwen2.5-14B-Instruct"]
+
+
+def _is_extraction_of(asin_title: str):
+    return lambda prompt: "Compare the target user's review" in prompt and asin_title in prompt
+
+
+def test_a_failed_extraction_skips_its_validation_and_marks_the_sample(tiny_dataset, embedder):
+    model = ScriptedModel(fail_when=_is_extraction_of("Jazz at Dawn"))
+    cfg = _config("drp", "num_users=2")
+    records = _run(cfg, tiny_dataset, embedder, model)
+    first = records[0]
+    failed = next(e for e in first["stages"]["extract"] if e["asin"] == "A")
+    skipped = next(e for e in first["stages"]["validate"] if e["asin"] == "A")
+    assert failed["error"].startswith("APIConnectionError") and not failed["skipped"]
+    assert skipped["skipped"] and "extract call of this item failed" in skipped["error"]
+    assert first["status"] == "context_incomplete"
+    assert first["failed_stages"] == ["extract", "validate"]
+    assert first["prediction"] == "Short. Good."  # generated, but without item A's differences
+    summary_prompt = next(p for p in model.prompts if "[Summary]:" in p)
+    assert "Jazz at Dawn" not in summary_prompt.split("past reviews")[0]
+    metrics = summarize_run(cfg, tiny_dataset, records)
+    assert metrics["status"] == "degraded"
+    failures = metrics["failures"]
+    assert failures["calls_by_stage"]["extract"]["failed"] == 3  # item A of all three users
+    assert failures["calls_by_stage"]["validate"] == {"calls": 6, "failed": 0, "skipped": 3}
+    assert failures["samples"] == sorted(s.sample_id for s in tiny_dataset.samples)
+    assert metrics["calls"]["skipped"] == 3
+    assert "3 of 15 calls failed (extract 3/6, validate 0/3 (+3 skipped))" in failures["reason"]
+
+
+def test_a_failed_summary_skips_the_generation_of_that_sample(tiny_dataset, embedder):
+    model = ScriptedModel(fail_when=lambda p: "[Summary]:" in p and "Nice folk" in p)
+    cfg = _config("drp", "num_users=2")
+    records = _run(cfg, tiny_dataset, embedder, model)
+    assert records[0]["status"] == "failed" and records[0]["prediction"] == ""
+    assert records[0]["stages"]["generate"]["skipped"]
+    assert records[0]["failed_stages"] == ["summarize", "generate"]
+    assert [r["status"] for r in records[1:]] == ["complete", "complete"]
+    metrics = summarize_run(cfg, tiny_dataset, records)
+    assert metrics["failed_samples"] == 1
+    assert metrics["failures"]["samples"] == [tiny_dataset.samples[0].sample_id]
+
+
+def test_a_run_whose_calls_all_succeed_is_complete(tiny_dataset, embedder):
+    cfg = _config("drp", "num_users=2")
+    records = _run(cfg, tiny_dataset, embedder, ScriptedModel())
+    metrics = summarize_run(cfg, tiny_dataset, records)
+    assert metrics["status"] == "complete" and metrics["failures"] is None
+    assert {r["status"] for r in records} == {"complete"}
+
+
+def test_uvq_normalizes_the_validated_features_inside_the_pipeline(tiny_dataset, embedder):
+    model = ScriptedModel()
+    cfg = _config("drp", "num_users=2", "uvq=true")
+    records = _run(cfg, tiny_dataset, embedder, model)
+    entries = records[0]["stages"]["normalize"]
+    assert len(entries) == 2 and all(e["parse_ok"] for e in entries)
+    assert entries[0]["units"][0]["key"] == "writing/sentence-length/lower"
+    normalize_prompt = next(p for p in model.prompts if "[Keys]" in p)
+    assert "Sentence Length" in normalize_prompt  # the validated feature is what it reads
+    metrics = summarize_run(cfg, tiny_dataset, records)
+    uvq = metrics["uvq"]
+    assert uvq["users"] == 3 and uvq["mean"] == 1.0  # one unique valid key per user
+    assert uvq["invalid_share"] == 0.5  # one of the two units of every item is invalid
+    assert uvq["categories"]["Writing"] == 1.0 and sum(uvq["categories"].values()) == 1.0
+    assert metrics["compute"]["normalize"]["calls"] == 6
+
+
+def test_a_failed_normalisation_degrades_the_run_but_not_the_prediction(tiny_dataset, embedder):
+    model = ScriptedModel(fail_when=lambda p: "[Keys]" in p and "Jazz at Dawn" in p)
+    cfg = _config("drp", "num_users=2", "uvq=true")
+    records = _run(cfg, tiny_dataset, embedder, model)
+    assert records[0]["status"] == "complete"  # normalisation is analysis, not context
+    assert records[0]["failed_stages"] == ["normalize"]
+    metrics = summarize_run(cfg, tiny_dataset, records)
+    assert metrics["status"] == "degraded"
+    assert metrics["failures"]["calls_by_stage"]["normalize"]["failed"] == 3

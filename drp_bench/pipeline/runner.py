@@ -16,6 +16,7 @@ from drp_bench.pipeline.context import ComparisonItem, SampleContext
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.stages import StageCall, run_stage
+from drp_bench.progress import StageProgress
 from drp_bench.records import Dataset, Feature
 
 log = logging.getLogger("drp_bench")
@@ -134,12 +135,26 @@ class Pipeline:
         self.render = renderer.render
         self.system_prompt = cfg.prompts.get("system")
         self.stage_wall_s: dict[str, float] = {}
+        self.stage_progress: dict[str, StageProgress] = {}
+
+    def progress_report(self) -> dict[str, dict[str, int | bool]]:
+        """Per stage started so far: calls planned, finished, failed, and whether it ended."""
+        return {
+            stage: {
+                "calls": p.total,
+                "done": p.done,
+                "failed": p.failed,
+                "finished": stage in self.stage_wall_s,
+            }
+            for stage, p in self.stage_progress.items()
+        }
 
     def _stage(self, stage: str, role: str, prompts: list[str]) -> list[StageCall]:
         spec = self.cfg.roles[role]
         start = time.perf_counter()
+        progress = self.stage_progress[stage] = StageProgress(stage, len(prompts))
         calls = run_stage(
-            stage, prompts, self.backends.get(spec), spec.sampling, self.system_prompt
+            stage, prompts, self.backends.get(spec), spec.sampling, self.system_prompt, progress
         )
         self.stage_wall_s[stage] = round(time.perf_counter() - start, 3)
         return calls
@@ -180,15 +195,19 @@ class Pipeline:
 
     def _validate(self, work: list[ItemWork], items: dict) -> None:
         template = self.cfg.method.templates["validate"]
+        todo = [w for w in work if w.calls["extract"].ok]
+        for w in work:
+            if not w.calls["extract"].ok:
+                self._store(w, "validate", StageCall.skip("the extract call of this item failed"))
         prompts = [
             self.render(
                 template,
                 candidates=w.differences_text("extract"),
                 **self._comparison_vars(w, items),
             )
-            for w in work
+            for w in todo
         ]
-        for w, call in zip(work, self._stage("validate", "validator", prompts), strict=True):
+        for w, call in zip(todo, self._stage("validate", "validator", prompts), strict=True):
             self._store(w, "validate", call)
 
     def _store(self, w: ItemWork, stage: str, call: StageCall) -> None:
@@ -200,19 +219,24 @@ class Pipeline:
     def _final_stage(self) -> str:
         return "validate" if self.cfg.method.validate else "extract"
 
+    def _summary_source(self) -> str:
+        return "extract" if self.cfg.method.summary_reads == "extracted" else self._final_stage()
+
     def _normalize(self, work: list[ItemWork], items: dict) -> None:
-        from drp_bench.uvq.normalize import parse_units
-        from drp_bench.uvq.taxonomy import all_keys
+        from drp_bench.uvq.normalize import parse_units, prompt_variables
 
         source = self._final_stage()
-        keys = all_keys()
-        todo = [w for w in work if w.features.get(source)]
+        # An output that did not parse into features goes to the normaliser as raw text (as
+        # DRP's analysis script does) rather than being left out.
+        todo = [w for w in work if w.calls[source].ok and w.calls[source].answer.strip()]
         prompts = [
             self.render(
                 self.cfg.method.templates.get("normalize", "normalize"),
-                item_title=items[w.comparison.review.asin].title,
-                features=list(w.features[source]),
-                taxonomy_keys=keys,
+                **prompt_variables(
+                    items[w.comparison.review.asin].title,
+                    w.features[source],
+                    "" if w.parse_ok[source] else w.calls[source].answer,
+                ),
             )
             for w in todo
         ]
@@ -225,15 +249,18 @@ class Pipeline:
     def _summarize(
         self, contexts: list[SampleContext], work: list[ItemWork], items: dict
     ) -> dict[int, StageCall]:
-        source = "extract" if self.cfg.method.summary_reads == "extracted" else self._final_stage()
+        source = self._summary_source()
         by_sample: dict[int, list[ItemWork]] = {}
         for w in work:
             by_sample.setdefault(w.sample_index, []).append(w)
         prompts = []
         for i, ctx in enumerate(contexts):
+            # an item whose extract/validate call failed contributes nothing (the sample is
+            # marked incomplete in its record)
             differences = [
                 {"item": items[w.comparison.review.asin], "text": w.differences_text(source)}
                 for w in by_sample.get(i, [])
+                if w.calls[source].ok
             ]
             prompts.append(
                 self.render(
@@ -249,9 +276,15 @@ class Pipeline:
     def _generate(
         self, contexts: list[SampleContext], summaries: dict[int, StageCall], items: dict
     ) -> list[StageCall]:
-        prompts = []
+        """One generation per sample; none where the method's summary call failed."""
+        calls: list[StageCall | None] = [None] * len(contexts)
+        todo, prompts = [], []
         for i, ctx in enumerate(contexts):
             summary = summaries.get(i)
+            if summary is not None and not summary.ok:
+                calls[i] = StageCall.skip("the summarize call of this sample failed")
+                continue
+            todo.append(i)
             prompts.append(
                 self.render(
                     self.cfg.method.templates["generate"],
@@ -262,7 +295,9 @@ class Pipeline:
                     items=items,
                 )
             )
-        return self._stage("generate", "generator", prompts)
+        for i, call in zip(todo, self._stage("generate", "generator", prompts), strict=True):
+            calls[i] = call
+        return calls  # type: ignore[return-value]
 
     def _record(
         self,
@@ -285,9 +320,12 @@ class Pipeline:
                 "summary": strip_answer_prefix(summary.answer, "Summary"),
             }
         stages["generate"] = generation.record()
-        prediction = (
-            strip_answer_prefix(generation.answer, "Review") if generation.result.ok else ""
+        prediction = strip_answer_prefix(generation.answer, "Review") if generation.ok else ""
+        failed_before = sorted(
+            {stage for stage, call in _calls_of(mine, summary) if not call.ok},
+            key=STAGE_ORDER.index,
         )
+        context_stages = {"extract", "summarize", self._summary_source()}
         return {
             "sample_id": sample.sample_id,
             "user_id": sample.user_id,
@@ -295,9 +333,27 @@ class Pipeline:
             "reference": sample.target.text,
             "prediction": prediction,
             "past_reviews": [r.asin for r in ctx.past_reviews],
+            "status": sample_status(generation.ok, context_stages.intersection(failed_before)),
+            "failed_stages": failed_before + ([] if generation.ok else ["generate"]),
             "stages": stages,
             "error": generation.result.error,
         }
+
+
+STAGE_ORDER = ("extract", "validate", "normalize", "summarize", "generate")
+
+
+def sample_status(generated: bool, failed_context_stages: set[str]) -> str:
+    """``complete``; ``context_incomplete`` (a call whose output the generation reads failed,
+    so the prediction is not the method's); ``failed`` (no prediction)."""
+    if not generated:
+        return "failed"
+    return "context_incomplete" if failed_context_stages else "complete"
+
+
+def _calls_of(mine: list[ItemWork], summary: StageCall | None) -> list[tuple[str, StageCall]]:
+    calls = [(stage, call) for w in mine for stage, call in w.calls.items()]
+    return calls + ([("summarize", summary)] if summary is not None else [])
 
 
 def _item_record(w: ItemWork, stage: str) -> dict[str, Any]:

@@ -16,6 +16,16 @@ class StageCall:
 
     messages: list[dict[str, str]]
     result: ChatResult
+    skipped: bool = False
+
+    @classmethod
+    def skip(cls, reason: str) -> StageCall:
+        """A call not made because a call it needs failed (its ``error`` says which)."""
+        return cls([], ChatResult(text="", error=f"skipped: {reason}"), skipped=True)
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
 
     @property
     def answer(self) -> str:
@@ -44,6 +54,7 @@ class StageCall:
             "finish_reason": r.finish_reason,
             "latency_s": round(r.latency_s, 4),
             "error": r.error,
+            "skipped": self.skipped,
             "cached": r.cached,
         }
 
@@ -60,11 +71,15 @@ def run_stage(
     backend: Backend,
     sampling: SamplingParams,
     system_prompt: str | None = None,
+    progress: StageProgress | None = None,
 ) -> list[StageCall]:
-    """Send all prompts of a stage in one batch; never raises for a failed call."""
+    """Send all prompts of a stage in one batch; never raises for a failed call.
+
+    ``progress`` (made here when not given) counts the calls as they finish.
+    """
     messages = [build_messages(p, system_prompt) for p in prompts]
     requests = [ChatRequest(tuple(m), sampling) for m in messages]
-    progress = StageProgress(stage, len(requests))
+    progress = progress or StageProgress(stage, len(requests))
 
     def on_result(_index: int, result: ChatResult) -> None:
         progress.update(result.completion_tokens, result.cached, not result.ok)

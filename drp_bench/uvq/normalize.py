@@ -127,11 +127,15 @@ def canonical_key(raw: str) -> str | None:
     return None
 
 
-def prompt_variables(item_title: str | None, features: Iterable[Any]) -> dict[str, Any]:
-    """Variables for ``normalize.j2``: features need ``.name``, ``.definition``, ``.difference``."""
+def prompt_variables(
+    item_title: str | None, features: Iterable[Any], raw_differences: str = ""
+) -> dict[str, Any]:
+    """Variables for ``normalize.j2``: features need ``.name``, ``.definition``, ``.difference``;
+    ``raw_differences`` is an answer that did not parse into features, sent as it is."""
     return {
         "item_title": item_title or "",
         "features": list(features),
+        "raw_differences": raw_differences,
         "taxonomy_keys": list(all_keys()),
     }
 
