@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,30 +50,94 @@ def load_run_dataset(dataset_cfg: dict[str, Any]) -> Dataset:
     )
 
 
-def execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None = None) -> dict:
-    """Run and write the run folder; on failure write error.json and re-raise."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) received: the run stops, keeping every finished call in the cache."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`Interrupted` while a run executes (main thread)."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {}
     try:
-        return _execute(cfg_dict, out_dir, backends)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: leave signal handling to the caller
+        pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _RunState:
+    """What a run has finished so far, for error.json when it stops early."""
+
+    def __init__(self) -> None:
+        self.phase = "starting"
+        self.pipeline: Pipeline | None = None
+
+    def finished(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "stages": self.pipeline.progress_report() if self.pipeline else {},
+        }
+
+
+def execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None = None) -> dict:
+    """Run and write the run folder; on failure or interrupt write error.json and re-raise.
+
+    Results are written by atomic renames, so a run killed at any moment leaves either the
+    previous files or the new ones, never half a file; finished calls stay in the call cache.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = _RunState()
+    try:
+        with interrupts_raise():
+            return _execute(cfg_dict, out_dir, backends, state)
     except BaseException as exc:
-        write_error(out_dir, exc)
+        write_error(out_dir, exc, finished=state.finished())
         raise
 
 
-def write_error(out_dir: Path, exc: BaseException) -> None:
-    """error.json: what failed, for `drp-bench report` and for the user."""
+def write_error(out_dir: Path, exc: BaseException, finished: dict[str, Any] | None = None) -> None:
+    """error.json: what failed (or that the run was interrupted), for `report` and the user."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(
-        out_dir / "error.json",
-        {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-    )
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    message = f"{type(exc).__name__}: {exc}"
+    if interrupted:
+        signame = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
+        message = f"interrupted by {signame}"
+    body: dict[str, Any] = {
+        "error": message,
+        "interrupted": interrupted,
+        "traceback": traceback.format_exc(),
+    }
+    if finished is not None:
+        body["finished"] = finished
+    _write_json(out_dir / "error.json", body)
 
 
-def _execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None) -> dict:
+def _execute(
+    cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None, state: _RunState
+) -> dict:
     start = time.perf_counter()
     cfg = RunConfig.from_config(cfg_dict)
-    (out_dir / "error.json").unlink(missing_ok=True)
-    (out_dir / "metrics.json").unlink(missing_ok=True)
+    for stale in ("error.json", "metrics.json", "predictions.jsonl"):
+        (out_dir / stale).unlink(missing_ok=True)
+    state.phase = "loading data and building contexts"
     # Other reviewers come from the whole split (or pool_split), whatever `limit` keeps.
     full = load_run_dataset({**cfg.dataset, "limit": None})
     pool_split = cfg.dataset.get("pool_split")
@@ -111,11 +178,13 @@ def _execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | No
     owns_backends = backends is None
     backends = backends or BackendPool(cfg.cache_path)
     pipeline = Pipeline(cfg, backends, renderer)
+    state.pipeline, state.phase = pipeline, "model calls"
     try:
         records = pipeline.run(dataset, contexts)
     finally:
         if owns_backends:
             backends.close()
+    state.phase = "writing predictions and scoring"
     _write_jsonl(out_dir / "predictions.jsonl", records)
     from drp_bench.summary import summarize_run
 
