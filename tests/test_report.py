@@ -282,7 +282,6 @@ def test_unfinished_run_tolerates_a_cut_off_last_line(tmp_path: Path) -> None:
 
 
 def test_missing_sweep_jobs_are_listed(tmp_path: Path) -> None:
-    pytest.importorskip("hydra")
     root = tmp_path / "multirun"
     write_run(root, "0", method="nonp", predictions=BAD, metrics=m(0.1, 0.2, 0.1))
     conf = {"hydra": {"overrides": {"task": ["method=nonp,rag", "dataset=books", "model=none"]},
@@ -433,3 +432,69 @@ def test_plots_of_an_empty_frame_write_nothing(tmp_path: Path) -> None:
 def test_nan_cis_render_as_dashes() -> None:
     f = hand_frame({"a": 1.0, "b": 2.0}).assign(ci_low=math.nan, ci_high=math.nan)
     assert "[" not in to_markdown(build_table(f), ci=True).split("\n", 2)[2]
+
+
+# ---------------------------------------------------------------- degraded runs
+
+
+def degrade(run_dir: Path, reason: str = "3 of 40 calls failed (validate 3/8)") -> None:
+    """Turn a written run into one that finished with failed calls."""
+    path = run_dir / "metrics.json"
+    record = json.loads(path.read_text())
+    record["status"] = "degraded"
+    record["failures"] = {"reason": reason, "calls_by_stage": {}, "samples": ["U0:B0000"]}
+    path.write_text(json.dumps(record))
+
+
+def degraded_sweep(root: Path) -> Path:
+    """Non-P and RAG complete; the best-scoring DRP run degraded."""
+    write_run(root, "0", method="nonp", predictions=BAD, metrics=m(0.1111, 0.2111, 0.1011))
+    write_run(root, "1", method="rag", predictions=MEDIUM, metrics=m(0.2222, 0.3222, 0.1622))
+    drp = write_run(root, "2", method="drp", extractor=QWEN7, predictions=GOOD,
+                    metrics=m(0.2444, 0.3444, 0.1844))  # fmt: skip
+    degrade(drp)
+    return root
+
+
+def test_a_degraded_run_is_read_with_its_reason_and_labelled(tmp_path: Path) -> None:
+    table = collect_runs([degraded_sweep(tmp_path)], n_bootstrap=0)
+    run = table.run(tmp_path / "2")
+    assert run.status == "degraded" and table.degraded == [run]
+    assert run.reason == "degraded: 3 of 40 calls failed (validate 3/8)"
+    assert run not in table.problems and run not in table.complete
+    labels = set(table.frame["label"])
+    assert "DRP (Qwen2.5-7B-Instruct) [DEGRADED]" in labels
+
+
+def test_a_degraded_run_gets_no_best_mark_and_no_significance_test(tmp_path: Path) -> None:
+    table = collect_runs([degraded_sweep(tmp_path)], n_bootstrap=0)
+    md = to_markdown(build_table(table.frame, significance(table, n_resamples=N_BOOT)))
+    bleu_row = next(line for line in md.splitlines() if "| BLEU |" in line)
+    good, medium = f"{bleu(GOOD, REFERENCES):.4f}", f"{bleu(MEDIUM, REFERENCES):.4f}"
+    assert f"| {good} |" in bleu_row + " |"  # shown, unmarked
+    assert f"**{medium}**" in bleu_row  # RAG is the best of the runs that count
+    sig = significance(table, n_resamples=N_BOOT)
+    assert not sig["label"].str.contains("DEGRADED").any()
+    assert set(sig["best_label"]) <= {"RAG"}
+
+
+def test_include_degraded_ranks_and_tests_them_like_the_others(tmp_path: Path) -> None:
+    table = collect_runs([degraded_sweep(tmp_path)], n_bootstrap=0)
+    sig = significance(table, n_resamples=N_BOOT, include_degraded=True)
+    t = build_table(table.frame, sig, n_resamples=N_BOOT, include_degraded=True)
+    bleu_row = next(line for line in to_markdown(t).splitlines() if "| BLEU |" in line)
+    assert f"**{bleu(GOOD, REFERENCES):.4f}**" in bleu_row
+    assert set(sig["best_label"]) == {"DRP (Qwen2.5-7B-Instruct) [DEGRADED]"}
+
+
+def test_report_cli_lists_degraded_runs_apart(tmp_path: Path, capsys) -> None:
+    root = degraded_sweep(tmp_path / "sweep")
+    assert main([str(root), "--no-plots", "--bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "1 degraded run(s) (shown, not ranked):" in out
+    assert f"[degraded] {root / '2'}" in out and "validate 3/8" in out
+    md = (root / "report" / "results.md").read_text()
+    assert "[DEGRADED] columns come from runs in which some model calls failed" in md
+    assert "| degraded |" in md
+    assert main([str(root), "--no-plots", "--bootstrap", "0", "--include-degraded"]) == 0
+    assert "1 degraded run(s) (ranked with the others):" in capsys.readouterr().out

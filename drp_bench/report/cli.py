@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drp_bench.report.collect import collect_runs
-from drp_bench.report.tables import DEFAULT_PAPER_TABLE, footnotes, to_markdown, write_tables
+from drp_bench.report.tables import (
+    DEFAULT_PAPER_TABLE,
+    footnotes,
+    ranked_rows,
+    to_markdown,
+    write_tables,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument(
+        "--include-degraded",
+        action="store_true",
+        help="rank and test runs with failed calls like complete ones (default: shown, marked "
+        "[DEGRADED], left out of best/second marks, significance and plots)",
+    )
+    p.add_argument(
         "--paper-table",
         type=Path,
         default=DEFAULT_PAPER_TABLE,
@@ -56,10 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_plots:
         from drp_bench.report.plots import make_plots
 
-        written, plot_notes = make_plots(table.frame, out / "plots")
+        plotted = ranked_rows(table.frame, args.include_degraded)
+        written, plot_notes = make_plots(plotted, out / "plots")
         table.notes.extend(plot_notes)
     table_paths, results = write_tables(
-        table, out, n_resamples=args.bootstrap, seed=args.seed, paper_table=args.paper_table
+        table,
+        out,
+        n_resamples=args.bootstrap,
+        seed=args.seed,
+        paper_table=args.paper_table,
+        include_degraded=args.include_degraded,
     )
     written = table_paths + written
 
@@ -73,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(table.complete)} complete run(s); wrote:")
     for path in written:
         print(f"  {path}")
+    if table.degraded:
+        verdict = "ranked with the others" if args.include_degraded else "shown, not ranked"
+        print(f"\n{len(table.degraded)} degraded run(s) ({verdict}):")
+        for r in table.degraded:
+            overrides = f" ({' '.join(r.overrides)})" if r.overrides else ""
+            print(f"  [degraded] {r.run_dir}{overrides}: {r.reason}")
     if table.problems:
         print(f"\n{len(table.problems)} run(s) not included:")
         for r in table.problems:

@@ -22,7 +22,9 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-Status = Literal["complete", "failed", "unfinished", "broken", "missing"]
+Status = Literal["complete", "degraded", "failed", "unfinished", "broken", "missing"]
+#: Statuses whose scores are read into the frame (degraded ones are marked and not ranked).
+SCORED: frozenset[str] = frozenset({"complete", "degraded"})
 
 #: Metrics that get bootstrap CIs and appear in the tables (key -> display name), paper order.
 TABLE_METRICS: dict[str, str] = {
@@ -101,8 +103,14 @@ class RunTable:
         return [r for r in self.runs if r.status == "complete"]
 
     @property
+    def degraded(self) -> list[Run]:
+        """Runs that finished with failed calls: scored, but not ranked by default."""
+        return [r for r in self.runs if r.status == "degraded"]
+
+    @property
     def problems(self) -> list[Run]:
-        return [r for r in self.runs if r.status != "complete"]
+        """Runs whose scores are not in the frame (failed, unfinished, broken, missing)."""
+        return [r for r in self.runs if r.status not in SCORED]
 
     def run(self, run_dir: str | Path) -> Run:
         key = str(run_dir)
@@ -247,18 +255,25 @@ def _read_run(run: Run) -> Run:
             )
         run.record = record
         status = record.get("status")
-        if status != "complete":
+        if status not in SCORED:
             run.status = "failed"
-            run.reason = f"{metrics_path.name}: status is {status!r}, expected 'complete'"
+            run.reason = (
+                f"{metrics_path.name}: status is {status!r}, expected 'complete' or 'degraded'"
+            )
             return run
         _check_record(record, metrics_path)
         run.expected = _get(record, "run", "num_samples") or run.expected
         if preds_path.is_file():
             run.predictions, _ = read_predictions(preds_path, allow_partial_tail=False)
             run.done = len(run.predictions)
-        run.status = "complete"
+        run.status = status
+        if status == "degraded":
+            failures = record.get("failures") if isinstance(record.get("failures"), dict) else {}
+            run.reason = f"degraded: {failures.get('reason') or 'some calls failed'}"
         if not preds_path.is_file():
-            run.reason = "no predictions.jsonl: metrics shown without confidence intervals"
+            run.reason = _join(
+                run.reason, "no predictions.jsonl: metrics shown without confidence intervals"
+            )
         if error_path.is_file():
             run.reason = _join(run.reason, "error.json present too")
         return run
@@ -387,6 +402,7 @@ def run_fields(run: Run) -> dict[str, Any]:
     prompt = _num(per_sample.get("prompt_tokens"))
     completion = _num(per_sample.get("completion_tokens"))
     row: dict[str, Any] = {
+        "status": run.status,
         "dataset": info.get("dataset"),
         "split": info.get("split"),
         "method": info.get("method"),
@@ -499,6 +515,8 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
         counter = runs[dup].groupby(["method_name", "detail", "dataset", "split"]).cumcount() + 1
         runs.loc[dup, "detail"] = (runs.loc[dup, "detail"] + " #" + counter.astype(str)).str.strip()
     runs["label"] = runs["method_name"] + runs["detail"].map(lambda d: f" ({d})" if d else "")
+    if "status" in runs:
+        runs["label"] += runs["status"].map(lambda st: " [DEGRADED]" if st == "degraded" else "")
     method_rank = runs["method"].map(
         lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)
     )
@@ -518,7 +536,8 @@ def _hashable(v: Any) -> Any:
 
 
 FRAME_COLUMNS = [
-    "dataset", "split", "method", "extractor", "family", "params_b", "reasoning", "generator",
+    "status", "dataset", "split", "method", "extractor", "family", "params_b", "reasoning",
+    "generator",
     "num_users", "num_retrieved", "dimensions", "validate", "summary_reads", "temperature", "seed",
     "metric", "value",
     "ci_low", "ci_high", "n", "run_dir",
@@ -557,7 +576,7 @@ def collect_runs(
     if n_bootstrap > 0 and not _bootstrap_available():
         notes.append("drp_bench.metrics.bootstrap not importable: no confidence intervals")
         n_bootstrap = 0
-    rows = [row for r in runs if r.status == "complete" for row in tidy_rows(r, n_bootstrap, seed)]
+    rows = [row for r in runs if r.status in SCORED for row in tidy_rows(r, n_bootstrap, seed)]
     frame = pd.DataFrame(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=FRAME_COLUMNS)

@@ -107,15 +107,19 @@ def paper_value(
 # ---------------------------------------------------------------- significance
 
 
-def significance(table: RunTable, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def significance(
+    table: RunTable, n_resamples: int = 1000, seed: int = 0, include_degraded: bool = False
+) -> pd.DataFrame:
     """Per (dataset, split, metric) row: p-value of the best run against every other run.
+
+    Degraded runs (failed calls) take no part unless ``include_degraded``.
 
     Two-sided paired bootstrap (``drp_bench.metrics.bootstrap``) on the samples both runs
     share (by ``sample_id``; their references must agree). Columns: dataset, split, metric,
     label, best_label, p_value, n_common, note.
     """
     cols = ["dataset", "split", "metric", "label", "best_label", "p_value", "n_common", "note"]
-    frame = table.frame[table.frame["metric"].isin(TABLE_METRICS)]
+    frame = ranked_rows(table.frame[table.frame["metric"].isin(TABLE_METRICS)], include_degraded)
     if n_resamples <= 0 or frame.empty:
         return pd.DataFrame(columns=cols)
     try:
@@ -171,6 +175,7 @@ class Cell:
     high: float = math.nan
     rank: int | None = None  # 1 best, 2 second (measured rows with >= 2 values)
     dagger: bool = False  # not significantly different from the best
+    degraded: bool = False  # from a run with failed calls: not ranked unless asked
 
 
 @dataclass
@@ -195,6 +200,11 @@ class ResultsTable:
     n_resamples: int  # of the significance tests
     n_tests: int  # significance tests that gave a p-value
     has_paper: bool
+    include_degraded: bool = False
+
+    @property
+    def has_degraded(self) -> bool:
+        return any(c.degraded for r in self.rows for c in r.cells.values())
 
     @property
     def has_dagger(self) -> bool:
@@ -206,8 +216,12 @@ def build_table(
     sig: pd.DataFrame | None = None,
     paper: pd.DataFrame | None = None,
     n_resamples: int = 0,
+    include_degraded: bool = False,
 ) -> ResultsTable:
-    """Arrange the tidy frame (from :func:`collect_runs`) in the paper's layout."""
+    """Arrange the tidy frame (from :func:`collect_runs`) in the paper's layout.
+
+    Cells of degraded runs are shown but get no best/second mark unless ``include_degraded``.
+    """
     frame = frame[frame["metric"].isin(TABLE_METRICS)]
     cols_df = frame.drop_duplicates("label").sort_values("order")
     columns = [Column(r.label, r.method_name, r.detail) for r in cols_df.itertuples()]
@@ -221,8 +235,9 @@ def build_table(
             mg = grp[grp["metric"] == metric]
             row = Row(ds_label, TABLE_METRICS[metric], "measured")
             for r in mg.itertuples():
-                row.cells[r.label] = Cell(r.value, r.ci_low, r.ci_high)
-            _rank(row)
+                degraded = getattr(r, "status", "complete") == "degraded"
+                row.cells[r.label] = Cell(r.value, r.ci_low, r.ci_high, degraded=degraded)
+            _rank(row, include_degraded)
             if sig is not None and not sig.empty:
                 s = sig[(sig["dataset"] == ds) & (sig["metric"] == metric)]
                 s = s[s["split"].isna()] if pd.isna(split) else s[s["split"] == split]
@@ -239,7 +254,7 @@ def build_table(
                 has_paper = True
                 rows.append(prow)
     n_tests = 0 if sig is None or sig.empty else int(sig["p_value"].notna().sum())
-    return ResultsTable(columns, rows, n_resamples, n_tests, has_paper)
+    return ResultsTable(columns, rows, n_resamples, n_tests, has_paper, include_degraded)
 
 
 def _dataset_label(ds: str, split: str | None, grp: pd.DataFrame) -> str:
@@ -255,9 +270,20 @@ def _dataset_label(ds: str, split: str | None, grp: pd.DataFrame) -> str:
     return label
 
 
-def _rank(row: Row) -> None:
+def ranked_rows(frame: pd.DataFrame, include_degraded: bool) -> pd.DataFrame:
+    """The rows that compete for best/second and significance."""
+    if include_degraded or "status" not in frame:
+        return frame
+    return frame[frame["status"] != "degraded"]
+
+
+def _rank(row: Row, include_degraded: bool = False) -> None:
     """Mark best (1) and second (2) values, compared at the displayed precision."""
-    shown = {k: round(c.value, DECIMALS) for k, c in row.cells.items() if c.value is not None}
+    shown = {
+        k: round(c.value, DECIMALS)
+        for k, c in row.cells.items()
+        if c.value is not None and (include_degraded or not c.degraded)
+    }
     if len(shown) < 2:
         return
     distinct = sorted(set(shown.values()), reverse=True)
@@ -346,6 +372,17 @@ def footnotes(t: ResultsTable) -> list[str]:
         notes.append(
             f"Every tested run differs significantly from the row's best run (p < {ALPHA}; "
             f"{test}). p-values in significance.csv."
+        )
+    if t.has_degraded:
+        notes.append(
+            "[DEGRADED] columns come from runs in which some model calls failed, so some "
+            "predictions are missing or were made without the method's full context. "
+            + (
+                "They are ranked and tested like the others (--include-degraded)."
+                if t.include_degraded
+                else "They are shown but get no best/second mark and no significance test; "
+                "re-run them to retry the failed calls, or pass --include-degraded."
+            )
         )
     if t.has_paper:
         notes.append(
@@ -462,14 +499,17 @@ def write_tables(
     n_resamples: int = 1000,
     seed: int = 0,
     paper_table: Path | None = DEFAULT_PAPER_TABLE,
+    include_degraded: bool = False,
 ) -> tuple[list[Path], ResultsTable]:
     """Write results.csv (tidy), runs.csv, significance.csv, results.md and results.tex."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paper = load_paper_table(paper_table)
     if paper is None and paper_table is not None:
         table.notes.append(f"paper table {paper_table} not found: no reported numbers shown")
-    sig = significance(table, n_resamples=n_resamples, seed=seed)
-    t = build_table(table.frame, sig, paper, n_resamples=n_resamples)
+    sig = significance(table, n_resamples=n_resamples, seed=seed, include_degraded=include_degraded)
+    t = build_table(
+        table.frame, sig, paper, n_resamples=n_resamples, include_degraded=include_degraded
+    )
     paths = {
         "csv": out_dir / "results.csv",
         "runs": out_dir / "runs.csv",
