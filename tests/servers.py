@@ -41,11 +41,12 @@ class LlamaServer:
         n_threads: int = 1,
         log_path: str | Path | None = None,
         startup_timeout_s: float = 120.0,
+        port: int | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
-        self.port = free_port()
+        self.port = port or free_port()  # a restarted server keeps its port (and its URL)
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout_s = startup_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,7 +69,7 @@ class LlamaServer:
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
         ]  # fmt: skip
-        log = self.log_path.open("wb") if self.log_path else subprocess.DEVNULL
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         start = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         while time.monotonic() - start < self.startup_timeout_s:
@@ -87,6 +88,12 @@ class LlamaServer:
             time.sleep(0.2)
         self.stop()
         raise TimeoutError(f"llama_cpp.server not ready after {self.startup_timeout_s} s")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed or pre-empted server dies: no graceful shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

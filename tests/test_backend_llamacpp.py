@@ -11,6 +11,7 @@ import pytest
 
 from drp_bench.backends.base import ChatRequest, SamplingParams
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+from tests.conftest import require
 
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=16, seed=7)
 
@@ -26,7 +27,7 @@ def req(text: str, sampling: SamplingParams = GREEDY) -> ChatRequest:
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator:
-    pytest.importorskip("llama_cpp", reason="needs llama-cpp-python")
+    require("llama_cpp", "llama-cpp-python")
     from drp_bench.backends.llamacpp import LlamaCppBackend
 
     b = LlamaCppBackend(n_ctx=512, n_threads=1)  # 2 threads crawl when the CPU is shared

@@ -12,6 +12,7 @@ import pytest
 from drp_bench.backends.base import ChatRequest, SamplingParams
 from drp_bench.backends.openai_compat import OpenAIBackend, normalize_base_url
 from drp_bench.backends.registry import BACKENDS, create_backend
+from tests.conftest import require
 from tests.servers import FaultProxy, LlamaServer, free_port
 
 SHORT = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8, seed=11)
@@ -23,7 +24,7 @@ def req(text: str, sampling: SamplingParams = SHORT) -> ChatRequest:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    require("llama_cpp.server.app", "llama-cpp-python[server]")
     from drp_bench.backends.bundled import bundled_gguf_path
 
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
@@ -182,7 +183,7 @@ def test_think_tags_in_content_are_split_off(llama_server: LlamaServer) -> None:
 def test_server_log_is_kept_for_debugging(tmp_path: Path) -> None:
     """LlamaServer reports a dead server with its log path instead of waiting for the timeout."""
     server = LlamaServer(tmp_path / "missing.gguf", log_path=tmp_path / "log.txt")
-    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    require("llama_cpp.server.app", "llama-cpp-python[server]")
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="exited with code"):
         server.start()

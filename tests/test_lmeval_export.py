@@ -17,8 +17,9 @@ import yaml
 from drp_bench.lmeval_export import export_run, main
 from drp_bench.metrics.text import score_all
 from drp_bench.pipeline.parsing import strip_answer_prefix
+from tests.conftest import require
 
-pytest.importorskip("lm_eval", reason="needs lm-eval (pip install -e '.[lmeval]')")
+require("lm_eval", "lm-eval, the [lmeval] extra")
 
 TASK = "drp_gen_test"
 USER_1 = "Write a review of the item below.\n\n[Item]\nItem title: Pink Moon {{not jinja}}\n"
@@ -197,7 +198,7 @@ def test_task_metrics_reproduce_drp_bench_score_all(run_dir: Path, tmp_path: Pat
 def test_lm_eval_runs_the_exported_task_against_a_real_llama_server(
     run_dir: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    require("llama_cpp.server.app", "llama-cpp-python[server]")
     from drp_bench.backends.bundled import bundled_gguf_path
     from tests.servers import LlamaServer
 

@@ -138,8 +138,9 @@ def test_template_renders_with_no_features_and_no_title():
 
 
 def test_template_renders_through_the_pipeline_renderer():
-    prompts = pytest.importorskip("drp_bench.pipeline.prompts")
-    text = prompts.PromptRenderer().render(
+    from drp_bench.pipeline.prompts import PromptRenderer
+
+    text = PromptRenderer().render(
         "normalize", **prompt_variables("T", [Feature("N", "D", "Diff")])
     )
     assert "1. [N] Definition: D Difference: Diff" in text
