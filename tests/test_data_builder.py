@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,24 @@ MUSIC_REVIEWS = SHARED_MUSIC / "reviews_Digital_Music_5.jsonl.gz"
 MUSIC_META = SHARED_MUSIC / "meta_Digital_Music.pyjson.gz"
 SAMPLE_DIR = REPO / "drp_bench" / "sample_data" / "music_sample"
 
-needs_music = pytest.mark.skipif(
-    not MUSIC_REVIEWS.is_file() or not MUSIC_META.is_file(),
-    reason=f"shared Amazon 2014 Digital Music data not found at {SHARED_MUSIC}",
-)
+def require_files(*paths: Path) -> None:
+    """Skip when a shared data file is missing, but fail under ``CI=true``: a skip there
+    would pass a test that never ran."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if not missing:
+        return
+    reason = f"shared data not found: {', '.join(missing)}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this test must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def music() -> tuple[Path, Path]:
+    """The shared Amazon 2014 Digital Music review and metadata files."""
+    require_files(MUSIC_REVIEWS, MUSIC_META)
+    return MUSIC_REVIEWS, MUSIC_META
+
 
 # The thresholds the bundled sample was built with (see sample_data/music_sample/README.md).
 SAMPLE_FLAGS = [
@@ -59,6 +74,17 @@ def rev(asin: str, ts: int, text: str = "") -> Review:
     return Review(
         asin=asin, title=f"title {asin}", text=text or f"text {asin}", rating=4.0, timestamp=ts
     )
+
+
+def test_missing_shared_data_fails_under_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere.jsonl.gz"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: this test must run, not skip"):
+        require_files(missing)
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="shared data not found"):
+        require_files(missing)
+    require_files(Path(__file__))  # present: neither
 
 
 # --- raw readers ---------------------------------------------------------------------------
@@ -269,11 +295,11 @@ def test_core_filter_iterates_until_stable():
     assert result.iterations == 4
 
 
-@needs_music
-def test_core_on_shared_digital_music_gives_760_reviews_59_users_78_items():
+def test_core_on_shared_digital_music_gives_760_reviews_59_users_78_items(music):
+    reviews, meta_path = music
     config = BuildConfig(min_user_reviews=8, min_item_users=5, require_description=False)
-    meta = scan_meta(MUSIC_META, config)
-    table = scan_reviews(MUSIC_REVIEWS, meta.lines, config)
+    meta = scan_meta(meta_path, config)
+    table = scan_reviews(reviews, meta.lines, config)
     assert meta.counts["read"] == 382
     assert table.counts["read"] == 6907
     result = core_filter(
@@ -531,15 +557,14 @@ def test_cli_check_prints_counts_and_fails_cleanly_on_bad_data(tmp_path, capsys)
     assert "line 1: field 'profile'" in capsys.readouterr().err
 
 
-@needs_music
-def test_bundled_sample_is_rebuilt_identically_from_the_shared_data(tmp_path):
+def test_bundled_sample_is_rebuilt_identically_from_the_shared_data(tmp_path, music):
     out = tmp_path / "music"
     argv = [
         "build",
         "--reviews",
-        str(MUSIC_REVIEWS),
+        str(music[0]),
         "--meta",
-        str(MUSIC_META),
+        str(music[1]),
         "--out",
         str(out),
         "--gzip",
@@ -549,12 +574,11 @@ def test_bundled_sample_is_rebuilt_identically_from_the_shared_data(tmp_path):
     assert data_main(argv) == 0
     info = json.loads((out / "build_info.json").read_text())
     bundled = json.loads((SAMPLE_DIR / "build_info.json").read_text())
-    assert info["counts"]["core"] == {
-        "reviews": 760,
-        "users": 59,
-        "items": 78,
-        "iterations": bundled["counts"]["core"]["iterations"],
-    }
+    core = info["counts"]["core"]
+    assert (core["reviews"], core["users"], core["items"]) == (760, 59, 78)
+    assert core["iterations"] == bundled["counts"]["core"]["iterations"]
+    assert info["counts"]["split"] == bundled["counts"]["split"]
+    assert info["counts"]["samples"] == bundled["counts"]["samples"]
     assert info["outputs"] == bundled["outputs"]
     assert info["config"] == bundled["config"]
 
