@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from drp_bench.data import load_dataset
 from drp_bench.data.builder import (
     BuildConfig,
+    EmptyStageError,
     build,
     core_counts,
     core_filter,
@@ -32,6 +34,7 @@ SHARED_MUSIC = REPO.parent / "shared" / "data" / "amazon2014-digital-music"
 MUSIC_REVIEWS = SHARED_MUSIC / "reviews_Digital_Music_5.jsonl.gz"
 MUSIC_META = SHARED_MUSIC / "meta_Digital_Music.pyjson.gz"
 SAMPLE_DIR = REPO / "drp_bench" / "sample_data" / "music_sample"
+
 
 def require_files(*paths: Path) -> None:
     """Skip when a shared data file is missing, but fail under ``CI=true``: a skip there
@@ -390,7 +393,9 @@ def test_split_drops_users_with_too_few_reviews_for_the_inputs():
 # --- build end to end ----------------------------------------------------------------------
 
 
-def _write_2023(tmp_path: Path) -> tuple[Path, Path]:
+def _lines_2023() -> tuple[list[str], list[str]]:
+    """Raw 2023-format review and metadata lines: 5 users x 6 items, item P5's description
+    too short, one older duplicate review and one too-short review."""
     reviews, meta = [], []
     for i in range(6):
         desc = ["Product Description", f"Item {i} is a book about things."] if i < 5 else ["x"]
@@ -445,9 +450,16 @@ def _write_2023(tmp_path: Path) -> tuple[Path, Path]:
             }
         )
     )
+    return reviews, meta
+
+
+def _write_2023(
+    tmp_path: Path, reviews: list[str] | None = None, meta: list[str] | None = None
+) -> tuple[Path, Path]:
+    default_reviews, default_meta = _lines_2023()
     return (
-        write_lines(tmp_path / "reviews.jsonl.gz", reviews, gz=True),
-        write_lines(tmp_path / "meta.jsonl", meta),
+        write_lines(tmp_path / "reviews.jsonl.gz", reviews or default_reviews, gz=True),
+        write_lines(tmp_path / "meta.jsonl", meta or default_meta),
     )
 
 
@@ -469,7 +481,13 @@ def test_build_writes_loadable_splits_meta_and_build_info(tmp_path):
     assert report.counts["meta"] == {"read": 6, "rejected_description_length": 1, "kept": 5}
     assert report.counts["reviews"]["rejected_short_text"] == 1
     assert report.counts["reviews"]["rejected_item_filtered"] == 5  # reviews of P5
-    assert report.counts["core"] == {"reviews": 25, "users": 5, "items": 5, "iterations": 1}
+    assert report.counts["core"] == {
+        "reviews": 25,
+        "users": 5,
+        "items": 5,
+        "iterations": 1,
+        "rejected_duplicate": 1,  # U0's older review of P0
+    }
     assert report.counts["samples"] == {"train": 0, "validation": 5, "test": 5, "meta_items": 5}
 
     test = load_dataset(out, None, split="test")
@@ -486,7 +504,11 @@ def test_build_writes_loadable_splits_meta_and_build_info(tmp_path):
     assert info["command"] == "drp-bench data build ..."
     assert info["config"]["num_inputs"] == 2
     assert info["sources"]["reviews"]["sha256"].startswith("sha256:")
-    assert set(info["outputs"]) == {"train.jsonl", "validation.jsonl", "test.jsonl", "meta.jsonl"}
+    # num_inputs=2 leaves no train sample: no train file presenting as a split
+    assert set(info["outputs"]) == {"validation.jsonl", "test.jsonl", "meta.jsonl"}
+    assert not (out / "train.jsonl").exists()
+    assert (info["on_bad_line"], info["bad_lines"]) == ("error", {"reviews": 0, "meta": 0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.jsonl", "out", "reviews.jsonl.gz"]
 
 
 def test_build_is_byte_reproducible_with_gzip(tmp_path):
@@ -502,6 +524,189 @@ def test_config_rejects_inconsistent_thresholds():
         BuildConfig(num_inputs=1).validate()
     with pytest.raises(ValueError, match="min_user_reviews <= max_user_reviews"):
         BuildConfig(min_user_reviews=10, max_user_reviews=5).validate()
+
+
+# --- a stage that leaves nothing ----------------------------------------------------------
+
+
+def build_error(tmp_path: Path, **overrides) -> EmptyStageError:
+    reviews, meta = _write_2023(tmp_path)
+    with pytest.raises(EmptyStageError) as err:
+        build(reviews, meta, tmp_path / "out", replace(SMALL_CONFIG, **overrides))
+    assert not (tmp_path / "out").exists()  # nothing written, no staging folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.jsonl", "reviews.jsonl.gz"]
+    return err.value
+
+
+def test_item_filter_leaving_nothing_names_the_threshold_and_counts(tmp_path):
+    err = build_error(tmp_path, min_description_chars=1000, max_description_chars=2000)
+    assert err.stage == "item filter"
+    assert str(err) == (
+        "build stopped: the item filter kept 0 of 6 items; "
+        "min_description_chars=1000/max_description_chars=2000 removed 6 of 6 items, the most "
+        "(relax with --min-description-chars/--max-description-chars or "
+        "--no-require-description); nothing was written"
+    )
+
+
+def test_review_filter_leaving_nothing_names_the_threshold_and_counts(tmp_path):
+    err = build_error(tmp_path, min_review_chars=200)
+    assert str(err) == (
+        "build stopped: the review filter kept 0 of 32 reviews; min_review_chars=200 removed "
+        "32 of 32 reviews, the most (relax with --min-review-chars); nothing was written"
+    )
+
+
+def test_review_filter_ranks_its_reasons(tmp_path):
+    # 31 reviews are shorter than 32 chars; the one long enough is of an item without title.
+    _, meta = _lines_2023()
+    meta[0] = meta[0].replace('"title": "Book 0", ', "")
+    reviews, meta_path = _write_2023(tmp_path, meta=meta)
+    with pytest.raises(EmptyStageError) as err:
+        build(reviews, meta_path, tmp_path / "out", replace(SMALL_CONFIG, min_review_chars=32))
+    assert "the review filter kept 0 of 32 reviews; min_review_chars=32 removed 31 of 32" in (
+        str(err.value)
+    )
+    assert "also removed: the item filter (item without a kept metadata row) 1;" in (str(err.value))
+
+
+def test_core_leaving_nothing_names_every_threshold_that_removed_rows(tmp_path):
+    err = build_error(tmp_path, min_user_reviews=7, max_user_reviews=10, min_item_users=6)
+    assert str(err) == (
+        "build stopped: the core filter kept 0 of 26 reviews; min_user_reviews=7 removed 26 of "
+        "26 reviews, the most (relax with --min-user-reviews); also removed: min_item_users=6 "
+        "26 (a row failing several counts for each); nothing was written"
+    )
+
+
+def test_split_leaving_no_user_names_the_threshold(tmp_path):
+    err = build_error(tmp_path, profile_min_user_reviews=5)
+    assert str(err) == (
+        "build stopped: the split kept 0 of 5 users; profile_min_user_reviews=5 removed 5 of 5 "
+        "users, the most (relax with --profile-min-user-reviews); nothing was written"
+    )
+    err = build_error(tmp_path, num_inputs=6, profile_min_user_reviews=0)
+    assert "num_inputs=6 removed 5 of 5 users, the most (relax with --num-inputs)" in str(err)
+
+
+def test_core_and_split_count_what_each_threshold_removed():
+    rows = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2), (3, 3)]
+    result = core_filter(
+        [u for u, _ in rows],
+        [i for _, i in rows],
+        list(range(len(rows))),
+        list(range(len(rows))),
+        min_item_users=2,
+        min_user_reviews=2,
+        max_user_reviews=3,
+    )
+    # round 1: u3's 4 rows (max), item 3's row (also u3's); round 2: item 2 (u2's row);
+    # round 3: u2's last row (min).
+    assert result.removed == {"max_user_reviews": 4, "min_item_users": 2, "min_user_reviews": 1}
+    split = split_users(
+        _split_fixture(), num_inputs=3, profile_min_item_users=2, profile_min_user_reviews=2
+    )
+    assert split.removed == {"profile_min_item_users": 6, "profile_min_user_reviews": 2}
+
+
+def test_a_failed_build_leaves_an_earlier_build_untouched(tmp_path):
+    reviews, meta = _write_2023(tmp_path)
+    out = tmp_path / "out"
+    first = build(reviews, meta, out, SMALL_CONFIG)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(EmptyStageError):
+        build(reviews, meta, out, replace(SMALL_CONFIG, min_review_chars=500))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert set(first.outputs) | {"build_info.json"} == set(before)
+
+
+def test_a_rebuild_removes_outputs_the_new_build_does_not_write(tmp_path):
+    reviews, meta = _write_2023(tmp_path)
+    out = tmp_path / "out"
+    build(reviews, meta, out, replace(SMALL_CONFIG, num_inputs=3, profile_min_user_reviews=1))
+    assert (out / "train.jsonl").is_file()
+    (out / "notes.txt").write_text("mine")
+    build(reviews, meta, out, SMALL_CONFIG)  # num_inputs=2: no train sample
+    assert sorted(p.name for p in out.iterdir()) == [
+        "build_info.json",
+        "meta.jsonl",
+        "notes.txt",
+        "test.jsonl",
+        "validation.jsonl",
+    ]
+
+
+def test_output_folder_that_is_a_file_is_an_error(tmp_path):
+    reviews, meta = _write_2023(tmp_path)
+    with pytest.raises(ValueError, match="expected an output folder, found a file"):
+        build(reviews, meta, meta, SMALL_CONFIG)
+
+
+# --- unparsable raw lines ------------------------------------------------------------------
+
+BAD_REVIEW_LINES = {3: "{'user_id': 'U1', 'text': ", 8: json.dumps({"rating": 5.0})}
+BAD_META_LINE = {2: "{not a record"}
+
+
+def with_lines(lines: list[str], inserted: dict[int, str]) -> list[str]:
+    """``lines`` with each of ``inserted`` placed at its (1-based) line number."""
+    out = list(lines)
+    for lineno in sorted(inserted):
+        out.insert(lineno - 1, inserted[lineno])
+    return out
+
+
+def _write_with_bad_lines(tmp_path: Path) -> tuple[Path, Path]:
+    reviews, meta = _lines_2023()
+    return _write_2023(
+        tmp_path, with_lines(reviews, BAD_REVIEW_LINES), with_lines(meta, BAD_META_LINE)
+    )
+
+
+def test_bad_lines_are_skipped_counted_and_recorded_with_skip(tmp_path):
+    reviews, meta = _write_with_bad_lines(tmp_path)
+    out = tmp_path / "out"
+    report = build(reviews, meta, out, SMALL_CONFIG, on_bad_line="skip")
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["on_bad_line"] == "skip"
+    assert info["bad_lines"] == {"reviews": 2, "meta": 1}
+    assert info["bad_line_numbers"] == {"reviews": [3, 8], "meta": [2]}
+    # the rest is built exactly as without the bad lines
+    (tmp_path / "clean").mkdir()
+    clean = build(*_write_2023(tmp_path / "clean"), tmp_path / "clean_out", SMALL_CONFIG)
+    assert report.counts == clean.counts
+    assert report.outputs == clean.outputs
+
+
+def test_bad_line_aborts_by_default_naming_file_and_line(tmp_path):
+    reviews, meta = _write_with_bad_lines(tmp_path)
+    with pytest.raises(RawDataError) as err:
+        build(reviews, meta, tmp_path / "out", SMALL_CONFIG)
+    assert str(err.value).startswith(f"{meta}: line 2: expected a JSON object or a Python dict")
+    assert not (tmp_path / "out").exists()
+    meta.write_text("\n".join(_lines_2023()[1]) + "\n")
+    with pytest.raises(RawDataError, match=r"line 3: expected a JSON object") as err:
+        build(reviews, meta, tmp_path / "out", SMALL_CONFIG)
+    assert err.value.path == str(reviews)
+
+
+def test_skip_does_not_hide_a_file_that_cannot_be_read(tmp_path):
+    reviews, meta = _write_2023(tmp_path)
+    data = reviews.read_bytes()
+    reviews.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RawDataError, match="cannot read file"):
+        build(reviews, meta, tmp_path / "out", SMALL_CONFIG, on_bad_line="skip")
+
+
+def test_a_file_of_bad_lines_only_leaves_nothing_and_says_so(tmp_path):
+    _, meta_lines = _lines_2023()
+    reviews, meta = _write_2023(tmp_path, ["{broken", "[1, 2]"], meta_lines)
+    with pytest.raises(EmptyStageError) as err:
+        build(reviews, meta, tmp_path / "out", SMALL_CONFIG, on_bad_line="skip")
+    assert str(err.value) == (
+        f"build stopped: the review filter kept 0 of 0 reviews; {reviews} has no readable "
+        f"record; 2 unparsable lines of {reviews} were skipped; nothing was written"
+    )
 
 
 # --- CLI -----------------------------------------------------------------------------------
@@ -551,7 +756,8 @@ def test_cli_check_prints_counts_and_fails_cleanly_on_bad_data(tmp_path, capsys)
     assert data_main(["check", str(out), "--split", "all"]) == 0
     printed = capsys.readouterr().out
     assert "[test]: 5 samples, 5 users, 5 items" in printed
-    assert "[train]: 0 samples" in printed
+    assert "[validation]: 5 samples" in printed
+    assert "[train]" not in printed  # no empty train file was written
     (out / "test.jsonl").write_text('{"user_id": "U0"}\n')
     assert data_main(["check", str(out)]) == 1
     assert "line 1: field 'profile'" in capsys.readouterr().err

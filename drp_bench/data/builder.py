@@ -12,6 +12,13 @@ Steps (after DPL's ``data-create.py``, see ``notes/reference-pipeline.md``):
    ``>= profile_min_user_reviews`` profile reviews (iterated);
 5. :func:`make_samples`: test / validation / train samples; files are written.
 
+A stage that leaves nothing (no item, no review, an empty core, no user for the splits) stops
+the build with :class:`EmptyStageError`, naming the filter that removed the most rows and the
+counts. Files are written into a staging folder beside ``out_dir`` and moved into place only
+when everything is written, so a failed build leaves no partial dataset. An empty train split
+(``num_inputs=2``) is not written. Unparsable raw lines abort the build (``on_bad_line=
+"error"``) or are skipped and counted in ``build_info.json`` (``"skip"``).
+
 Memory: the first pass over the reviews keeps five integers per review (user, item, time,
 text hash, line number); full review records are read in a second pass for the survivors only.
 Differences from DPL's code (deliberate): whitespace is normalised before deduplication (DPL
@@ -26,6 +33,9 @@ import hashlib
 import io
 import json
 import logging
+import os
+import shutil
+import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -37,6 +47,7 @@ import numpy as np
 
 from drp_bench.data.loader import sha256_file
 from drp_bench.data.raw import (
+    BadLines,
     RawDataError,
     RawItem,
     RawReview,
@@ -109,6 +120,10 @@ class BuildReport:
     sources: dict[str, dict[str, str]]
     counts: dict[str, dict[str, int]]
     outputs: dict[str, str]
+    on_bad_line: str = "error"
+    bad_lines: dict[str, int] = field(default_factory=dict)
+    bad_line_numbers: dict[str, list[int]] = field(default_factory=dict)  # the first ones
+    bad_line_first_error: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,11 +173,14 @@ class MetaIndex:
     counts: dict[str, int]
 
 
-def scan_meta(meta_path: str | Path, config: BuildConfig) -> MetaIndex:
-    """First pass over the metadata: which items pass the filter (first record of an asin)."""
+def scan_meta(meta_path: str | Path, config: BuildConfig, bad: BadLines | None = None) -> MetaIndex:
+    """First pass over the metadata: which items pass the filter (first record of an asin).
+
+    ``bad`` decides about unparsable lines (default: they raise :class:`RawDataError`).
+    """
     lines: dict[str, int] = {}
     counts: Counter[str] = Counter()
-    for line, item in iter_items(meta_path):
+    for line, item in iter_items(meta_path, bad):
         counts["read"] += 1
         if item.asin in lines:
             counts["duplicate_asin"] += 1
@@ -200,11 +218,15 @@ def text_key(text: str) -> int:
 
 
 def scan_reviews(
-    reviews_path: str | Path, items: Collection[str] | None, config: BuildConfig
+    reviews_path: str | Path,
+    items: Collection[str] | None,
+    config: BuildConfig,
+    bad: BadLines | None = None,
 ) -> ReviewTable:
     """First pass over the reviews: filter and keep only the columns the core needs.
 
-    ``items`` restricts reviews to items with valid metadata (``None``: no restriction).
+    ``items`` restricts reviews to items with valid metadata (``None``: no restriction);
+    ``bad`` decides about unparsable lines (default: they raise :class:`RawDataError`).
     """
     allowed = items if items is None or isinstance(items, (set, frozenset, dict)) else set(items)
     user_index: dict[str, int] = {}
@@ -213,7 +235,7 @@ def scan_reviews(
     cols = {"user": users, "item": asins, "timestamp": times, "text_key": texts, "line": lines}
     counts: Counter[str] = Counter()
     read = 0
-    for line, review in iter_reviews(reviews_path):
+    for line, review in iter_reviews(reviews_path, bad):
         read += 1
         if not read % 1_000_000:
             log.info("reviews: %d lines read, %d kept", read, len(lines))
@@ -299,6 +321,9 @@ def dedupe_newest_first(
 class CoreResult:
     rows: np.ndarray  # kept row indices (deduplicated), ascending
     iterations: int
+    # rows removed per cause: "duplicate", "min_user_reviews", "max_user_reviews",
+    # "min_item_users" (a row failing several thresholds in one round counts for each)
+    removed: dict[str, int] = field(default_factory=dict)
 
 
 def core_filter(
@@ -316,7 +341,8 @@ def core_filter(
     Each round deduplicates every user's reviews (:func:`dedupe_newest_first`), counts
     reviews per user and distinct reviewers per item on the deduplicated rows, and drops the
     rows of users outside ``min..max`` and of items below ``min_item_users``. It stops when a
-    round drops nothing; the result is the deduplicated rows of that round.
+    round drops nothing; the result is the deduplicated rows of that round, with the rows each
+    threshold removed (:attr:`CoreResult.removed`).
     """
     user, item, timestamp, text = (
         np.asarray(x, dtype=np.int64) for x in (user, item, timestamp, text)
@@ -325,17 +351,26 @@ def core_filter(
     n_items = int(item.max()) + 1 if item.size else 0
     alive = np.arange(len(user), dtype=np.int64)
     iterations = 0
+    removed: Counter[str] = Counter()
     while True:
         iterations += 1
         kept = dedupe_newest_first(user, item, timestamp, text, alive)
         user_count = np.bincount(user[kept], minlength=n_users)
         item_count = np.bincount(item[kept], minlength=n_items)  # one row per (user, item)
-        ok_user = (user_count >= min_user_reviews) & (user_count <= max_user_reviews)
-        ok_item = item_count >= min_item_users
-        survivors = alive[ok_user[user[alive]] & ok_item[item[alive]]]
+        fails = {
+            "min_user_reviews": (user_count < min_user_reviews)[user[alive]],
+            "max_user_reviews": (user_count > max_user_reviews)[user[alive]],
+            "min_item_users": (item_count < min_item_users)[item[alive]],
+        }
+        for name, mask in fails.items():
+            removed[name] += int(np.count_nonzero(mask))
+        survivors = alive[
+            ~(fails["min_user_reviews"] | fails["max_user_reviews"]) & ~fails["min_item_users"]
+        ]
         log.info("core round %d: %d -> %d rows", iterations, len(alive), len(survivors))
         if len(survivors) == len(alive):
-            return CoreResult(kept, iterations)
+            removed["duplicate"] = len(alive) - len(kept)
+            return CoreResult(kept, iterations, {k: v for k, v in removed.items() if v})
         alive = survivors
 
 
@@ -346,6 +381,7 @@ def core_counts(table: ReviewTable, result: CoreResult) -> dict[str, int]:
         "users": len(np.unique(table.user[rows])),
         "items": len(np.unique(table.item[rows])),
         "iterations": result.iterations,
+        **{f"rejected_{k}": v for k, v in result.removed.items()},
     }
 
 
@@ -358,6 +394,9 @@ class SplitResult:
 
     users: dict[str, tuple[list[Review], list[Review]]]
     iterations: int
+    # users dropped per cause ("num_inputs": at most num_inputs reviews, so no profile;
+    # "profile_min_user_reviews") and profile reviews pruned ("profile_min_item_users")
+    removed: dict[str, int] = field(default_factory=dict)
 
 
 def split_users(
@@ -376,10 +415,12 @@ def split_users(
     Users with no more than ``num_inputs`` reviews never qualify; inputs are never pruned.
     """
     state: dict[str, tuple[list[Review], list[Review]]] = {}
+    removed: Counter[str] = Counter()
     for user_id, reviews in user_reviews.items():
         ordered = sorted(reviews, key=lambda r: r.timestamp)
         inputs = ordered[-num_inputs:] if num_inputs else []
         if len(inputs) < num_inputs:
+            removed["num_inputs"] += 1
             continue
         state[user_id] = (ordered[: len(ordered) - num_inputs], inputs)
     iterations = 0
@@ -391,12 +432,15 @@ def split_users(
         new_state = {}
         for user_id, (profile, inputs) in state.items():
             pruned = [r for r in profile if item_users[r.asin] >= profile_min_item_users]
+            removed["profile_min_item_users"] += len(profile) - len(pruned)
             if len(pruned) >= max(1, profile_min_user_reviews):
                 new_state[user_id] = (pruned, inputs)
+            else:
+                removed["profile_min_user_reviews" if profile else "num_inputs"] += 1
         changed = len(new_state) != len(state)
         state = new_state
         if not changed:
-            return SplitResult(state, iterations)
+            return SplitResult(state, iterations, {k: v for k, v in removed.items() if v})
 
 
 def make_samples(split: SplitResult) -> dict[str, list[Sample]]:
@@ -501,7 +545,259 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return n
 
 
+# --- empty stages --------------------------------------------------------------------------
+
+
+class EmptyStageError(ValueError):
+    """A stage of the build left nothing; names the stage, counts and the biggest filter."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        self.stage = stage
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Rows one filter removed: ``label`` names it with its value (``min_review_chars=200``),
+    ``hint`` the flag that relaxes it (``None`` for what is not a threshold)."""
+
+    label: str
+    count: int
+    hint: str | None = None
+
+
+def empty_stage_error(
+    stage: str,
+    unit: str,
+    before: int,
+    removals: Iterable[Removal],
+    *,
+    overlap: bool = False,
+    note: str | None = None,
+) -> EmptyStageError:
+    """The error for a stage that kept 0 of ``before`` rows, led by its biggest removal.
+
+    ``overlap``: a row can count for several removals (said when more than one is listed).
+    """
+    ranked = sorted((r for r in removals if r.count), key=lambda r: -r.count)
+    parts = [f"build stopped: the {stage} kept 0 of {before:,} {unit}"]
+    if ranked:
+        top = ranked[0]
+        hint = f" (relax with {top.hint})" if top.hint else ""
+        parts.append(f"{top.label} removed {top.count:,} of {before:,} {unit}, the most{hint}")
+    if len(ranked) > 1:
+        rest = ", ".join(f"{r.label} {r.count:,}" for r in ranked[1:])
+        each = " (a row failing several counts for each)" if overlap else ""
+        parts.append(f"also removed: {rest}{each}")
+    if note:
+        parts.append(note)
+    parts.append("nothing was written")
+    return EmptyStageError(stage, "; ".join(parts))
+
+
+Labels = Mapping[str, tuple[str, str | None]]  # count key -> (threshold=value, flag hint)
+
+
+def _item_labels(c: BuildConfig) -> Labels:
+    return {
+        "rejected_description_length": (
+            f"min_description_chars={c.min_description_chars}"
+            f"/max_description_chars={c.max_description_chars}",
+            "--min-description-chars/--max-description-chars or --no-require-description",
+        ),
+        "rejected_no_title": ("require_item_title=True", "--no-require-item-title"),
+        "rejected_no_categories": ("require_categories=True", "--no-require-categories"),
+        "rejected_no_rating_number": ("require_rating_number=True", "--no-require-rating-number"),
+        "duplicate_asin": ("a repeated asin (first row kept)", None),
+    }
+
+
+def _review_labels(c: BuildConfig) -> Labels:
+    return {
+        "rejected_short_text": (f"min_review_chars={c.min_review_chars}", "--min-review-chars"),
+        "rejected_no_rating": ("require_rating=True", "--no-require-rating"),
+        "rejected_no_title": ("require_title=True", "--no-require-title"),
+        "rejected_no_timestamp": ("require_timestamp=True", "--no-require-timestamp"),
+        "rejected_item_filtered": ("the item filter (item without a kept metadata row)", None),
+    }
+
+
+def _core_labels(c: BuildConfig) -> Labels:
+    return {
+        "duplicate": ("deduplication (same item or same text of a user)", None),
+        "min_user_reviews": (f"min_user_reviews={c.min_user_reviews}", "--min-user-reviews"),
+        "max_user_reviews": (f"max_user_reviews={c.max_user_reviews}", "--max-user-reviews"),
+        "min_item_users": (f"min_item_users={c.min_item_users}", "--min-item-users"),
+    }
+
+
+def _split_labels(c: BuildConfig) -> Labels:
+    return {
+        "num_inputs": (f"num_inputs={c.num_inputs}", "--num-inputs"),
+        "profile_min_user_reviews": (
+            f"profile_min_user_reviews={c.profile_min_user_reviews}",
+            "--profile-min-user-reviews",
+        ),
+    }
+
+
+def removals(counts: Mapping[str, int], labels: Labels) -> list[Removal]:
+    """One :class:`Removal` per labelled count key (absent keys count 0)."""
+    return [Removal(label, counts.get(key, 0), hint) for key, (label, hint) in labels.items()]
+
+
+def _input_note(path: str | Path, read: int, bad: BadLines) -> str | None:
+    notes = [] if read else [f"{path} has no readable record"]
+    if bad.count:
+        notes.append(f"{bad.count:,} unparsable lines of {path} were skipped")
+    return "; ".join(notes) or None
+
+
+def check_meta_stage(
+    counts: Mapping[str, int], config: BuildConfig, path: str | Path, bad: BadLines
+) -> None:
+    """Raise :class:`EmptyStageError` when the item filter kept no item."""
+    if counts["kept"]:
+        return
+    found = removals(counts, _item_labels(config))
+    raise empty_stage_error(
+        "item filter", "items", counts["read"], found, note=_input_note(path, counts["read"], bad)
+    )
+
+
+def check_review_stage(
+    counts: Mapping[str, int], config: BuildConfig, path: str | Path, bad: BadLines
+) -> None:
+    """Raise :class:`EmptyStageError` when the review filter kept no review."""
+    if counts["kept"]:
+        return
+    found = removals(counts, _review_labels(config))
+    note = _input_note(path, counts["read"], bad)
+    raise empty_stage_error("review filter", "reviews", counts["read"], found, note=note)
+
+
+def check_core_stage(core: CoreResult, before: int, config: BuildConfig) -> None:
+    """Raise :class:`EmptyStageError` when the core kept none of ``before`` reviews."""
+    if len(core.rows):
+        return
+    found = removals(core.removed, _core_labels(config))
+    raise empty_stage_error("core filter", "reviews", before, found, overlap=True)
+
+
+def check_split_stage(split: SplitResult, before: int, config: BuildConfig) -> None:
+    """Raise :class:`EmptyStageError` when no user of ``before`` got a profile and inputs
+    (the test and validation splits would be empty)."""
+    if split.users:
+        return
+    found = removals(split.removed, _split_labels(config))
+    pruned = split.removed.get("profile_min_item_users", 0)
+    note = (
+        f"profile_min_item_users={config.profile_min_item_users} pruned {pruned:,} profile "
+        "reviews first (relax with --profile-min-item-users)"
+        if pruned
+        else None
+    )
+    raise empty_stage_error("split", "users", before, found, note=note)
+
+
 # --- orchestration -------------------------------------------------------------------------
+
+# Every file a build writes (the rest of a reused output folder is left alone).
+_DATA_NAMES = [f"{n}{x}" for n in (*SPLITS, "meta") for x in (".jsonl", ".jsonl.gz")]
+OUTPUT_NAMES = (*_DATA_NAMES, "build_info.json")
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: expected an output folder, found a file")
+
+
+def _split_reviews(
+    reviews_path: str | Path, table: ReviewTable, core: CoreResult, config: BuildConfig
+) -> SplitResult:
+    """Second pass over the core's reviews, then the split into profile and inputs."""
+    full = read_review_lines(reviews_path, table.line[core.rows].tolist())
+    user_reviews: dict[str, list[Review]] = {}
+    for lineno in sorted(full):  # file order: first appearance of a user, ties by line
+        user_id, review = full[lineno]
+        user_reviews.setdefault(user_id, []).append(review)
+    return split_users(
+        user_reviews,
+        num_inputs=config.num_inputs,
+        profile_min_item_users=config.profile_min_item_users,
+        profile_min_user_reviews=config.profile_min_user_reviews,
+    )
+
+
+def split_counts(split: SplitResult) -> dict[str, int]:
+    profiles = [p for p, _ in split.users.values()]
+    return {
+        "users": len(split.users),
+        "profile_reviews": sum(len(p) for p in profiles),
+        "input_reviews": sum(len(i) for _, i in split.users.values()),
+        "profile_items": len({r.asin for p in profiles for r in p}),
+        "iterations": split.iterations,
+    }
+
+
+def _write_files(
+    folder: Path,
+    samples: Mapping[str, list[Sample]],
+    items: Mapping[str, Item],
+    suffix: str,
+) -> dict[str, int]:
+    """Write the non-empty splits and the metadata of every referenced item into ``folder``."""
+    counts: dict[str, int] = {}
+    for name in SPLITS:
+        counts[name] = len(samples[name])
+        if not samples[name]:  # only train can be empty (num_inputs=2): no file
+            log.info("%s: no sample (num_inputs leaves no earlier input), not written", name)
+            continue
+        write_jsonl(folder / f"{name}{suffix}", (_sample_row(s) for s in samples[name]))
+    counts["meta_items"] = write_jsonl(
+        folder / f"meta{suffix}", (to_jsonable(items[a]) for a in sorted(items))
+    )
+    return counts
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the staged files into ``out``; build_info.json last, stale outputs removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "build_info.json").unlink(missing_ok=True)
+    for name in OUTPUT_NAMES:
+        if not (staging / name).exists() and (out / name).exists():
+            log.info("removing %s of an earlier build", out / name)
+            (out / name).unlink()
+    for path in sorted(staging.iterdir(), key=lambda p: p.name == "build_info.json"):
+        os.replace(path, out / path.name)
+
+
+def _write_dataset(
+    out: Path,
+    report: BuildReport,
+    samples: Mapping[str, list[Sample]],
+    items: Mapping[str, Item],
+    suffix: str,
+) -> None:
+    """Write everything into a staging folder beside ``out``, then move it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        report.counts["samples"] = _write_files(staging, samples, items, suffix)
+        report.outputs = {
+            p.name: sha256_file(p) for p in sorted(staging.iterdir(), key=_output_order)
+        }
+        (staging / "build_info.json").write_text(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _output_order(path: Path) -> int:
+    """train, validation, test, meta: the order build_info.json has always listed them."""
+    return OUTPUT_NAMES.index(path.name)
 
 
 def build(
@@ -512,24 +808,31 @@ def build(
     *,
     command: str | None = None,
     compress: bool = False,
+    on_bad_line: str = "error",
 ) -> BuildReport:
     """Build ``{train,validation,test}.jsonl``, ``meta.jsonl`` and ``build_info.json``.
 
     ``compress`` writes ``.jsonl.gz`` (deterministic gzip). ``command`` is recorded as is.
+    ``on_bad_line``: ``"error"`` (an unparsable raw line raises :class:`RawDataError`) or
+    ``"skip"`` (skipped and counted per file in ``build_info.json``). A stage that leaves
+    nothing raises :class:`EmptyStageError` and writes nothing.
     """
     config = config or BuildConfig()
     config.validate()
+    bad = {"reviews": BadLines(on_bad_line), "meta": BadLines(on_bad_line)}
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out)
     counts: dict[str, dict[str, int]] = {}
 
-    meta_index = scan_meta(meta_path, config)
+    meta_index = scan_meta(meta_path, config, bad["meta"])
     counts["meta"] = meta_index.counts
     log.info("meta: %s", meta_index.counts)
+    check_meta_stage(meta_index.counts, config, meta_path, bad["meta"])
 
-    table = scan_reviews(reviews_path, meta_index.lines, config)
+    table = scan_reviews(reviews_path, meta_index.lines, config, bad["reviews"])
     counts["reviews"] = table.counts
     log.info("reviews: %s", table.counts)
+    check_review_stage(table.counts, config, reviews_path, bad["reviews"])
 
     core = core_filter(
         table.user,
@@ -542,49 +845,16 @@ def build(
     )
     counts["core"] = core_counts(table, core)
     log.info("core: %s", counts["core"])
+    check_core_stage(core, len(table), config)
 
-    full = read_review_lines(reviews_path, table.line[core.rows].tolist())
-    user_reviews: dict[str, list[Review]] = {}
-    for lineno in sorted(full):  # file order: first appearance of a user, ties by line
-        user_id, review = full[lineno]
-        user_reviews.setdefault(user_id, []).append(review)
-    split = split_users(
-        user_reviews,
-        num_inputs=config.num_inputs,
-        profile_min_item_users=config.profile_min_item_users,
-        profile_min_user_reviews=config.profile_min_user_reviews,
-    )
-    profiles = [p for p, _ in split.users.values()]
-    counts["split"] = {
-        "users": len(split.users),
-        "profile_reviews": sum(len(p) for p in profiles),
-        "input_reviews": sum(len(i) for _, i in split.users.values()),
-        "profile_items": len({r.asin for p in profiles for r in p}),
-        "iterations": split.iterations,
-    }
+    split = _split_reviews(reviews_path, table, core, config)
+    counts["split"] = split_counts(split)
     log.info("split: %s", counts["split"])
+    check_split_stage(split, counts["core"]["users"], config)
 
     samples = make_samples(split)
-    suffix = ".jsonl.gz" if compress else ".jsonl"
-    written: list[Path] = []
-    counts["samples"] = {}
-    for name in SPLITS:
-        path = out / f"{name}{suffix}"
-        counts["samples"][name] = write_jsonl(path, (_sample_row(s) for s in samples[name]))
-        written.append(path)
-
-    referenced = sorted(
-        {r.asin for s in samples["test"] for r in (*s.profile, s.target)}
-        | {r.asin for s in samples["validation"] for r in (*s.profile, s.target)}
-        | {r.asin for s in samples["train"] for r in (*s.profile, s.target)}
-    )
-    items = read_meta_lines(meta_path, {a: meta_index.lines[a] for a in referenced})
-    meta_file = out / f"meta{suffix}"
-    counts["samples"]["meta_items"] = write_jsonl(
-        meta_file, (to_jsonable(items[a]) for a in referenced)
-    )
-    written.append(meta_file)
-
+    referenced = {r.asin for v in samples.values() for s in v for r in (*s.profile, s.target)}
+    items = read_meta_lines(meta_path, {a: meta_index.lines[a] for a in sorted(referenced)})
     report = BuildReport(
         out_dir=str(out),
         config=asdict(config),
@@ -594,9 +864,11 @@ def build(
             "meta": {"path": str(meta_path), "sha256": sha256_file(meta_path)},
         },
         counts=counts,
-        outputs={p.name: sha256_file(p) for p in written},
+        outputs={},
+        on_bad_line=on_bad_line,
+        bad_lines={name: b.count for name, b in bad.items()},
+        bad_line_numbers={name: b.lines for name, b in bad.items()},
+        bad_line_first_error={n: b.first_error for n, b in bad.items() if b.first_error},
     )
-    (out / "build_info.json").write_text(
-        json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    _write_dataset(out, report, samples, items, ".jsonl.gz" if compress else ".jsonl")
     return report

@@ -1,7 +1,11 @@
 """``drp-bench data``: build DPL-style splits from raw Amazon files, or check a built dataset.
 
-drp-bench data build --reviews PATH --meta PATH --out DIR [--min-review-chars N ...]
+drp-bench data build --reviews PATH --meta PATH --out DIR [--on-bad-line error|skip]
+                     [--min-review-chars N ...]
 drp-bench data check PATH [--meta PATH] [--split S|all]
+
+Any failure (bad data, a build stage that leaves nothing, an empty or duplicated split) prints
+one ``error: ...`` line and returns 1.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from drp_bench.data.builder import BuildConfig, build
+from drp_bench.data.builder import BuildConfig, BuildReport, build
 from drp_bench.data.loader import DataValidationError, available_splits, load_dataset
-from drp_bench.data.raw import RawDataError
+from drp_bench.data.raw import ON_BAD_LINE, RawDataError
 
 
 def _flag(name: str) -> str:
@@ -35,6 +39,13 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, type=Path, help="output directory")
     b.add_argument("--gzip", action="store_true", help="write .jsonl.gz instead of .jsonl")
     b.add_argument("-q", "--quiet", action="store_true", help="only print the summary")
+    b.add_argument(
+        "--on-bad-line",
+        choices=ON_BAD_LINE,
+        default="error",
+        help="an unparsable raw review/metadata line: abort naming file and line (error, the "
+        "default), or skip it and count it in build_info.json (skip)",
+    )
     defaults = BuildConfig()
     for f in fields(BuildConfig):
         default = getattr(defaults, f.name)
@@ -66,11 +77,40 @@ def _run_build(args: argparse.Namespace, argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     command = shlex.join(["drp-bench", "data", *argv])
-    report = build(args.reviews, args.meta, args.out, config, command=command, compress=args.gzip)
+    try:
+        report = build(
+            args.reviews,
+            args.meta,
+            args.out,
+            config,
+            command=command,
+            compress=args.gzip,
+            on_bad_line=args.on_bad_line,
+        )
+    except RawDataError as err:
+        if err.whole_file or args.on_bad_line != "error":
+            raise
+        raise RawDataError(
+            err.path,
+            err.line,
+            f"{err.message} (--on-bad-line skip skips and counts such lines)",
+            err.field,
+        ) from None
+    _print_build_summary(report)
+    return 0
+
+
+def _print_build_summary(report: BuildReport) -> None:
     for stage, numbers in report.counts.items():
         print(f"{stage}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+    if report.on_bad_line == "skip":
+        parts = []
+        for name, count in report.bad_lines.items():
+            lines = report.bad_line_numbers.get(name, [])
+            shown = ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
+            parts.append(f"{name}={count}" + (f" (lines {shown})" if count else ""))
+        print("bad lines skipped: " + ", ".join(parts))
     print(f"wrote {', '.join(report.outputs)} and build_info.json to {report.out_dir}")
-    return 0
 
 
 def _run_check(args: argparse.Namespace) -> int:

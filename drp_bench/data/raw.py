@@ -6,7 +6,9 @@ parsed with :func:`ast.literal_eval` (never ``eval``). The format is detected pe
 
 Rows are normalised to :class:`RawReview` / :class:`RawItem`. Missing optional values are
 ``None`` so that the builder's filters can decide; a value of the wrong type or a line that
-cannot be parsed raises :class:`RawDataError` naming the file, the line and the field.
+cannot be parsed raises :class:`RawDataError` naming the file, the line and the field, unless
+a :class:`BadLines` with policy ``skip`` is given: then such lines are skipped and counted. A
+file that cannot be read at all (truncated gzip, bad encoding) is always an error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import io
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,17 +28,68 @@ FORMAT_2014 = "2014"
 FORMAT_2023 = "2023"
 
 
-class RawDataError(ValueError):
-    """A raw Amazon file has a line that cannot be read; names file, line and field."""
+ON_BAD_LINE = ("error", "skip")
+BAD_LINES_KEPT = 10  # line numbers remembered per file (the count is exact)
 
-    def __init__(self, path: str | Path, line: int, message: str, field: str | None = None):
+
+class RawDataError(ValueError):
+    """A raw Amazon file has a line that cannot be read; names file, line and field.
+
+    ``whole_file`` is true when the file itself cannot be read further (never skipped).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        line: int,
+        message: str,
+        field: str | None = None,
+        *,
+        whole_file: bool = False,
+    ):
         self.path = str(path)
         self.line = line
         self.field = field
+        self.message = message
+        self.whole_file = whole_file
         where = f"{self.path}: line {line}"
         if field:
             where += f": field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class BadLines:
+    """What to do with unparsable lines of one file: ``error`` raises, ``skip`` counts.
+
+    ``lines`` keeps the first :data:`BAD_LINES_KEPT` line numbers, ``first_error`` the first
+    message; ``count`` is exact.
+    """
+
+    policy: str = "error"
+    count: int = 0
+    lines: list[int] = field(default_factory=list)
+    first_error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in ON_BAD_LINE:
+            raise ValueError(f"on_bad_line: expected one of {ON_BAD_LINE}, found {self.policy!r}")
+
+    def handle(self, err: RawDataError) -> None:
+        """Raise ``err`` under ``error`` (and for a whole-file error); count it under ``skip``."""
+        if self.policy == "error" or err.whole_file:
+            raise err from None
+        self.count += 1
+        if len(self.lines) < BAD_LINES_KEPT:
+            self.lines.append(err.line)
+        if self.first_error is None:
+            self.first_error = str(err)
+
+
+def _bad_line(bad: BadLines | None, err: RawDataError) -> None:
+    if bad is None:
+        raise err from None
+    bad.handle(err)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +147,13 @@ def parse_record(line: str) -> dict[str, Any]:
     return obj
 
 
-def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)`` for every non-blank line (1-based line numbers)."""
+def iter_records(
+    path: str | Path, bad: BadLines | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for every non-blank line (1-based line numbers).
+
+    An unparsable line raises :class:`RawDataError`, or is counted in ``bad`` (``skip``).
+    """
     lineno = 0
     try:
         with open_text(path) as fh:
@@ -103,13 +161,15 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not line.strip():
                     continue
                 try:
-                    yield lineno, parse_record(line)
+                    record = parse_record(line)
                 except ValueError as err:
-                    raise RawDataError(path, lineno, str(err)) from None
+                    _bad_line(bad, RawDataError(path, lineno, str(err)))
+                    continue
+                yield lineno, record
     except (EOFError, OSError, UnicodeDecodeError) as err:
         # Truncated gzip stream, corrupt data, bad encoding: name the last line reached.
         raise RawDataError(
-            path, lineno + 1, f"cannot read file: {type(err).__name__}: {err}"
+            path, lineno + 1, f"cannot read file: {type(err).__name__}: {err}", whole_file=True
         ) from None
 
 
@@ -207,10 +267,15 @@ def parse_review(obj: dict[str, Any], path: str | Path, line: int) -> RawReview:
     )
 
 
-def iter_reviews(path: str | Path) -> Iterator[tuple[int, RawReview]]:
-    """Yield ``(line_number, RawReview)`` for a raw review file."""
-    for line, obj in iter_records(path):
-        yield line, parse_review(obj, path, line)
+def iter_reviews(path: str | Path, bad: BadLines | None = None) -> Iterator[tuple[int, RawReview]]:
+    """Yield ``(line_number, RawReview)`` for a raw review file (bad lines: see ``bad``)."""
+    for line, obj in iter_records(path, bad):
+        try:
+            review = parse_review(obj, path, line)
+        except RawDataError as err:
+            _bad_line(bad, err)
+            continue
+        yield line, review
 
 
 # --- metadata ------------------------------------------------------------------------------
@@ -240,7 +305,12 @@ def parse_item(obj: dict[str, Any], path: str | Path, line: int) -> RawItem:
     )
 
 
-def iter_items(path: str | Path) -> Iterator[tuple[int, RawItem]]:
-    """Yield ``(line_number, RawItem)`` for a raw metadata file."""
-    for line, obj in iter_records(path):
-        yield line, parse_item(obj, path, line)
+def iter_items(path: str | Path, bad: BadLines | None = None) -> Iterator[tuple[int, RawItem]]:
+    """Yield ``(line_number, RawItem)`` for a raw metadata file (bad lines: see ``bad``)."""
+    for line, obj in iter_records(path, bad):
+        try:
+            item = parse_item(obj, path, line)
+        except RawDataError as err:
+            _bad_line(bad, err)
+            continue
+        yield line, item
