@@ -64,11 +64,24 @@ def _run(overrides: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    from drp_bench import sweep_status
     from drp_bench.hydra_app import run_app
 
     sys.argv = ["drp-bench run", *overrides]
-    run_app()
-    return 0
+    sweep_status.reset()
+    try:
+        run_app()
+    except SystemExit:  # Hydra exits 1 after an error; a sweep's summary decides, if it has one
+        code = sweep_status.sweep_exit_code("the launcher or sweeper stopped with an error")
+        if code is None:
+            raise
+        return code
+    except KeyboardInterrupt:  # a sweep's summary so far, then the usual interrupt handling
+        sweep_status.sweep_exit_code("interrupted")
+        raise
+    # @hydra.main swallows return values: a multirun's verdict comes from its callback
+    code = sweep_status.sweep_exit_code()
+    return 0 if code is None else code
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from drp_bench import sweep_status  # noqa: F401  registers ${drp_safe_dirname:...}
 from drp_bench.cli import CONF_DIR
 
 log = logging.getLogger("drp_bench")

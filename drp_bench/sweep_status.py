@@ -1,0 +1,374 @@
+"""The end of a multirun: which jobs are complete, degraded or failed, and the exit status.
+
+A Hydra callback (:class:`SweepStatusCallback`, registered under ``hydra.callbacks`` in
+``conf/config.yaml``) reads the job folders under ``hydra.sweep.dir`` when the sweep ends,
+prints a summary, writes it to ``<sweep dir>/sweep_status.json`` and records the verdict in
+this module; ``drp-bench run`` (``drp_bench.cli._run``) turns it into its exit status. Job
+folders are read from the filesystem, so it works the same for the basic, joblib and submitit
+launchers (their jobs run in other processes but share the filesystem).
+
+This module also registers the OmegaConf resolver ``drp_safe_dirname`` (one path component
+from any string), used by ``hydra.sweep.subdir``. It is imported by ``drp_bench.hydra_app``
+(driver) and by unpickling the callback (every job process), so the resolver exists wherever
+Hydra resolves a job's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+JobState = Literal["complete", "degraded", "failed"]
+STATES: tuple[JobState, ...] = ("complete", "degraded", "failed")
+#: Values of the top-level config key ``sweep_exit``.
+EXIT_POLICIES = ("strict", "zero")
+STATUS_FILE = "sweep_status.json"
+RESOLVER = "drp_safe_dirname"
+#: Longest folder name the resolver returns, in UTF-8 bytes (file systems allow 255).
+MAX_DIRNAME_BYTES = 200
+_REASON_CHARS = 300
+
+
+# ---------------------------------------------------------------- folder names
+
+
+# A backslash Hydra puts before a special character of an override value (its grammar's ESC).
+_HYDRA_ESCAPE = re.compile(r"\\([\\()\[\]{}:=, \t])")
+
+
+def _escape(char: str) -> str:
+    if char in "/\\%" or ord(char) < 0x20 or ord(char) == 0x7F:
+        return f"%{ord(char):02X}"
+    return char
+
+
+def safe_dirname(name: Any, max_bytes: int = MAX_DIRNAME_BYTES) -> str:
+    """``name`` (Hydra's ``override_dirname``) as one folder name: never a path separator,
+    never hidden, never too long.
+
+    Hydra's escaping backslashes (before ``\\()[]{}:=,``, space, tab) are dropped; then ``/``,
+    ``\\``, ``%``, NUL and other control characters become ``%XX``, a leading ``.`` becomes
+    ``%2E``; a name longer than ``max_bytes`` (UTF-8) is cut and ends with ``~`` and 10 hex
+    digits of the SHA-256 of ``name``.
+    """
+    text = str(name)
+    out = "".join(_escape(c) for c in _HYDRA_ESCAPE.sub(r"\1", text))
+    if out.startswith("."):
+        out = "%2E" + out[1:]
+    if len(out.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return out
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    head = out.encode("utf-8", "surrogatepass")[: max_bytes - 11].decode("utf-8", "ignore")
+    return f"{re.sub(r'%[0-9A-F]?$', '', head)}~{digest}"
+
+
+def register_resolvers() -> None:
+    """Register ``${drp_safe_dirname:...}`` with OmegaConf (once per process)."""
+    if not OmegaConf.has_resolver(RESOLVER):
+        OmegaConf.register_new_resolver(RESOLVER, safe_dirname)
+
+
+register_resolvers()
+
+
+# ---------------------------------------------------------------- job folders
+
+
+@dataclass
+class JobStatus:
+    """One job of a sweep: its folder (relative to the sweep dir), state and why."""
+
+    folder: str
+    status: JobState
+    reason: str = ""
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepStatus:
+    """Every job of a sweep and the exit status the sweep should end with."""
+
+    sweep_dir: str
+    jobs: list[JobStatus]
+    exit_policy: str = "strict"
+    note: str = ""  # set when the sweep did not run to its end
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(j.status == s for j in self.jobs) for s in STATES}
+
+    @property
+    def problems(self) -> list[JobStatus]:
+        return [j for j in self.jobs if j.status != "complete"]
+
+    @property
+    def exit_code(self) -> int:
+        """1 if a job failed or degraded (``sweep_exit=zero``: 0), or the sweep broke off."""
+        if self.note:
+            return 1
+        return 1 if self.problems and self.exit_policy != "zero" else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sweep_dir": self.sweep_dir,
+            "counts": self.counts,
+            "exit_policy": self.exit_policy,
+            "exit_code": self.exit_code,
+            "note": self.note,
+            "jobs": [asdict(j) for j in self.jobs],
+        }
+
+
+def find_job_dirs(sweep_dir: Path) -> list[Path]:
+    """Folders under ``sweep_dir`` holding ``.hydra/config.yaml``, in job-number order."""
+    found: list[Path] = []
+    for dirpath, dirnames, _ in os.walk(sweep_dir):
+        here = Path(dirpath)
+        if (here / ".hydra" / "config.yaml").is_file():
+            found.append(here)
+            dirnames[:] = []
+        else:
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    return sorted(found, key=lambda p: _natural_key(p.relative_to(sweep_dir)))
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
+
+
+def _one_line(text: Any) -> str:
+    lines = str(text).strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
+
+
+def _read_json(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(object, "") or (None, why it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f"{path.name} unreadable: {_one_line(e)}"
+    if not isinstance(data, dict):
+        return None, f"{path.name} is not a JSON object"
+    return data, ""
+
+
+def _from_metrics(path: Path) -> tuple[JobState, str]:
+    record, problem = _read_json(path)
+    if record is None:
+        return "failed", problem
+    status = record.get("status")
+    if status == "complete":
+        return "complete", ""
+    if status == "degraded":
+        reason = (record.get("failures") or {}).get("reason") or "no reason given"
+        return "degraded", _one_line(reason)
+    return "failed", f"metrics.json status is {status!r}, expected 'complete' or 'degraded'"
+
+
+def _from_error(path: Path) -> str:
+    record, problem = _read_json(path)
+    if record is None:
+        return problem
+    message = _one_line(record.get("error") or "no error message")
+    return f"interrupted: {message}" if record.get("interrupted") else message
+
+
+def job_state(job_dir: Path) -> tuple[JobState, str]:
+    """State of one job folder and, unless complete, a one-line reason.
+
+    ``metrics.json`` decides (its ``status``; a degraded run's ``failures.reason``) unless an
+    ``error.json`` is newer (a re-run that failed); ``error.json`` alone: failed with its
+    ``error``; neither: failed, unfinished.
+    """
+    metrics, error = job_dir / "metrics.json", job_dir / "error.json"
+    if metrics.is_file() and not (
+        error.is_file() and error.stat().st_mtime > metrics.stat().st_mtime
+    ):
+        return _from_metrics(metrics)
+    if error.is_file():
+        return "failed", _from_error(error)
+    return "failed", "unfinished: no metrics.json or error.json (killed, or never got that far)"
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    try:
+        data = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    return [str(o) for o in data] if isinstance(data, list) else []
+
+
+def collect(
+    sweep_dir: Path,
+    exit_policy: str = "strict",
+    dead: dict[tuple[str, ...], str] | None = None,
+) -> SweepStatus:
+    """Read every job folder under ``sweep_dir``.
+
+    ``dead`` maps a job's overrides to the reason its process died (a launcher's view): such a
+    job is failed with that reason, and listed without folder if it never wrote one.
+    """
+    dead = dict(dead or {})
+    jobs = []
+    for job_dir in find_job_dirs(sweep_dir):
+        overrides = _overrides(job_dir)
+        state, reason = job_state(job_dir)
+        died = dead.pop(tuple(overrides), None)
+        if died is not None and state == "failed" and reason.startswith("unfinished"):
+            reason = _one_line(died)
+        folder = str(job_dir.relative_to(sweep_dir))
+        jobs.append(JobStatus(folder, state, reason, overrides))
+    jobs += [JobStatus("", "failed", _one_line(r), list(ov)) for ov, r in dead.items()]
+    return SweepStatus(str(sweep_dir), jobs, exit_policy)
+
+
+# ---------------------------------------------------------------- summary
+
+
+def format_summary(status: SweepStatus) -> str:
+    """Counts, one line per job that is not complete, the status file and the exit status
+    (unless the sweep broke off)."""
+    c = status.counts
+    head = "Sweep ended" if not status.note else f"Sweep broke off ({status.note})"
+    lines = [
+        f"{head}: {len(status.jobs)} jobs: {c['complete']} complete, "
+        f"{c['degraded']} degraded, {c['failed']} failed"
+    ]
+    for job in status.problems:
+        where = (
+            str(Path(status.sweep_dir) / job.folder)
+            if job.folder
+            else f"(no folder) {' '.join(job.overrides)}"
+        )
+        lines.append(f"  {job.status.upper():<8}  {where}: {job.reason}")
+    lines.append(f"Sweep status: {Path(status.sweep_dir) / STATUS_FILE}")
+    if not status.note:  # a sweep that broke off exits as its error or interrupt says
+        lines.append(_exit_line(status))
+    return "\n".join(lines)
+
+
+def _exit_line(status: SweepStatus) -> str:
+    code = status.exit_code
+    if not status.problems:
+        return f"Exit status {code}"
+    n = f"{len(status.problems)} of {len(status.jobs)} jobs"
+    if code:
+        return f"Exit status {code}: {n} not complete (sweep_exit=zero to exit 0 anyway)"
+    return f"Exit status 0 (sweep_exit=zero), although {n} are not complete"
+
+
+def write_status(status: SweepStatus) -> Path:
+    """``<sweep dir>/sweep_status.json``, replaced atomically."""
+    path = Path(status.sweep_dir) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(status.to_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------- the sweep's verdict
+
+
+@dataclass
+class _State:
+    """What the driver process knows about the current multirun."""
+
+    sweep_dir: Path | None = None
+    exit_policy: str = "strict"
+    verdict: SweepStatus | None = None
+
+
+_STATE = _State()
+
+
+def exit_policy(config: DictConfig) -> str:
+    """The config's ``sweep_exit`` (default ``strict``), checked."""
+    policy = OmegaConf.select(config, "sweep_exit", default="strict")
+    if policy not in EXIT_POLICIES:
+        raise ValueError(
+            f"sweep_exit: expected one of {', '.join(EXIT_POLICIES)}, found {policy!r}"
+        )
+    return str(policy)
+
+
+def start_sweep(config: DictConfig) -> None:
+    """Remember the sweep folder and exit policy (forgetting any earlier sweep's verdict)."""
+    _STATE.verdict = None
+    _STATE.sweep_dir = None
+    _STATE.exit_policy = exit_policy(config)
+    _STATE.sweep_dir = Path(str(config.hydra.sweep.dir))
+
+
+def finish_sweep(
+    config: DictConfig | None = None,
+    dead: dict[tuple[str, ...], str] | None = None,
+    note: str = "",
+) -> SweepStatus:
+    """Collect the jobs, print the summary, write ``sweep_status.json``, record the verdict.
+
+    ``config`` (the sweep's) gives the folder and policy; without it, those from
+    :func:`start_sweep`.
+    """
+    if config is not None:
+        sweep_dir, policy = Path(str(config.hydra.sweep.dir)), exit_policy(config)
+    elif _STATE.sweep_dir is not None:
+        sweep_dir, policy = _STATE.sweep_dir, _STATE.exit_policy
+    else:
+        raise RuntimeError("finish_sweep: no sweep config and no sweep started")
+    status = collect(sweep_dir, policy, dead)
+    status.note = note
+    write_status(status)
+    print(format_summary(status), flush=True)
+    _STATE.verdict = status
+    return status
+
+
+def reset() -> None:
+    """Forget the current sweep (before a new ``drp-bench run``)."""
+    _STATE.sweep_dir = None
+    _STATE.verdict = None
+    _STATE.exit_policy = "strict"
+
+
+def sweep_exit_code(broke_off: str = "") -> int | None:
+    """Exit status of the multirun that just ended in this process; None if there was none.
+
+    ``broke_off`` says why Hydra did not return normally ("": it did). A sweep that started but
+    recorded no verdict (the sweeper or launcher raised, the callback failed, an interrupt)
+    gets its summary now, from the job folders, and exits 1 whatever the policy.
+    """
+    if _STATE.verdict is not None:
+        return _STATE.verdict.exit_code
+    if _STATE.sweep_dir is None:
+        return None
+    try:
+        return finish_sweep(note=broke_off or "no summary was made at its end").exit_code
+    except Exception as e:  # never hide the sweep's own error behind this one
+        print(f"drp-bench run: cannot summarize the sweep: {e}", file=sys.stderr)
+        return 1
+
+
+class SweepStatusCallback(Callback):
+    """``hydra.callbacks``: summary, ``sweep_status.json`` and verdict at the end of a sweep."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            start_sweep(config)
+        except ValueError as e:  # Hydra turns callback exceptions into warnings
+            print(f"drp-bench run: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        finish_sweep(config)
