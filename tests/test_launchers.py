@@ -1,5 +1,6 @@
 """The GPU-grouped submitit launchers (hydra_plugins/drp_bench_launchers) and their presets."""
 
+import json
 import os
 import stat
 
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 
 from drp_bench.cli import CONF_DIR
 from drp_bench.models import ROLES
+from drp_bench.sweep_status import sweep_exit_code
 from hydra_plugins.drp_bench_launchers.gpu_grouped import (
     DEFAULT_ROLES,
     GpuGroupedLocalLauncher,
@@ -242,14 +244,17 @@ def _dying_job(cfg):
     """Task that kills its own process for one model, as an OOM kill or timeout would."""
     if cfg.extractor.name == "SmolLM2-135M-Instruct":
         os._exit(3)
-    with open(os.path.join(HydraConfig.get().runtime.output_dir, "ran.txt"), "w") as fh:
+    out = HydraConfig.get().runtime.output_dir
+    with open(os.path.join(out, "ran.txt"), "w") as fh:
         fh.write("done")
+    with open(os.path.join(out, "metrics.json"), "w") as fh:
+        fh.write('{"status": "complete"}')
     return cfg.extractor.name
 
 
 @pytest.mark.slow
 def test_a_dead_job_fails_the_sweep_after_the_other_jobs_finished(
-    hydra_sweep_runner, tmp_path, monkeypatch
+    hydra_sweep_runner, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -270,3 +275,11 @@ def test_a_dead_job_fails_the_sweep_after_the_other_jobs_finished(
     with pytest.raises(RuntimeError, match=r"1 of 2 sweep jobs did not finish:\n  #0: "):
         sweep.__enter__()
     assert (tmp_path / "sweep" / "1_model@extractor=qwen2.5-7b-instruct" / "ran.txt").exists()
+    # the sweep's summary is made before the launcher raises (Hydra then skips its callbacks)
+    out = capsys.readouterr().out
+    assert "Sweep ended: 2 jobs: 1 complete, 0 degraded, 1 failed" in out
+    saved = json.loads((tmp_path / "sweep" / "sweep_status.json").read_text())
+    [dead] = [job for job in saved["jobs"] if job["status"] == "failed"]
+    assert dead["overrides"] == ["model@extractor=smollm2-135m"]
+    assert dead["reason"].startswith("job process died: ")
+    assert saved["exit_code"] == 1 and sweep_exit_code("launcher error") == 1

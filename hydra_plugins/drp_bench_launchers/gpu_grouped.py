@@ -246,11 +246,36 @@ class _GpuGroupedMixin:
             except Exception as exc:  # submitit: the job died (timeout, OOM, node failure)
                 failures.append((initial_job_idx + pos, exc))
         if failures:
+            self._summarize_dead_jobs(job_overrides, failures, initial_job_idx)
             lines = "\n".join(f"  #{idx}: {type(e).__name__}: {e}" for idx, e in failures)
             raise RuntimeError(
                 f"{len(failures)} of {len(job_overrides)} sweep jobs did not finish:\n{lines}"
             ) from failures[0][1]
         return results  # type: ignore[return-value]
+
+    def _summarize_dead_jobs(
+        self,
+        job_overrides: Sequence[Sequence[str]],
+        failures: Sequence[tuple[int, Exception]],
+        initial_job_idx: int,
+    ) -> None:
+        """The sweep's summary and exit status, with the dead jobs' reasons, before raising.
+
+        Hydra skips ``on_multirun_end`` when the launcher raises, so the summary callback
+        (drp_bench.sweep_status) would not run; the sweep's exit policy applies as usual.
+        """
+        from drp_bench.sweep_status import finish_sweep
+
+        dead = {
+            tuple(job_overrides[idx - initial_job_idx]): (
+                f"job process died: {type(e).__name__}: {e}"
+            )
+            for idx, e in failures
+        }
+        try:
+            finish_sweep(self.config, dead=dead)
+        except Exception as exc:  # the launcher's own error below matters more
+            log.warning("cannot summarize the sweep: %s", exc)
 
 
 class GpuGroupedSlurmLauncher(_GpuGroupedMixin, _submitit.SlurmLauncher):
