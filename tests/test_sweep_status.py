@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -462,3 +463,32 @@ def test_sweep_of_failed_degraded_and_complete_jobs_through_each_launcher(
     # `drp-bench report` finds the same four jobs (it matches them by .hydra/overrides.yaml)
     report = _report_runs(sweep)
     assert sorted(report.values()) == ["complete", "degraded", "failed", "failed"]
+
+
+@pytest.mark.slow
+def test_a_job_the_launcher_kills_is_named_and_the_exit_policy_still_applies(tmp_path, cache):
+    """slurm_gpu_local kills a job that hangs past timeout_min=1 (about 80 s in all): the
+    launcher raises, yet the summary names the job and sweep_exit=zero exits 0."""
+    sweep = tmp_path / "sweep"
+    with socket.socket() as hang:
+        hang.bind(("127.0.0.1", 0))
+        hang.listen(8)  # takes connections, never answers
+        proc = _drp_bench_run(
+            "dataset.path=/nonexistent,bundled:music_sample",
+            "generator.backend.kind=openai",
+            f"+generator.backend.options.base_url=http://127.0.0.1:{hang.getsockname()[1]}/v1",
+            *FAILING,
+            "hydra/launcher=slurm_gpu_local",
+            "hydra.launcher.timeout_min=1",
+            "sweep_exit=zero",
+            f"hydra.sweep.dir={sweep}",
+            cache=cache,
+            timeout=400,
+        )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "RuntimeError: 1 of 2 sweep jobs did not finish" in proc.stderr
+    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 2 failed" in proc.stdout
+    killed = json.loads((sweep / "sweep_status.json").read_text())["jobs"][1]
+    assert killed["folder"].startswith("1_") and killed["status"] == "failed"
+    assert killed["reason"].startswith(("interrupted: ", "job process died: "))
+    assert f"  FAILED    {sweep / killed['folder']}: {killed['reason']}" in proc.stdout
