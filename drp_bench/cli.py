@@ -30,7 +30,16 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     if command == "run":
-        return _run(rest)
+        try:
+            return _run(rest)
+        except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM turned into Interrupted
+            code = getattr(stop, "exit_code", 130)
+            print(
+                "drp-bench run: interrupted; finished calls are in the call cache and the "
+                "same command resumes from them (see error.json in the run folder)",
+                file=sys.stderr,
+            )
+            return code
     if command == "data":
         from drp_bench.data.cli import main as data_main
 

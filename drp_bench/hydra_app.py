@@ -17,6 +17,9 @@ from drp_bench.cli import CONF_DIR
 
 log = logging.getLogger("drp_bench")
 
+#: Exit status of a single run that finished with failed calls (status "degraded").
+EXIT_DEGRADED = 3
+
 # Bad configuration or bad input: one clear line, not a traceback (error.json keeps it).
 USER_ERRORS = (ValueError, FileNotFoundError, OmegaConfBaseException)
 
@@ -35,6 +38,7 @@ def format_metrics(metrics: dict) -> str:
         ("ROUGE-1", _fmt(m.get("rouge1"))),
         ("ROUGE-L", _fmt(m.get("rougeL"))),
         ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
+        ("samples affected", _affected(metrics)),
         (
             "tokens per sample",
             _fmt(metrics["compute"]["per_sample"]["completion_tokens"], 1)
@@ -45,7 +49,26 @@ def format_metrics(metrics: dict) -> str:
         ("wall time", f"{metrics.get('wall_time_s', 0):.1f} s"),
     ]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+    return "\n".join([status_line(metrics), *(f"{k.ljust(width)}  {v}" for k, v in rows)])
+
+
+def status_line(metrics: dict) -> str:
+    """First line of a run's summary: complete, or DEGRADED with what failed."""
+    if metrics.get("status") == "complete":
+        return "status: complete (every call succeeded)"
+    reason = (metrics.get("failures") or {}).get("reason", "some calls failed")
+    return (
+        f"DEGRADED: {reason}. Scores below are not the method's; re-run the same command to "
+        "retry only the failed calls (the others come from the cache)."
+    )
+
+
+def _affected(metrics: dict) -> str:
+    failures = metrics.get("failures") or {}
+    n = metrics.get("run", {}).get("num_samples")
+    ids = failures.get("samples") or []
+    shown = ", ".join(ids[:5]) + (f", ... (+{len(ids) - 5})" if len(ids) > 5 else "")
+    return f"{len(ids)} of {n}" + (f": {shown}" if ids else "")
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -73,3 +96,5 @@ def run_app(cfg: DictConfig) -> None:
         raise
     print(format_metrics(metrics))
     print(f"run directory: {out_dir}")
+    if metrics.get("status") != "complete" and HydraConfig.get().mode != RunMode.MULTIRUN:
+        raise SystemExit(EXIT_DEGRADED)
