@@ -1,0 +1,63 @@
+"""Where drp-bench's data folders are: Hydra configs, lm-eval task templates, reference tables.
+
+The folders live at the top of the repository (``conf/``, ``tasks/``, ``results/reference/``),
+where users see and edit them. A built wheel cannot install top-level folders, so the build
+(``setup.py``'s ``build_py`` step) copies them into the package as ``drp_bench/_data/``.
+
+- In a checkout or an editable install (``pip install -e .``), the repository's folders are
+  used, so edits to ``conf/`` take effect at once.
+- In an installed wheel (``pip install .``), the copies in ``drp_bench/_data/`` are used.
+
+A checkout is recognised by the package's parent folder holding ``pyproject.toml`` and
+``conf/config.yaml``, not by ``conf/`` alone: in an installed wheel the parent folder is
+``site-packages``, where another distribution may have put a stray ``conf/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Where the build copies the repository's folders inside the package (see setup.py).
+PACKAGED_DATA_DIR = PACKAGE_DIR / "_data"
+
+
+def checkout_root() -> Path | None:
+    """The repository root when drp_bench runs from a checkout (or editable install), else None."""
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "conf" / "config.yaml").is_file():
+        return root
+    return None
+
+
+def data_root() -> Path:
+    """The folder holding ``conf/``, ``tasks/`` and ``results/reference/``."""
+    root = checkout_root()
+    if root is not None:
+        return root
+    if PACKAGED_DATA_DIR.is_dir():
+        return PACKAGED_DATA_DIR
+    raise FileNotFoundError(
+        f"drp-bench: neither a checkout ({PACKAGE_DIR.parent}/conf) nor packaged data "
+        f"({PACKAGED_DATA_DIR}) found; reinstall drp-bench from a wheel or a checkout"
+    )
+
+
+def config_dir() -> Path:
+    """Hydra's primary config folder (the one holding ``config.yaml``)."""
+    return data_root() / "conf"
+
+
+def tasks_dir() -> Path:
+    """lm-eval task template and metric functions (``drp_generation.yaml``, ``drp_metrics.py``)."""
+    return data_root() / "tasks"
+
+
+def reference_dir() -> Path:
+    """Reference tables: the papers' reported numbers (``results/reference``)."""
+    return data_root() / "results" / "reference"
+
+
+def paper_table_path() -> Path:
+    """The DRP paper's reported table (``results/reference/drp_paper_table.csv``)."""
+    return reference_dir() / "drp_paper_table.csv"
