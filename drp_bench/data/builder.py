@@ -45,7 +45,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from drp_bench.data.loader import sha256_file
+from drp_bench.data.loader import fingerprint_file as sha256_file
 from drp_bench.data.raw import (
     BadLines,
     RawDataError,

@@ -20,7 +20,6 @@ validation hold one sample per user; a second one would be scored twice).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from drp_bench.data.raw import open_text
+from drp_bench.hashing import sha256_file
 from drp_bench.records import Dataset, Item, Review, Sample
 
 # Split names and the names other builds use for them (DPL saves "val").
@@ -446,12 +446,9 @@ def iter_items(meta_path: str | Path) -> Iterator[Item]:
 # --- fingerprint ---------------------------------------------------------------------------
 
 
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+def fingerprint_file(path: str | Path) -> str:
+    """``sha256:<hex>`` of a data file, as metrics.json records it."""
+    return "sha256:" + sha256_file(path)
 
 
 def _fingerprint(sources: list[_Source]) -> dict[str, str]:
@@ -461,7 +458,7 @@ def _fingerprint(sources: list[_Source]) -> dict[str, str]:
             key = file.relative_to(source.root).as_posix()
             if key in out:
                 key = f"meta:{key}" if i else key
-            out[key] = sha256_file(file)
+            out[key] = fingerprint_file(file)
     return out
 
 

@@ -22,8 +22,8 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 
 from drp_bench.metrics import text
+from drp_bench.metrics.table import METRIC_KEYS as METRICS
 
-METRICS = ("bleu", "meteor", "rouge1", "rougeL")
 _CHUNK = 256  # resamples per weight matrix (bounds memory at _CHUNK x n)
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from drp_bench.metrics.table import METRIC_LABELS
+
 log = logging.getLogger(__name__)
 
 Status = Literal["complete", "degraded", "failed", "unfinished", "broken", "missing"]
@@ -27,12 +29,7 @@ Status = Literal["complete", "degraded", "failed", "unfinished", "broken", "miss
 SCORED: frozenset[str] = frozenset({"complete", "degraded"})
 
 #: Metrics that get bootstrap CIs and appear in the tables (key -> display name), paper order.
-TABLE_METRICS: dict[str, str] = {
-    "bleu": "BLEU",
-    "meteor": "METEOR",
-    "rouge1": "ROUGE-1",
-    "rougeL": "ROUGE-L",
-}
+TABLE_METRICS: dict[str, str] = METRIC_LABELS
 #: Largest accepted gap between metrics.json BLEU and BLEU recomputed from predictions.jsonl.
 BLEU_TOLERANCE = 1e-3
 METHOD_NAMES: dict[str, str] = {"nonp": "Non-P", "rag": "RAG", "dpl": "DPL", "drp": "DRP"}

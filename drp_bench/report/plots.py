@@ -24,11 +24,11 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
+from drp_bench.metrics.table import METRICS
 from drp_bench.report.collect import DISTINGUISHING_FIELDS, TABLE_METRICS
+from drp_bench.uvq.taxonomy import CATEGORIES as UVQ_CATEGORIES
 
-METRIC_UNITS = {"bleu": "0–100", "meteor": "0–1", "rouge1": "F1, 0–1", "rougeL": "F1, 0–1"}
-#: DRP's UVQ categories, in the order the paper lists them.
-UVQ_CATEGORIES = ("Writing", "Emotion", "Semantics", "Structure", "Pragmatics")
+METRIC_UNITS = {m.key: m.scale for m in METRICS}
 FAMILY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
