@@ -26,7 +26,9 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
+from drp_bench.resources import tasks_dir
+
+TASKS_DIR = tasks_dir()  # the checkout's tasks/, or the copy shipped in the wheel
 TEMPLATE = TASKS_DIR / "drp_generation.yaml"
 METRICS_MODULE = TASKS_DIR / "drp_metrics.py"
 

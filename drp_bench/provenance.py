@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib import metadata
-from pathlib import Path
+
+from drp_bench.resources import checkout_root
 
 PACKAGES = (
     "drp-bench",
@@ -44,8 +45,14 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """Commit of the drp-bench checkout ("+dirty" when it has uncommitted changes)."""
-    root = Path(__file__).resolve().parents[1]
+    """Commit of the drp-bench checkout ("+dirty" when it has uncommitted changes).
+
+    None for an installed wheel: its folder may sit inside some other git repository (a venv
+    in the user's project), whose commit says nothing about drp-bench's code.
+    """
+    root = checkout_root()
+    if root is None:
+        return None
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],

@@ -31,16 +31,13 @@ def checkout_root() -> Path | None:
 
 
 def data_root() -> Path:
-    """The folder holding ``conf/``, ``tasks/`` and ``results/reference/``."""
+    """The folder holding ``conf/``, ``tasks/`` and ``results/reference/``.
+
+    Never raises (modules compute their paths at import): in a broken install the packaged
+    folder is returned even if missing, and the caller's "not found" names that path.
+    """
     root = checkout_root()
-    if root is not None:
-        return root
-    if PACKAGED_DATA_DIR.is_dir():
-        return PACKAGED_DATA_DIR
-    raise FileNotFoundError(
-        f"drp-bench: neither a checkout ({PACKAGE_DIR.parent}/conf) nor packaged data "
-        f"({PACKAGED_DATA_DIR}) found; reinstall drp-bench from a wheel or a checkout"
-    )
+    return root if root is not None else PACKAGED_DATA_DIR
 
 
 def config_dir() -> Path:

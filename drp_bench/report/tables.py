@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from drp_bench.report.collect import TABLE_METRICS, Run, RunTable
+from drp_bench.resources import paper_table_path
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,8 @@ MIN_SHARED_SAMPLES = 10
 PAPER_LABEL = "paper (reported)"
 #: Paper dataset spelling (as in drp_paper_table.csv) -> display name.
 PAPER_DATASETS = {"Books": "Books", "CDs_and_Vinyl": "CDs & Vinyl"}
-DEFAULT_PAPER_TABLE = (
-    Path(__file__).resolve().parents[2] / "results" / "reference" / "drp_paper_table.csv"
-)
+#: results/reference/drp_paper_table.csv in the checkout, or its copy shipped in the wheel.
+DEFAULT_PAPER_TABLE = paper_table_path()
 
 
 # ---------------------------------------------------------------- the paper's numbers
