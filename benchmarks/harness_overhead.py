@@ -9,7 +9,6 @@ Usage: python benchmarks/harness_overhead.py [HYDRA OVERRIDES]
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -17,11 +16,7 @@ from pathlib import Path
 
 START = time.perf_counter()
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-
-from drp_bench.cli import CONF_DIR  # noqa: E402
-from drp_bench.run import execute  # noqa: E402
+from drp_bench import evaluate  # noqa: E402
 from drp_bench.summary import stage_calls  # noqa: E402
 
 
@@ -29,13 +24,11 @@ def main(overrides: list[str]) -> None:
     imports_s = time.perf_counter() - START
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                config_name="config",
-                overrides=["+experiment=demo", f"cache.path={root / 'calls.sqlite'}", *overrides],
-            )
-        metrics = execute(OmegaConf.to_container(cfg, resolve=True), root / "run")
-        records = [json.loads(line) for line in (root / "run" / "predictions.jsonl").open()]
+        result = evaluate(
+            ["+experiment=demo", f"cache.path={root / 'calls.sqlite'}", *overrides],
+            out_dir=root / "run",
+        )
+        metrics, records = result.metrics, result.records
     model_s = sum(call["latency_s"] for r in records for _, call in stage_calls(r))
     wall = metrics["wall_time_s"]
     print(f"imports before the run: {imports_s:.1f} s (not counted below)")

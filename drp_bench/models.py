@@ -1,4 +1,4 @@
-"""Model registry entries (conf/model/*.yaml) and the backends that serve them."""
+"""Model registry entries (conf/model/*.yaml) and the roles a run gives them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from drp_bench.backends.base import Backend, SamplingParams
+from drp_bench.backends.base import SamplingParams
 
 ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator")
 
@@ -67,6 +67,10 @@ class ModelSpec:
             "backend": self.backend,
         }
 
+    def options(self) -> dict[str, Any]:
+        """Backend options, without those set to null ("the backend's default")."""
+        return {k: v for k, v in self.backend_options.items() if v is not None}
+
     def serving_key(self) -> str:
         """Two roles with the same serving key share one loaded backend."""
         return json.dumps(
@@ -82,49 +86,3 @@ class ModelSpec:
             sort_keys=True,
             default=str,
         )
-
-
-def backend_kwargs(spec: ModelSpec) -> dict[str, Any]:
-    """Constructor arguments of the spec's backend, derived from the registry entry.
-
-    Options set to null mean "the backend's default" and are not passed.
-    """
-    options = {k: v for k, v in spec.backend_options.items() if v is not None}
-    if spec.backend == "llamacpp":
-        return {"n_ctx": spec.context_length, "reasoning": spec.reasoning, **options}
-    if spec.backend == "openai":
-        if not options.get("base_url"):
-            raise ValueError(
-                f"model {spec.name}: the openai backend needs backend.options.base_url "
-                "(e.g. +extractor.backend.options.base_url=http://127.0.0.1:8000/v1)"
-            )
-        options.setdefault("model", spec.hub_id)
-        options.setdefault("revision", spec.revision)
-        return {"reasoning": spec.reasoning, **options}
-    if spec.backend == "vllm":
-        return {
-            "model": spec.hub_id,
-            "revision": spec.revision,
-            "tensor_parallel_size": spec.tensor_parallel_size,
-            "max_model_len": spec.context_length,
-            "reasoning": spec.reasoning,
-            **options,
-        }
-    return options
-
-
-def open_backend(spec: ModelSpec) -> Backend:
-    from drp_bench.backends.registry import create_backend
-
-    return create_backend(spec.backend, **backend_kwargs(spec))
-
-
-def model_identity(spec: ModelSpec) -> dict[str, Any]:
-    """What, besides the request, decides the model's output; the call cache keys on it.
-
-    Computed by the backend class from its constructor arguments, without loading the model,
-    so a fully cached run loads nothing.
-    """
-    from drp_bench.backends.registry import backend_class
-
-    return backend_class(spec.backend).identity_for(**backend_kwargs(spec))

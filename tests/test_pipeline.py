@@ -11,12 +11,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from drp_bench.backends.base import ChatResult
-from drp_bench.cli import CONF_DIR
+from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
-from drp_bench.pipeline.runner import BackendPool, Pipeline
+from drp_bench.pipeline.runner import Pipeline
+from drp_bench.resources import config_dir
 from drp_bench.summary import summarize_run
 
 FEATURE = (
@@ -84,7 +85,7 @@ def embedder():
 
 
 def _config(method: str, *overrides: str) -> RunConfig:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"method={method}", *overrides])
     return RunConfig.from_config(OmegaConf.to_container(cfg, resolve=True))
 
@@ -100,7 +101,7 @@ def _run(cfg: RunConfig, dataset, embedder, model: ScriptedModel):
         embedder,
     )
     pool = BackendPool(None, opener=lambda spec: model)
-    return Pipeline(cfg, pool, PromptRenderer()).run(dataset, contexts)
+    return Pipeline(cfg, pool.for_roles(cfg.roles), PromptRenderer()).run(dataset, contexts)
 
 
 def test_drp_validates_extracted_features_and_summarizes_the_validated_ones(tiny_dataset, embedder):

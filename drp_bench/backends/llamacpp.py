@@ -10,6 +10,7 @@ from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+from drp_bench.models import ModelSpec
 from drp_bench.provenance import package_version
 from drp_bench.reasoning import split_reasoning
 
@@ -31,6 +32,12 @@ class LlamaCppBackend:
     """
 
     name = "llamacpp"
+    exclusive_gpu = False  # CPU: several can be loaded at once
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec) -> dict[str, Any]:
+        """Constructor arguments for a registry entry (``options`` set to null are dropped)."""
+        return {"n_ctx": spec.context_length, "reasoning": spec.reasoning, **spec.options()}
 
     @classmethod
     def identity_for(

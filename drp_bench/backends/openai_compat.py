@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.models import ModelSpec
 from drp_bench.reasoning import split_reasoning
 
 # Fields in which servers return reasoning they already split off the answer:
@@ -44,6 +45,19 @@ class OpenAIBackend:
     """Send chat requests concurrently (at most ``max_concurrency`` in flight) to one endpoint."""
 
     name = "openai"
+    exclusive_gpu = False  # the server holds the GPU, not this process
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec) -> dict[str, Any]:
+        options = spec.options()
+        if not options.get("base_url"):
+            raise ValueError(
+                f"model {spec.name}: the openai backend needs backend.options.base_url "
+                "(e.g. +extractor.backend.options.base_url=http://127.0.0.1:8000/v1)"
+            )
+        options.setdefault("model", spec.hub_id)
+        options.setdefault("revision", spec.revision)
+        return {"reasoning": spec.reasoning, **options}
 
     @classmethod
     def identity_for(

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
+from drp_bench.models import ModelSpec
 from drp_bench.provenance import package_version
 from drp_bench.reasoning import split_reasoning
 
@@ -65,6 +66,18 @@ class VLLMBackend:
     """
 
     name = "vllm"
+    exclusive_gpu = True  # a local engine owns its GPUs: load one at a time
+
+    @classmethod
+    def spec_kwargs(cls, spec: ModelSpec) -> dict[str, Any]:
+        return {
+            "model": spec.hub_id,
+            "revision": spec.revision,
+            "tensor_parallel_size": spec.tensor_parallel_size,
+            "max_model_len": spec.context_length,
+            "reasoning": spec.reasoning,
+            **spec.options(),
+        }
 
     @classmethod
     def identity_for(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from drp_bench.backends.base import Backend
 from drp_bench.config import RunConfig
-from drp_bench.models import ModelSpec, model_identity, open_backend
 from drp_bench.pipeline.context import ComparisonItem, SampleContext
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
 from drp_bench.pipeline.prompts import PromptRenderer
@@ -41,95 +39,13 @@ class ItemWork:
         return self.calls[stage].answer
 
 
-class BackendPool:
-    """One backend per distinct served model, wrapped by the persistent call cache.
-
-    Local GPU engines (``exclusive_kinds``) are loaded one at a time: loading one unloads the
-    others, so the extractor and the generator of a job need not fit on the GPUs together.
-    """
-
-    exclusive_kinds = frozenset({"vllm"})
-
-    def __init__(
-        self, cache_path: str | None, opener: Callable[[ModelSpec], Backend] = open_backend
-    ):
-        self._opener = opener
-        self._backends: dict[str, Backend] = {}
-        self._lazy: dict[str, _LazyBackend] = {}
-        self._cache = None
-        if cache_path:
-            from drp_bench.cache import CallCache
-
-            Path(cache_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._cache = CallCache(Path(cache_path).expanduser())
-
-    def get(self, spec: ModelSpec) -> Backend:
-        key = spec.serving_key()
-        if key not in self._backends:
-            backend = _LazyBackend(spec, self._opener, self._before_load)
-            self._lazy[key] = backend
-            if self._cache is not None:
-                from drp_bench.cache import CachedBackend
-
-                backend = CachedBackend(backend, self._cache)  # type: ignore[assignment]
-            self._backends[key] = backend
-        return self._backends[key]
-
-    def _before_load(self, spec: ModelSpec) -> None:
-        if spec.backend not in self.exclusive_kinds:
-            return
-        for other in self._lazy.values():
-            if other.loaded and other.spec.backend in self.exclusive_kinds:
-                log.info("unloading %s to make room for %s", other.spec.name, spec.name)
-                other.close()
-
-    def close(self) -> None:
-        for backend in self._backends.values():
-            backend.close()
-        if self._cache is not None:
-            self._cache.close()
-
-
-class _LazyBackend:
-    """Loads the model on the first call that misses the cache, so fully cached runs load nothing.
-
-    Its identity is known without loading: it is computed by the backend class from the spec.
-    """
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        opener: Callable[[ModelSpec], Backend],
-        before_load: Callable[[ModelSpec], None] | None = None,
-    ):
-        self.spec = spec
-        self._opener = opener
-        self._before_load = before_load
-        self._inner: Backend | None = None
-        self.identity = model_identity(spec)
-
-    @property
-    def loaded(self) -> bool:
-        return self._inner is not None
-
-    def chat(self, requests, on_result=None):  # type: ignore[no-untyped-def]
-        if self._inner is None:
-            if self._before_load is not None:
-                self._before_load(self.spec)
-            log.info("loading %s (%s backend)", self.spec.name, self.spec.backend)
-            self._inner = self._opener(self.spec)
-        return self._inner.chat(requests, on_result=on_result)
-
-    def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-            self._inner = None
-
-
 class Pipeline:
     """Runs a method's stages over all samples, batch by batch."""
 
-    def __init__(self, cfg: RunConfig, backends: BackendPool, renderer: PromptRenderer):
+    def __init__(self, cfg: RunConfig, backends: Mapping[str, Backend], renderer: PromptRenderer):
+        missing = [role for role in cfg.roles if role not in backends]
+        if missing:
+            raise ValueError(f"no backend for role(s) {missing}")
         self.cfg = cfg
         self.backends = backends
         self.render = renderer.render
@@ -154,7 +70,7 @@ class Pipeline:
         start = time.perf_counter()
         progress = self.stage_progress[stage] = StageProgress(stage, len(prompts))
         calls = run_stage(
-            stage, prompts, self.backends.get(spec), spec.sampling, self.system_prompt, progress
+            stage, prompts, self.backends[role], spec.sampling, self.system_prompt, progress
         )
         self.stage_wall_s[stage] = round(time.perf_counter() - start, 3)
         return calls
