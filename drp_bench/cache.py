@@ -22,7 +22,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from drp_bench.backends.base import Backend, ChatRequest, ChatResult, ProgressCallback
+from drp_bench.backends.base import (
+    Backend,
+    ChatRequest,
+    ChatResult,
+    ProgressCallback,
+    SamplingParams,
+)
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"
@@ -48,6 +54,17 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+def sampling_key(sampling: SamplingParams) -> dict[str, Any]:
+    """Every field of the sampling parameters, each as its declared type (so ``0`` and ``0.0``
+    give one key); a field added to :class:`SamplingParams` is part of the key at once."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(sampling):
+        value = getattr(sampling, f.name)
+        kind = {"float": float, "int": int, "bool": bool, "str": str}.get(str(f.type))
+        out[f.name] = kind(value) if kind is not None and value is not None else value
+    return out
 
 
 def model_label(identity: dict[str, Any]) -> str:
@@ -83,16 +100,10 @@ class CallCache:
     # ---- keys -----------------------------------------------------------------------------
     @staticmethod
     def key(identity: dict[str, Any], request: ChatRequest) -> str:
-        s = request.sampling
         payload = {
             "v": KEY_VERSION,
             "identity": identity,
-            "sampling": {
-                "temperature": float(s.temperature),
-                "top_p": float(s.top_p),
-                "max_tokens": int(s.max_tokens),
-                "seed": int(s.seed),
-            },
+            "sampling": sampling_key(request.sampling),
             "messages": [dict(m) for m in request.messages],
         }
         try:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
 def default_cache_path() -> Path:
-    """Same default as conf/config.yaml's cache.path."""
-    env = os.environ.get("DRP_BENCH_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("HOME", ".")) / ".cache" / "drp-bench" / "calls.sqlite"
+    """The cache a run would use: ``cache.path`` of the composed run config."""
+    from drp_bench.api import compose_run_config
+
+    return Path(str(compose_run_config().cache.path)).expanduser()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,6 +112,37 @@ def test_key_ignores_int_versus_float_spelling_of_sampling() -> None:
     )
 
 
+def test_key_layout_is_unchanged_so_existing_caches_still_hit() -> None:
+    """The key as drp-bench 0.1.0 computed it, field by field (KEY_VERSION 1)."""
+    import hashlib
+
+    from drp_bench.cache import KEY_VERSION, canonical_json
+
+    payload = {
+        "v": KEY_VERSION,
+        "identity": IDENTITY,
+        "sampling": {"temperature": 0.0, "top_p": 0.95, "max_tokens": 4096, "seed": 42},
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    expected = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    assert CallCache.key(IDENTITY, req("x")) == expected
+
+
+def test_a_field_added_to_the_sampling_parameters_is_part_of_the_key() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class WithMinP(SamplingParams):
+        min_p: float = 0.0
+
+    plain = CallCache.key(IDENTITY, req("x"))
+    messages = req("x").messages
+    assert CallCache.key(IDENTITY, ChatRequest(messages, WithMinP())) != plain
+    assert CallCache.key(IDENTITY, ChatRequest(messages, WithMinP(min_p=0.1))) != CallCache.key(
+        IDENTITY, ChatRequest(messages, WithMinP())
+    )
+
+
 def test_key_rejects_identity_that_is_not_json() -> None:
     with pytest.raises(TypeError, match="plain JSON"):
         CallCache.key({"backend": "x", "path": Path("/tmp")}, req("x"))
