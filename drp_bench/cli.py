@@ -11,9 +11,6 @@ drp-bench setup                    offline NLTK data for METEOR
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 USAGE = __doc__ or ""
 
@@ -66,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(overrides: list[str]) -> int:
-    if not CONF_DIR.is_dir():
+    from drp_bench.resources import config_dir
+
+    if not (config_dir() / "config.yaml").is_file():
         print(
-            f"drp-bench: config folder {CONF_DIR} not found; install drp-bench from a checkout "
-            "(pip install -e .) or pass --config-dir",
+            f"drp-bench: config folder {config_dir()} not found: the installation is broken "
+            "(reinstall drp-bench)",
             file=sys.stderr,
         )
         return 2

@@ -9,15 +9,17 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from drp_bench.backends.base import Backend
+from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
-from drp_bench.pipeline.runner import BackendPool, Pipeline
+from drp_bench.pipeline.runner import Pipeline
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.records import Dataset
 
@@ -96,11 +98,24 @@ class _RunState:
         }
 
 
-def execute(cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None = None) -> dict:
+@dataclass
+class RunOutput:
+    """What one run wrote: metrics.json's content and the predictions.jsonl rows."""
+
+    metrics: dict[str, Any]
+    records: list[dict[str, Any]]
+
+
+def execute(
+    cfg_dict: dict[str, Any], out_dir: Path, backends: Mapping[str, Backend] | None = None
+) -> RunOutput:
     """Run and write the run folder; on failure or interrupt write error.json and re-raise.
 
-    Results are written by atomic renames, so a run killed at any moment leaves either the
-    previous files or the new ones, never half a file; finished calls stay in the call cache.
+    ``backends`` (role -> backend) replaces the registry's backend for those roles; every
+    other role is served by a :class:`BackendPool` made and closed here. All go through the
+    call cache. Results are written by atomic renames, so a run killed at any moment leaves
+    either the previous files or the new ones, never half a file; finished calls stay in the
+    call cache.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState()
@@ -131,8 +146,11 @@ def write_error(out_dir: Path, exc: BaseException, finished: dict[str, Any] | No
 
 
 def _execute(
-    cfg_dict: dict[str, Any], out_dir: Path, backends: BackendPool | None, state: _RunState
-) -> dict:
+    cfg_dict: dict[str, Any],
+    out_dir: Path,
+    backends: Mapping[str, Backend] | None,
+    state: _RunState,
+) -> RunOutput:
     start = time.perf_counter()
     cfg = RunConfig.from_config(cfg_dict)
     for stale in ("error.json", "metrics.json", "predictions.jsonl"):
@@ -175,15 +193,13 @@ def _execute(
         max_review_chars=cfg.prompts.get("max_review_chars"),
         max_description_chars=cfg.prompts.get("max_description_chars"),
     )
-    owns_backends = backends is None
-    backends = backends or BackendPool(cfg.cache_path)
-    pipeline = Pipeline(cfg, backends, renderer)
+    pool = BackendPool(cfg.cache_path)
+    pipeline = Pipeline(cfg, pool.for_roles(cfg.roles, backends), renderer)
     state.pipeline, state.phase = pipeline, "model calls"
     try:
         records = pipeline.run(dataset, contexts)
     finally:
-        if owns_backends:
-            backends.close()
+        pool.close()
     state.phase = "writing predictions and scoring"
     _write_jsonl(out_dir / "predictions.jsonl", records)
     from drp_bench.summary import summarize_run
@@ -197,7 +213,7 @@ def _execute(
     metrics["git_commit"] = git_commit()
     metrics["dataset_fingerprint"] = dataset.fingerprint
     _write_json(out_dir / "metrics.json", metrics)
-    return metrics
+    return RunOutput(metrics, records)
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from drp_bench.config import RunConfig
+from drp_bench.metrics.table import METRICS
 from drp_bench.records import Dataset
 
 STAGES = ("extract", "validate", "normalize", "summarize", "generate")
@@ -164,3 +165,54 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
         "calls": calls,
         "compute": compute,
     }
+
+
+# ---------------------------------------------------------------- terminal summary
+
+
+def format_summary(metrics: dict) -> str:
+    """A short plain-text table of a run's scores and cost."""
+    m = metrics.get("metrics", {})
+    run = metrics.get("run", {})
+    rows = [
+        ("method", run.get("method")),
+        ("dataset", f"{run.get('dataset')} ({run.get('num_samples')} samples)"),
+        ("extractor", run.get("models", {}).get("extractor", {}).get("name")),
+        ("generator", run.get("models", {}).get("generator", {}).get("name")),
+        *((info.label, _fmt(m.get(info.key))) for info in METRICS),
+        ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
+        ("samples affected", _affected(metrics)),
+        (
+            "tokens per sample",
+            _fmt(metrics["compute"]["per_sample"]["completion_tokens"], 1)
+            + " completion, "
+            + _fmt(metrics["compute"]["per_sample"]["prompt_tokens"], 1)
+            + " prompt",
+        ),
+        ("wall time", f"{metrics.get('wall_time_s', 0):.1f} s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join([status_line(metrics), *(f"{k.ljust(width)}  {v}" for k, v in rows)])
+
+
+def status_line(metrics: dict) -> str:
+    """First line of a run's summary: complete, or DEGRADED with what failed."""
+    if metrics.get("status") == "complete":
+        return "status: complete (every call succeeded)"
+    reason = (metrics.get("failures") or {}).get("reason", "some calls failed")
+    return (
+        f"DEGRADED: {reason}. Scores below are not the method's; re-run the same command to "
+        "retry only the failed calls (the others come from the cache)."
+    )
+
+
+def _affected(metrics: dict) -> str:
+    failures = metrics.get("failures") or {}
+    n = metrics.get("run", {}).get("num_samples")
+    ids = failures.get("samples") or []
+    shown = ", ".join(ids[:5]) + (f", ... (+{len(ids) - 5})" if len(ids) > 5 else "")
+    return f"{len(ids)} of {n}" + (f": {shown}" if ids else "")
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -2,12 +2,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from drp_bench.cli import CONF_DIR
 from drp_bench.config import MethodSpec, RunConfig
+from drp_bench.resources import config_dir
 
 
 def _compose(overrides=()):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=list(overrides))
     return OmegaConf.to_container(cfg, resolve=True)
 
@@ -38,7 +38,7 @@ def test_validator_follows_the_extractor_and_summarizer_the_generator():
 
 
 def test_every_registry_model_has_the_papers_sampling_defaults():
-    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+    for path in sorted((config_dir() / "model").glob("*.yaml")):
         cfg = RunConfig.from_config(_compose([f"model@extractor={path.stem}"]))
         spec = cfg.roles["extractor"]
         assert spec.sampling.temperature == 0.0 and spec.sampling.top_p == 0.95

@@ -15,8 +15,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from drp_bench.cli import CONF_DIR
 from drp_bench.models import ROLES
+from drp_bench.resources import config_dir
 from drp_bench.sweep_status import sweep_exit_code
 from hydra_plugins.drp_bench_launchers.gpu_grouped import (
     DEFAULT_ROLES,
@@ -26,7 +26,7 @@ from hydra_plugins.drp_bench_launchers.gpu_grouped import (
     job_gpus,
 )
 
-REPO = CONF_DIR.parent
+REPO = config_dir().parent
 
 
 def _sweep_jobs(master, overrides):
@@ -39,7 +39,7 @@ def _sweep_jobs(master, overrides):
 
 def _group_sweep(overrides, loader_overrides=()):
     """Group the jobs of ``drp-bench run -m OVERRIDES`` by GPUs; returns (groups, jobs)."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         master = loader.load_configuration(
             "config", overrides=list(loader_overrides), run_mode=RunMode.MULTIRUN
@@ -118,7 +118,7 @@ def test_launchers_are_discovered_as_hydra_plugins():
 
 
 def _launcher_cfg(overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
     return cfg.hydra.launcher
 
@@ -210,7 +210,7 @@ def test_local_gpu_grouped_multirun_runs_every_job_in_its_own_process(
         calling_file=__file__,
         calling_module=None,
         task_function=_probe_job,
-        config_path=str(CONF_DIR),
+        config_path=str(config_dir()),
         config_name="config",
         overrides=[
             "hydra/launcher=submitit_local_gpu_grouped",
@@ -263,7 +263,7 @@ def test_a_dead_job_fails_the_sweep_after_the_other_jobs_finished(
         calling_file=__file__,
         calling_module=None,
         task_function=_dying_job,
-        config_path=str(CONF_DIR),
+        config_path=str(config_dir()),
         config_name="config",
         overrides=[
             "hydra/launcher=submitit_local_gpu_grouped",

@@ -18,8 +18,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from drp_bench import sweep_status
-from drp_bench.cli import CONF_DIR
 from drp_bench.report.collect import find_run_dirs, missing_jobs, read_run
+from drp_bench.resources import config_dir
 from drp_bench.sweep_status import (
     MAX_DIRNAME_BYTES,
     SweepStatusCallback,
@@ -266,7 +266,7 @@ def test_resolver_is_registered_and_takes_interpolated_values():
 
 
 def _subdir(*overrides: str) -> str:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
     cfg.hydra.job.num = 4
     return cfg.hydra.sweep.subdir
@@ -285,7 +285,7 @@ def test_sweep_subdir_of_a_path_override_is_one_folder():
 
 
 def test_sweep_config_has_the_callback_and_exit_policy():
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["sweep_exit=zero"], return_hydra_config=True)
     assert cfg.sweep_exit == "zero"
     assert "sweep_status" in cfg.hydra.callbacks
