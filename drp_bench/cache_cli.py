@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path.exists():
         print(f"no cache at {path}")
         return 0
-    from drp_bench.cache import CallCache
+    from drp_bench.backends.cache import CallCache
 
     cache = CallCache(path)
     if args.action == "clear":

@@ -6,9 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drp_bench.models import ROLES, ModelSpec
-from drp_bench.pipeline.representatives import EmbedderSpec
 
+BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 DIMENSIONS = ("fixed", "auto")
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """The sentence-transformers model that embeds reviews for representative selection."""
+
+    model: str = BUNDLED_EMBEDDER
+    batch_size: int = 32
+    device: str = "cpu"
+
+
 SUMMARY_SOURCES = ("validated", "extracted")
 
 

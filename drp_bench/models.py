@@ -6,7 +6,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from drp_bench.backends.base import SamplingParams
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How a role's model samples (the papers: temperature 0, top_p 0.95, 4096 tokens, seed 42)."""
+
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    seed: int = 42
+
 
 ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
-from drp_bench.cache import CachedBackend, CallCache
+from drp_bench.backends.cache import CachedBackend, CallCache
 
 IDENTITY = {"backend": "test", "model": "m1", "sha256": "ab" * 32}
 
@@ -116,7 +116,7 @@ def test_key_layout_is_unchanged_so_existing_caches_still_hit() -> None:
     """The key as drp-bench 0.1.0 computed it, field by field (KEY_VERSION 1)."""
     import hashlib
 
-    from drp_bench.cache import KEY_VERSION, canonical_json
+    from drp_bench.backends.cache import KEY_VERSION, canonical_json
 
     payload = {
         "v": KEY_VERSION,

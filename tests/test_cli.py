@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from drp_bench.backends.base import ChatRequest, ChatResult
-from drp_bench.cache import CallCache
+from drp_bench.backends.cache import CallCache
 from drp_bench.cli import main
 
 

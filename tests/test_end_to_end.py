@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drp_bench.cache import CallCache
+from drp_bench.backends.cache import CallCache
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from drp_bench.cache import CallCache
+from drp_bench.backends.cache import CallCache
 from drp_bench.report.cli import main as report_main
 from tests.conftest import require
 from tests.servers import LlamaServer

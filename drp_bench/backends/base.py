@@ -6,16 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from drp_bench.models import SamplingParams
+
+__all__ = ["Backend", "ChatRequest", "ChatResult", "Message", "ProgressCallback", "SamplingParams"]
+
 Message = dict[str, str]
 ProgressCallback = Callable[[int, "ChatResult"], None]
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    temperature: float = 0.0
-    top_p: float = 0.95
-    max_tokens: int = 4096
-    seed: int = 42
 
 
 @dataclass(frozen=True)

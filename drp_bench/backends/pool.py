@@ -56,7 +56,7 @@ class BackendPool:
         self._lazy: dict[str, LazyBackend] = {}
         self._cache = None
         if cache_path:
-            from drp_bench.cache import CallCache
+            from drp_bench.backends.cache import CallCache
 
             path = Path(cache_path).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,7 @@ class BackendPool:
             self._lazy[key] = lazy
             backend: Backend = lazy
             if self._cache is not None:
-                from drp_bench.cache import CachedBackend
+                from drp_bench.backends.cache import CachedBackend
 
                 backend = CachedBackend(lazy, self._cache)
             self._backends[key] = backend
@@ -92,7 +92,7 @@ class BackendPool:
     def _cached(self, backend: Backend) -> Backend:
         if self._cache is None:
             return backend
-        from drp_bench.cache import CachedBackend
+        from drp_bench.backends.cache import CachedBackend
 
         return CachedBackend(backend, self._cache)  # not kept: the pool never closes it
 

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
 
-BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec
 
-
-@dataclass(frozen=True)
-class EmbedderSpec:
-    model: str = BUNDLED_EMBEDDER
-    batch_size: int = 32
-    device: str = "cpu"
+__all__ = ["BUNDLED_EMBEDDER", "Embedder", "EmbedderSpec"]
 
 
 def resolve_embedder_path(model: str) -> str:
