@@ -1,0 +1,677 @@
+"""The run folder's files as typed models, and the one reader and writer of each.
+
+A run folder holds ``predictions.jsonl`` (one :class:`PredictionRow` per line), ``metrics.json``
+(:class:`MetricsFile`) or ``error.json`` (:class:`ErrorFile`), next to Hydra's
+``.hydra/config.yaml``. Every file carries ``schema_version`` (:data:`SCHEMA_VERSION`; in every
+predictions row). Unknown fields, missing fields and wrong types are errors
+(:class:`RunFolderError`) naming the file, the line (for JSON lines) and the field.
+
+Version policy: any change to what a file may hold bumps :data:`SCHEMA_VERSION`; the readers
+read every earlier version, upgraded to the current models with documented defaults (the
+instance keeps the version it was read from), and refuse a newer one. Version ``"0"`` is a
+folder written before the field existed (see :func:`upgrade_row_v0` and friends). The JSON
+Schema of each file is published under ``results/schema/``::
+
+    python -m drp_bench.run_folder --write-schemas results/schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_serializer,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+SCHEMA_VERSION = "1"
+LEGACY_VERSION = "0"
+READABLE_VERSIONS = (LEGACY_VERSION, SCHEMA_VERSION)
+
+PREDICTIONS = "predictions.jsonl"
+METRICS = "metrics.json"
+ERROR = "error.json"
+
+StageName = Literal["extract", "validate", "normalize", "summarize", "generate"]
+STAGES: tuple[str, ...] = ("extract", "validate", "normalize", "summarize", "generate")
+SampleStatus = Literal["complete", "context_incomplete", "failed"]
+RunStatus = Literal["complete", "degraded"]
+
+
+class RunFolderError(ValueError):
+    """A run-folder file is unreadable or does not match its schema.
+
+    The message names the file, the line (JSON lines) and the field; the parts are also kept
+    as attributes (``field`` is the first failing field's dotted path, else None).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ):
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.field = field
+
+
+# ---------------------------------------------------------------- field types
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, found {_show(value)}")
+    return value
+
+
+#: An int or a float, kept as given (a JSON bool is not a number here).
+Number = Annotated[int | float, PlainValidator(_number), WithJsonSchema({"type": "number"})]
+
+#: "0" only in memory, for a file read from before the field existed; files hold "1".
+Version = Annotated[
+    Literal["0", "1"],
+    WithJsonSchema(
+        {"const": SCHEMA_VERSION, "type": "string", "description": "run-folder schema version"}
+    ),
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Model(BaseModel):
+    """Strict: no unknown fields, no coercion (``"3"`` is not an int)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The object as written to the file."""
+        return self.model_dump(by_alias=True)
+
+
+# ---------------------------------------------------------------- predictions.jsonl
+
+
+class Message(_Model):
+    """One chat message sent to the model."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class CallRecord(_Model):
+    """One model call of a stage: what was sent, what came back, what it cost."""
+
+    messages: list[Message] = Field(description="the chat messages sent ([] when skipped)")
+    output: str = Field(description="the answer text ('' when the call failed)")
+    reasoning: str | None = Field(description="text before </think> or reasoning_content")
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int = Field(description="completion tokens spent on reasoning (estimate)")
+    finish_reason: str | None
+    latency_s: float
+    error: str | None = Field(description="why the call failed; null when it succeeded")
+    skipped: bool = Field(description="not sent because a call it needs failed")
+    cached: bool = Field(description="answered from the call cache")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SummarizeRecord(CallRecord):
+    """The summarize call of a sample, with the summary the generator read."""
+
+    summary: str
+
+
+class _ItemKey(_Model):
+    asin: str = Field(description="the comparison item")
+    representatives: list[str] = Field(description="user ids of the other reviewers compared")
+
+
+class Feature(_Model):
+    """One difference feature parsed from an extract or validate answer."""
+
+    name: str
+    definition: str
+    difference: str
+
+
+class Unit(_Model):
+    """One atomic difference from the normaliser (UVQ); see docs/uvq.md."""
+
+    text: str
+    category: str | None
+    valid: bool
+    key: str | None
+    reason: str | None
+    source_feature: str | None
+
+
+class FeatureItemRecord(CallRecord, _ItemKey):
+    """An extract or validate call for one comparison item, with its parsed features."""
+
+    features: list[Feature]
+    parse_ok: bool = Field(description="the answer parsed into features")
+
+
+class NormalizeItemRecord(CallRecord, _ItemKey):
+    """A normalize call for one comparison item, with its parsed units."""
+
+    units: list[Unit]
+    parse_ok: bool = Field(description="the answer parsed into units")
+
+
+# A stage the method does not run is absent from the file (never null).
+FeatureItems = Annotated[list[FeatureItemRecord] | SkipJsonSchema[None], Field(default=None)]
+NormalizeItems = Annotated[list[NormalizeItemRecord] | SkipJsonSchema[None], Field(default=None)]
+OptionalSummarize = Annotated[SummarizeRecord | SkipJsonSchema[None], Field(default=None)]
+
+
+class Stages(_Model):
+    """The calls of one sample per stage; a stage the method does not run is absent."""
+
+    extract: FeatureItems
+    validate_: FeatureItems = Field(alias="validate")
+    normalize: NormalizeItems
+    summarize: OptionalSummarize
+    generate: CallRecord
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: Any) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    def calls(self) -> list[tuple[str, CallRecord]]:
+        """Every (stage, call), in stage order."""
+        out: list[tuple[str, CallRecord]] = []
+        for stage, entry in (
+            ("extract", self.extract),
+            ("validate", self.validate_),
+            ("normalize", self.normalize),
+            ("summarize", self.summarize),
+            ("generate", self.generate),
+        ):
+            if entry is not None:
+                out.extend((stage, c) for c in (entry if isinstance(entry, list) else [entry]))
+        return out
+
+
+class PredictionRow(_Model):
+    """One line of predictions.jsonl: one sample, its prediction and every call behind it."""
+
+    schema_version: Version
+    sample_id: str
+    user_id: str
+    target_asin: str
+    reference: str
+    prediction: str = Field(description="the generated review ('' when generation failed)")
+    past_reviews: list[str] = Field(description="asins of the retrieved past reviews")
+    status: SampleStatus = Field(
+        description="complete; context_incomplete (generated without part of the method's "
+        "context); failed (no prediction)"
+    )
+    failed_stages: list[StageName]
+    stages: Stages
+    error: str | None = Field(description="the generate call's error")
+
+
+class PredictionRows(list[PredictionRow]):
+    """The rows of a predictions.jsonl. ``lines[i]`` is the file line of row ``i``;
+    ``cut_off_line`` the cut-off last line dropped by ``read_predictions(...,
+    allow_partial_tail=True)``, else None."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[int] = []
+        self.cut_off_line: int | None = None
+
+
+# ---------------------------------------------------------------- metrics.json
+
+
+class StageFailures(_Model):
+    calls: int
+    failed: int
+    skipped: int
+
+
+class Failures(_Model):
+    """Why a run is degraded: failed and skipped calls per stage and the samples they touch."""
+
+    reason: str
+    calls_by_stage: dict[StageName, StageFailures]
+    samples: list[str]
+    sample_status: dict[str, SampleStatus]
+
+
+class ModelSummary(_Model):
+    """A role's model, as listed in metrics.json."""
+
+    name: str
+    hub_id: str
+    family: str | None
+    params_b: float | None
+    reasoning: bool
+    backend: str
+
+
+class RunInfo(_Model):
+    """What ran: method, data, main hyper-parameters and the model of every role."""
+
+    method: str
+    dataset: str
+    split: str
+    num_samples: int
+    num_users: int
+    num_retrieved: int
+    dimensions: str | None
+    validation: bool = Field(alias="validate")
+    summary_reads: str | None
+    temperature: float
+    seed: int
+    models: dict[str, ModelSummary]
+
+
+class FeatureSummary(_Model):
+    """Parsed / malformed outputs of a feature stage (failed calls counted apart)."""
+
+    stage: StageName
+    items: int
+    parsed: int
+    malformed: int
+    failed: int
+    per_item_mean: float
+
+
+class CallCounts(_Model):
+    total: int = Field(description="calls made (skipped ones not included)")
+    failed: int
+    cached: int
+    skipped: int
+
+
+class MetricsFile(_Model):
+    """metrics.json: scores, feature and call counts, UVQ, compute and provenance of a run."""
+
+    schema_version: Version
+    status: RunStatus
+    failures: Failures | None = Field(description="null when every call succeeded")
+    run: RunInfo
+    metrics: dict[str, Number] = Field(description="bleu, meteor, rouge1, rougeL, ..., n")
+    failed_samples: int
+    features: FeatureSummary | None = Field(description="the final feature stage; null: none")
+    extracted_features: FeatureSummary | None
+    uvq: dict[str, Any] | None = Field(description="null unless uvq=true; see docs/uvq.md")
+    calls: CallCounts
+    compute: dict[str, dict[str, Number]] = Field(
+        description="per stage: calls, token counts, latency_s, wall_s; plus per_sample means"
+    )
+    wall_time_s: float
+    context_time_s: float | None = Field(description="null when not recorded (version 0)")
+    versions: dict[str, str]
+    git_commit: str | None
+    dataset_fingerprint: dict[str, str] = Field(description="data file -> sha256")
+
+
+# ---------------------------------------------------------------- error.json
+
+
+class StageProgress(_Model):
+    calls: int
+    done: int
+    failed: int
+    finished: bool
+
+
+class Finished(_Model):
+    """How far a failed or interrupted run got."""
+
+    phase: str
+    stages: dict[str, StageProgress]
+
+
+class ErrorFile(_Model):
+    """error.json: a run that failed or was interrupted."""
+
+    schema_version: Version
+    error: str = Field(description="'<Exception>: <message>' or 'interrupted by <SIGNAL>'")
+    interrupted: bool
+    traceback: str
+    finished: Finished | None = Field(description="null when not recorded (version 0)")
+
+
+# ---------------------------------------------------------------- version 0 (no field)
+
+
+def upgrade_row_v0(row: dict[str, Any]) -> dict[str, Any]:
+    """A predictions row written before ``schema_version``: calls get ``skipped: false``;
+    ``failed_stages`` are the stages with a failed call; ``status`` is ``failed`` when the row
+    has an error, else ``complete``."""
+    row = dict(row)
+    row["schema_version"] = LEGACY_VERSION
+    stages = row.get("stages")
+    failed: list[str] = []
+    if isinstance(stages, dict):
+        stages = row["stages"] = dict(stages)
+        for stage in STAGES:
+            entry = stages.get(stage)
+            if isinstance(entry, list):
+                stages[stage] = entry = [_call_v0(c) for c in entry]
+            elif isinstance(entry, dict):
+                stages[stage] = entry = _call_v0(entry)
+            calls = entry if isinstance(entry, list) else [entry] if entry else []
+            if any(isinstance(c, dict) and c.get("error") is not None for c in calls):
+                failed.append(stage)
+    row.setdefault("failed_stages", failed)
+    row.setdefault("status", "failed" if row.get("error") else "complete")
+    return row
+
+
+def _call_v0(call: Any) -> Any:
+    return {**call, "skipped": call.get("skipped", False)} if isinstance(call, dict) else call
+
+
+def upgrade_metrics_v0(obj: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json before ``schema_version``: no ``failures`` (null), no skipped calls (0), no
+    failed feature calls (0: version 0 counted them as malformed), ``context_time_s`` null
+    when absent."""
+    obj = dict(obj)
+    obj["schema_version"] = LEGACY_VERSION
+    obj.setdefault("failures", None)
+    obj.setdefault("context_time_s", None)
+    if isinstance(obj.get("calls"), dict):
+        obj["calls"] = {**obj["calls"], "skipped": obj["calls"].get("skipped", 0)}
+    for key in ("features", "extracted_features"):
+        if isinstance(obj.get(key), dict):
+            obj[key] = {**obj[key], "failed": obj[key].get("failed", 0)}
+    return obj
+
+
+def upgrade_error_v0(obj: dict[str, Any]) -> dict[str, Any]:
+    """error.json before ``schema_version``: not interrupted, progress not recorded."""
+    obj = dict(obj)
+    obj["schema_version"] = LEGACY_VERSION
+    obj.setdefault("interrupted", False)
+    obj.setdefault("finished", None)
+    return obj
+
+
+_UPGRADES_V0 = {
+    PredictionRow: upgrade_row_v0,
+    MetricsFile: upgrade_metrics_v0,
+    ErrorFile: upgrade_error_v0,
+}
+
+
+# ---------------------------------------------------------------- validation and errors
+
+
+def _where(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line is not None else str(path)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _problem(err: Mapping[str, Any]) -> str:
+    kind, msg = err["type"], str(err["msg"])
+    if kind == "missing":
+        return "missing required field"
+    if kind == "extra_forbidden":
+        return f"unknown field (not in schema version {SCHEMA_VERSION})"
+    msg = msg.removeprefix("Value error, ").replace("Input should be ", "expected ", 1)
+    if "found" in msg:
+        return msg
+    return f"{msg}, found {_show(err.get('input'))}"
+
+
+def _schema_error(
+    exc: ValidationError, path: Path, line: int | None, limit: int = 3
+) -> RunFolderError:
+    errors = exc.errors()
+    parts = [f"field {_loc(e['loc'])!r}: {_problem(e)}" for e in errors[:limit]]
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    field = _loc(errors[0]["loc"]) if errors else None
+    return RunFolderError(
+        f"{_where(path, line)}: {'; '.join(parts)}{more}", path=path, line=line, field=field
+    )
+
+
+def _version(obj: dict[str, Any], path: Path, line: int | None) -> str:
+    version = obj.get("schema_version", LEGACY_VERSION)
+    if version not in READABLE_VERSIONS:
+        raise RunFolderError(
+            f"{_where(path, line)}: field 'schema_version': {version!r} is not a version this "
+            f"drp-bench reads ({', '.join(map(repr, READABLE_VERSIONS))}); a newer drp-bench "
+            "wrote it?",
+            path=path,
+            line=line,
+            field="schema_version",
+        )
+    return version
+
+
+def parse(model: type[M], obj: Any, path: Path, line: int | None = None) -> M:
+    """Validate one decoded JSON object of a run-folder file (upgrading an old version)."""
+    if not isinstance(obj, dict):
+        raise RunFolderError(
+            f"{_where(path, line)}: expected a JSON object, found {type(obj).__name__}",
+            path=path,
+            line=line,
+        )
+    if _version(obj, path, line) == LEGACY_VERSION:
+        obj = _UPGRADES_V0[model](obj)
+    try:
+        return model.model_validate(obj)
+    except ValidationError as e:
+        raise _schema_error(e, path, line) from None
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path}: cannot read: {e}", path=path) from e
+
+
+def _json_error(e: json.JSONDecodeError, path: Path, line: int | None) -> RunFolderError:
+    line = line if line is not None else e.lineno
+    return RunFolderError(
+        f"{path}:{line}: malformed JSON: {e.msg} (column {e.colno})", path=path, line=line
+    )
+
+
+def _read_json_file(model: type[M], path: Path) -> M:
+    path = Path(path)
+    try:
+        obj = json.loads(_read_text(path))
+    except json.JSONDecodeError as e:
+        raise _json_error(e, path, None) from e
+    return parse(model, obj, path)
+
+
+def read_metrics(path: Path) -> MetricsFile:
+    """Read and validate metrics.json (any readable version)."""
+    return _read_json_file(MetricsFile, path)
+
+
+def read_error(path: Path) -> ErrorFile:
+    """Read and validate error.json (any readable version)."""
+    return _read_json_file(ErrorFile, path)
+
+
+def read_predictions(path: Path, allow_partial_tail: bool = False) -> PredictionRows:
+    """Read and validate predictions.jsonl, one row per non-empty line.
+
+    With ``allow_partial_tail`` a last line cut off mid-write (malformed JSON, no newline) is
+    dropped and its number kept in ``cut_off_line``; otherwise it is an error.
+    """
+    path = Path(path)
+    lines = _read_text(path).split("\n")
+    rows = PredictionRows()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if allow_partial_tail and number == len(lines):
+                rows.cut_off_line = number
+                break
+            raise _json_error(e, path, number) from e
+        rows.append(parse(PredictionRow, obj, path, number))
+        rows.lines.append(number)
+    return rows
+
+
+# ---------------------------------------------------------------- writers
+
+
+def _validated(model: type[M], obj: M | Mapping[str, Any], path: Path, line: int | None) -> M:
+    """The object as the current version: stamped, JSON-normalised (tuples -> lists) and
+    validated exactly as a reader will."""
+    data = obj.to_json_dict() if isinstance(obj, _Model) else dict(obj)
+    data["schema_version"] = SCHEMA_VERSION
+    try:
+        data = json.loads(json.dumps(data, ensure_ascii=False))
+    except (TypeError, ValueError) as e:
+        raise RunFolderError(f"{_where(path, line)}: not JSON-serialisable: {e}", path=path) from e
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise _schema_error(e, path, line) from None
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _dumps(model: _Model, indent: int | None = None) -> str:
+    return json.dumps(model.to_json_dict(), indent=indent, ensure_ascii=False)
+
+
+def write_predictions(path: Path, rows: Iterable[PredictionRow | Mapping[str, Any]]) -> None:
+    """Validate every row, then write predictions.jsonl atomically (tmp file + rename)."""
+    checked = [_validated(PredictionRow, r, path, i) for i, r in enumerate(rows, start=1)]
+    _replace_atomically(path, "".join(_dumps(r) + "\n" for r in checked))
+
+
+def write_metrics(path: Path, obj: MetricsFile | Mapping[str, Any]) -> MetricsFile:
+    """Validate and write metrics.json atomically; returns the validated model."""
+    checked = _validated(MetricsFile, obj, path, None)
+    _replace_atomically(path, _dumps(checked, indent=2) + "\n")
+    return checked
+
+
+def write_error(path: Path, obj: ErrorFile | Mapping[str, Any]) -> ErrorFile:
+    """Validate and write error.json atomically; returns the validated model."""
+    checked = _validated(ErrorFile, obj, path, None)
+    _replace_atomically(path, _dumps(checked, indent=2) + "\n")
+    return checked
+
+
+# ---------------------------------------------------------------- JSON Schema
+
+SCHEMA_FILES: dict[str, type[_Model]] = {
+    "predictions-row.schema.json": PredictionRow,
+    "metrics.schema.json": MetricsFile,
+    "error.schema.json": ErrorFile,
+}
+_SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _without_null_defaults(node: Any) -> Any:
+    """Drop ``"default": null`` (an absent optional stage is absent, never null)."""
+    if isinstance(node, dict):
+        return {
+            k: _without_null_defaults(v)
+            for k, v in node.items()
+            if not (k == "default" and v is None)
+        }
+    if isinstance(node, list):
+        return [_without_null_defaults(v) for v in node]
+    return node
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> the JSON Schema generated from its model."""
+    return {
+        name: {
+            "$schema": _SCHEMA_URL,
+            **_without_null_defaults(model.model_json_schema(by_alias=True)),
+        }
+        for name, model in SCHEMA_FILES.items()
+    }
+
+
+def schema_texts() -> dict[str, str]:
+    """File name -> the published text of its schema."""
+    return {name: json.dumps(s, indent=2) + "\n" for name, s in json_schemas().items()}
+
+
+def write_schemas(out_dir: Path) -> list[Path]:
+    """Write every schema into ``out_dir``; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in schema_texts().items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+        paths.append(out_dir / name)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m drp_bench.run_folder --write-schemas DIR`` (or ``--check-schemas DIR``)."""
+    parser = argparse.ArgumentParser(prog="python -m drp_bench.run_folder", description=__doc__)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write-schemas", type=Path, metavar="DIR")
+    group.add_argument("--check-schemas", type=Path, metavar="DIR")
+    args = parser.parse_args(argv)
+    if args.write_schemas:
+        for p in write_schemas(args.write_schemas):
+            print(p)
+        return 0
+    stale = [
+        name
+        for name, text in schema_texts().items()
+        if not (args.check_schemas / name).is_file()
+        or (args.check_schemas / name).read_text(encoding="utf-8") != text
+    ]
+    for name in stale:
+        print(f"{args.check_schemas / name}: differs from the models", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
