@@ -27,6 +27,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from drp_bench.resources import tasks_dir
+from drp_bench.run_folder import PREDICTIONS, PredictionRow, RunFolderError, read_predictions
 
 TASKS_DIR = tasks_dir()  # the checkout's tasks/, or the copy shipped in the wheel
 TEMPLATE = TASKS_DIR / "drp_generation.yaml"
@@ -79,51 +80,40 @@ def default_task_name(cfg: Any) -> str:
     )
 
 
-def _document(record: dict[str, Any], where: str) -> dict[str, str] | None:
-    """The lm-eval document of one predictions.jsonl record (None: no generate stage)."""
-    generate = (record.get("stages") or {}).get("generate")
-    if generate is None:
+def _document(row: PredictionRow, where: str) -> dict[str, str] | None:
+    """The lm-eval document of one predictions.jsonl row (None: its generation was skipped)."""
+    generate = row.stages.generate
+    if generate.skipped:
         return None
-    messages = generate.get("messages")
-    roles = [m.get("role") for m in messages] if isinstance(messages, list) else None
+    roles = [m.role for m in generate.messages]
     if roles not in (["user"], ["system", "user"]):
-        raise ValueError(
+        raise RunFolderError(
             f"{where}: stages.generate.messages: expected [system?, user] chat messages, "
             f"found roles {roles!r}"
         )
-    for field in ("sample_id", "reference"):
-        if not isinstance(record.get(field), str):
-            raise ValueError(f"{where}: {field}: expected str, found {record.get(field)!r}")
     return {
-        "sample_id": record["sample_id"],
-        "system": messages[0]["content"] if roles[0] == "system" else "",
-        "prompt": messages[-1]["content"],
-        "reference": record["reference"],
+        "sample_id": row.sample_id,
+        "system": generate.messages[0].content if roles[0] == "system" else "",
+        "prompt": generate.messages[-1].content,
+        "reference": row.reference,
     }
 
 
 def read_documents(predictions: Path) -> list[dict[str, str]]:
-    """One document per sample with a generate stage (later duplicates of a sample win)."""
+    """One document per sample whose generation was sent (later duplicates of a sample win)."""
     docs: dict[str, dict[str, str]] = {}
     skipped = 0
-    with predictions.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{predictions}:{lineno}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: invalid JSON ({err})") from None
-            doc = _document(record, where)
-            if doc is None:
-                skipped += 1
-            else:
-                docs[doc["sample_id"]] = doc
+    rows = read_predictions(predictions)
+    for lineno, row in zip(rows.lines, rows, strict=True):
+        doc = _document(row, f"{predictions}:{lineno}")
+        if doc is None:
+            skipped += 1
+        else:
+            docs[doc["sample_id"]] = doc
     if skipped:
-        log.warning("%s: %d sample(s) without a generate stage skipped", predictions, skipped)
+        log.warning("%s: %d sample(s) whose generation was skipped left out", predictions, skipped)
     if not docs:
-        raise ValueError(f"{predictions}: no sample with a generate stage to export")
+        raise ValueError(f"{predictions}: no sample with a generation to export")
     return list(docs.values())
 
 
@@ -145,7 +135,7 @@ def export_run(run_dir: Path, out_dir: Path, task_name: str | None = None) -> Pa
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     cfg = _run_config(run_dir)
     max_gen_toks = _max_tokens(cfg, run_dir / ".hydra" / "config.yaml")
-    predictions = run_dir / "predictions.jsonl"
+    predictions = run_dir / PREDICTIONS
     if not predictions.is_file():
         raise FileNotFoundError(f"{predictions}: not found (the run produced no predictions)")
     docs = read_documents(predictions)

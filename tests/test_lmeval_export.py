@@ -17,6 +17,7 @@ import yaml
 from drp_bench.lmeval_export import export_run, main
 from drp_bench.metrics.text import score_all
 from drp_bench.pipeline.parsing import strip_answer_prefix
+from drp_bench.run_folder import write_predictions
 from tests.conftest import require
 
 require("lm_eval", "lm-eval, the [lmeval] extra")
@@ -34,16 +35,29 @@ CONFIG = {
 
 
 def record(sample_id: str, messages: list[dict] | None, reference: str) -> dict:
-    stages = {} if messages is None else {"generate": {"messages": messages, "output": "x"}}
-    return {"sample_id": sample_id, "reference": reference, "prediction": "x", "stages": stages}
+    """A predictions row; ``messages`` None: a generation that was skipped (its summary failed)."""
+    error = None if messages is not None else "skipped: the summarize call of this sample failed"
+    generate = {
+        "messages": messages or [], "output": "" if error else "[Review]: x", "reasoning": None,
+        "prompt_tokens": 0 if error else 40, "completion_tokens": 0 if error else 3,
+        "reasoning_tokens": 0, "finish_reason": None if error else "stop", "latency_s": 0.1,
+        "error": error, "skipped": error is not None, "cached": False,
+    }  # fmt: skip
+    return {
+        "sample_id": sample_id, "user_id": sample_id.split(":")[0],
+        "target_asin": sample_id.split(":")[1], "reference": reference,
+        "prediction": "" if error else "x", "past_reviews": [],
+        "status": "failed" if error else "complete",
+        "failed_stages": ["summarize", "generate"] if error else [],
+        "stages": {"generate": generate}, "error": error,
+    }  # fmt: skip
 
 
 def make_run(root: Path, records: list[dict], config: dict = CONFIG) -> Path:
     """A run folder in the drp-bench run format (only the files the export reads)."""
     (root / ".hydra").mkdir(parents=True)
     (root / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    lines = [json.dumps(r) for r in records]
-    (root / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    write_predictions(root / "predictions.jsonl", records)
     return root
 
 
@@ -127,6 +141,15 @@ def test_unexpected_generate_messages_are_an_error_naming_line_and_field(tmp_pat
     run = make_run(tmp_path / "run", [record("U1:A", turns, "r")])
     with pytest.raises(ValueError, match=r"predictions\.jsonl:1: stages\.generate\.messages"):
         export_run(run, tmp_path / "out", TASK)
+
+
+def test_a_row_that_breaks_the_schema_is_an_error_naming_line_and_field(run_dir, tmp_path):
+    path = run_dir / "predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    del rows[1]["reference"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match=r"predictions\.jsonl:2: field 'reference': missing"):
+        export_run(run_dir, tmp_path / "out", TASK)
 
 
 def test_cli_reports_a_missing_run_folder_as_one_error_line(
@@ -237,6 +260,6 @@ def test_lm_eval_runs_the_exported_task_against_a_real_llama_server(
     run_messages = {
         r["sample_id"]: r["stages"]["generate"]["messages"]
         for r in map(json.loads, (run_dir / "predictions.jsonl").read_text().splitlines())
-        if r["stages"]
+        if not r["stages"]["generate"]["skipped"]
     }
     assert sent == run_messages

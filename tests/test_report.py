@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from drp_bench import run_folder
 from drp_bench.metrics.text import bleu
 from drp_bench.report.cli import main
 from drp_bench.report.collect import collect_runs, read_run
@@ -68,6 +69,21 @@ GOOD_BUT_ONE = [*GOOD[:-1], MEDIUM[-1]]  # GOOD with one worse sample
 MEDIUM_PLUS = [*GOOD[:2], *MEDIUM[2:]]  # MEDIUM with two better samples
 
 
+def generate_call(output: str) -> dict[str, Any]:
+    """A successful generate call as predictions.jsonl records it."""
+    return {
+        "messages": [{"role": "user", "content": "Write the user's review of the item."}],
+        "output": f"[Review]: {output}", "reasoning": None, "prompt_tokens": 300,
+        "completion_tokens": 40, "reasoning_tokens": 0, "finish_reason": "stop",
+        "latency_s": 0.5, "error": None, "skipped": False, "cached": False,
+    }  # fmt: skip
+
+
+def model_summary(model: dict[str, Any]) -> dict[str, Any]:
+    """A role's model as metrics.json lists it."""
+    return {"hub_id": f"org/{model['name']}", "backend": "vllm"} | model
+
+
 def write_run(
     root: Path,
     name: str,
@@ -82,7 +98,8 @@ def write_run(
     limit: int = len(REFERENCES),
     temperature: float = 0.0,
 ) -> Path:
-    """A run folder as the pipeline writes it (metrics.json only when ``metrics`` is given)."""
+    """A run folder as the pipeline writes it, through the run-folder writers (metrics.json
+    only when ``metrics`` is given)."""
     d = root / name
     (d / ".hydra").mkdir(parents=True)
     model = (extractor or {}).get("name", "none")
@@ -97,29 +114,35 @@ def write_run(
     (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (d / ".hydra" / "hydra.yaml").write_text("hydra: {}\n")
     if predictions is not None:
-        with (d / "predictions.jsonl").open("w") as f:
-            for i, (p, r) in enumerate(zip(predictions, REFERENCES, strict=False)):
-                row = {
-                    "sample_id": f"U{i}:B{i:04d}",
-                    "user_id": f"U{i}",
-                    "target_asin": f"B{i:04d}",
-                    "reference": r,
-                    "prediction": p,
-                    "stages": {"generate": {"output": p, "prompt_tokens": 300}},
-                    "error": None,
-                }
-                f.write(json.dumps(row) + "\n")
+        rows = [
+            {
+                "sample_id": f"U{i}:B{i:04d}",
+                "user_id": f"U{i}",
+                "target_asin": f"B{i:04d}",
+                "reference": r,
+                "prediction": p,
+                "past_reviews": [],
+                "status": "complete",
+                "failed_stages": [],
+                "stages": {"generate": generate_call(p)},
+                "error": None,
+            }
+            for i, (p, r) in enumerate(zip(predictions, REFERENCES, strict=False))
+        ]
+        run_folder.write_predictions(d / "predictions.jsonl", rows)
     if metrics is not None:
         metrics = {"bleu": bleu(predictions or [], REFERENCES[: len(predictions or [])])} | metrics
-        generator = {"name": "Qwen2.5-7B-Instruct", "family": "qwen2.5-instruct",
-                     "params_b": 7.0, "reasoning": False}  # fmt: skip
+        generator = model_summary(QWEN7)
         # every role is listed, also those the method does not use (as the pipeline does)
-        swept = extractor or QWEN7
+        swept = model_summary(extractor or QWEN7)
         models = {"generator": generator, "summarizer": generator, "normalizer": generator,
                   "extractor": swept, "validator": swept}  # fmt: skip
         differences = method in ("dpl", "drp")
+        features = {"stage": "validate", "items": 8, "parsed": 8, "malformed": 0, "failed": 0,
+                    "per_item_mean": 3.0} if differences else None  # fmt: skip
         record = {
             "status": "complete",
+            "failures": None,
             "run": {
                 "method": method, "dataset": dataset, "split": "test",
                 "num_samples": len(predictions or []), "num_users": 4, "num_retrieved": 8,
@@ -131,10 +154,10 @@ def write_run(
             | {"rouge1_mean": metrics["rouge1"], "rougeL_mean": metrics["rougeL"],
                "n": len(predictions or [])},
             "failed_samples": 0,
+            "features": features,
+            "extracted_features": features and features | {"stage": "extract"},
             "uvq": uvq,
-            "features": {"stage": "validate", "items": 8, "parsed": 8, "malformed": 0,
-                         "per_item_mean": 3.0} if differences else None,
-            "calls": {"total": 40, "failed": 0, "cached": 0},
+            "calls": {"total": 40, "failed": 0, "cached": 0, "skipped": 0},
             "compute": {
                 "generate": {"calls": 8, "prompt_tokens": 2400, "completion_tokens": 400,
                              "reasoning_tokens": 0, "latency_s": 4.0},
@@ -142,10 +165,10 @@ def write_run(
                                "completion_tokens": 300.0 + 2 * reasoning_tokens,
                                "reasoning_tokens": reasoning_tokens, "calls": 5.0},
             },
-            "wall_time_s": 42.0, "versions": {}, "git_commit": None,
+            "wall_time_s": 42.0, "context_time_s": 2.0, "versions": {}, "git_commit": None,
             "dataset_fingerprint": {"books.jsonl": "sha256:00"},
         }  # fmt: skip
-        (d / "metrics.json").write_text(json.dumps(record, indent=1))
+        run_folder.write_metrics(d / "metrics.json", record)
     return d
 
 
@@ -187,9 +210,11 @@ def make_sweep(root: Path) -> Path:
                    "categories": {"Writing": 0.3, "Emotion": 0.3, "Pragmatics": 0.4}})  # fmt: skip
     failed = write_run(root, "5", method="drp", extractor=QWEN15 | {"name": "Broken-Model"},
                        predictions=MEDIUM[:2])  # fmt: skip
-    (failed / "error.json").write_text(
-        json.dumps({"error": "RuntimeError: llama.cpp server died\nmore", "traceback": "..."})
-    )
+    run_folder.write_error(
+        failed / "error.json",
+        {"error": "RuntimeError: llama.cpp server died\nmore", "interrupted": False,
+         "traceback": "...", "finished": None},
+    )  # fmt: skip
     write_run(root, "6", method="dpl", extractor=QWEN7, predictions=MEDIUM[:3])
     corrupt = write_run(root, "7", method="drp", extractor=QWEN7, predictions=GOOD)
     (corrupt / "metrics.json").write_text('{"status": "complete",\n "metrics": {"bleu": 1.0,,}}')
@@ -442,7 +467,12 @@ def degrade(run_dir: Path, reason: str = "3 of 40 calls failed (validate 3/8)") 
     path = run_dir / "metrics.json"
     record = json.loads(path.read_text())
     record["status"] = "degraded"
-    record["failures"] = {"reason": reason, "calls_by_stage": {}, "samples": ["U0:B0000"]}
+    record["failures"] = {
+        "reason": reason,
+        "calls_by_stage": {"validate": {"calls": 8, "failed": 3, "skipped": 0}},
+        "samples": ["U0:B0000"],
+        "sample_status": {"U0:B0000": "context_incomplete"},
+    }
     path.write_text(json.dumps(record))
 
 
@@ -498,3 +528,27 @@ def test_report_cli_lists_degraded_runs_apart(tmp_path: Path, capsys) -> None:
     assert "| degraded |" in md
     assert main([str(root), "--no-plots", "--bootstrap", "0", "--include-degraded"]) == 0
     assert "1 degraded run(s) (ranked with the others):" in capsys.readouterr().out
+
+
+def test_a_metrics_json_that_breaks_the_schema_is_broken_with_file_and_field(tmp_path: Path):
+    d = write_run(tmp_path, "r", method="rag", predictions=MEDIUM, metrics=m(0.1, 0.1, 0.1))
+    record = json.loads((d / "metrics.json").read_text())
+    record["calls"]["total"] = "40"
+    (d / "metrics.json").write_text(json.dumps(record))
+    run = read_run(d)
+    assert run.status == "broken"
+    assert (
+        run.reason
+        == f"{d / 'metrics.json'}: field 'calls.total': expected a valid integer, found '40'"
+    )
+
+
+def test_a_metrics_json_with_another_status_is_failed(tmp_path: Path):
+    d = write_run(tmp_path, "r", method="rag", predictions=MEDIUM, metrics=m(0.1, 0.1, 0.1))
+    record = json.loads((d / "metrics.json").read_text())
+    record["status"] = "running"
+    (d / "metrics.json").write_text(json.dumps(record))
+    run = read_run(d)
+    assert (
+        run.status == "failed" and "field 'status': expected 'complete' or 'degraded'" in run.reason
+    )

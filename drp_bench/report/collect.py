@@ -1,8 +1,9 @@
 """Find run folders, classify them and read complete runs into a tidy table.
 
-A run folder is any directory holding ``.hydra/config.yaml`` (see the run folder contract).
-Nothing here raises for a broken folder: every problem becomes a run with status ``broken``,
-``failed``, ``unfinished`` or ``missing`` and a reason naming the file (and line) at fault.
+A run folder is any directory holding ``.hydra/config.yaml``; its files are read with the
+schema of ``drp_bench.run_folder``. Nothing here raises for a broken folder: every problem
+becomes a run with status ``broken``, ``failed``, ``unfinished`` or ``missing`` and a reason
+naming the file (and line, and field) at fault.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ import pandas as pd
 import yaml
 
 from drp_bench.metrics.table import METRIC_LABELS
+from drp_bench.run_folder import (
+    ERROR,
+    METRICS,
+    PREDICTIONS,
+    PredictionRow,
+    RunFolderError,
+    read_error,
+    read_metrics,
+    read_predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +60,6 @@ DISTINGUISHING_FIELDS: tuple[str, ...] = (
 
 
 @dataclass
-class Prediction:
-    sample_id: str
-    prediction: str
-    reference: str
-
-
-@dataclass
 class Run:
     """One run folder (or, with status ``missing``, one expected sweep job without a folder)."""
 
@@ -64,8 +68,8 @@ class Run:
     reason: str = ""
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
-    record: dict[str, Any] = field(default_factory=dict)  # metrics.json
-    predictions: list[Prediction] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)  # metrics.json, validated
+    predictions: list[PredictionRow] = field(default_factory=list)
     done: int | None = None  # predictions written
     expected: int | None = None  # samples the run should produce, when known
     _values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -117,10 +121,6 @@ class RunTable:
         raise KeyError(f"no run with run_dir {key}")
 
 
-class RunFolderError(ValueError):
-    """A file in a run folder is unreadable; the message names file, line and field."""
-
-
 # ---------------------------------------------------------------- discovery
 
 
@@ -144,19 +144,6 @@ def _natural_key(p: Path) -> list[Any]:
 # ---------------------------------------------------------------- file readers
 
 
-def read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunFolderError(f"{path}: cannot read: {e}") from e
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise RunFolderError(
-            f"{path}:{e.lineno}: malformed JSON: {e.msg} (column {e.colno})"
-        ) from e
-
-
 def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -166,37 +153,6 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise RunFolderError(f"{path}{where}: malformed YAML: {e}") from e
-
-
-def read_predictions(path: Path, allow_partial_tail: bool) -> tuple[list[Prediction], str]:
-    """Parse predictions.jsonl. A cut-off last line (no newline) is tolerated when
-    ``allow_partial_tail`` (a run killed mid-write); returns (predictions, note)."""
-    try:
-        raw = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunFolderError(f"{path}: cannot read: {e}") from e
-    lines = raw.split("\n")
-    out: list[Prediction] = []
-    note = ""
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if allow_partial_tail and i == len(lines):  # last line, no trailing newline
-                note = f"last line {i} of {path.name} is cut off"
-                break
-            raise RunFolderError(f"{path}:{i}: malformed JSON: {e.msg} (column {e.colno})") from e
-        if not isinstance(obj, dict):
-            raise RunFolderError(f"{path}:{i}: expected a JSON object, found {type(obj).__name__}")
-        for key in ("sample_id", "prediction", "reference"):
-            if not isinstance(obj.get(key), str):
-                raise RunFolderError(
-                    f"{path}:{i}: field {key!r}: expected a string, found {obj.get(key)!r:.40}"
-                )
-        out.append(Prediction(obj["sample_id"], obj["prediction"], obj["reference"]))
-    return out, note
 
 
 def _get(d: Any, *keys: str, default: Any = None) -> Any:
@@ -239,80 +195,59 @@ def _read_run(run: Run) -> Run:
         run.overrides = [str(o) for o in ov] if isinstance(ov, list) else []
     run.expected = _expected_samples(run.config)
 
-    metrics_path, error_path, preds_path = (
-        d / "metrics.json",
-        d / "error.json",
-        d / "predictions.jsonl",
-    )
+    metrics_path, error_path, preds_path = d / METRICS, d / ERROR, d / PREDICTIONS
     if metrics_path.is_file():
-        record = read_json(metrics_path)
-        if not isinstance(record, dict):
-            raise RunFolderError(
-                f"{metrics_path}: expected a JSON object, found {type(record).__name__}"
-            )
-        run.record = record
-        status = record.get("status")
-        if status not in SCORED:
-            run.status = "failed"
-            run.reason = (
-                f"{metrics_path.name}: status is {status!r}, expected 'complete' or 'degraded'"
-            )
-            return run
-        _check_record(record, metrics_path)
-        run.expected = _get(record, "run", "num_samples") or run.expected
-        if preds_path.is_file():
-            run.predictions, _ = read_predictions(preds_path, allow_partial_tail=False)
-            run.done = len(run.predictions)
-        run.status = status
-        if status == "degraded":
-            failures = record.get("failures") if isinstance(record.get("failures"), dict) else {}
-            run.reason = f"degraded: {failures.get('reason') or 'some calls failed'}"
-        if not preds_path.is_file():
-            run.reason = _join(
-                run.reason, "no predictions.jsonl: metrics shown without confidence intervals"
-            )
-        if error_path.is_file():
-            run.reason = _join(run.reason, "error.json present too")
-        return run
-
+        return _read_finished(run, metrics_path, error_path, preds_path)
     if error_path.is_file():
-        err = read_json(error_path)
-        msg = _get(err, "error") if isinstance(err, dict) else None
+        err = read_error(error_path)
         run.status = "failed"
-        run.reason = f"error.json: {_first_line(msg) if msg else 'no error message'}"
+        run.reason = f"{ERROR}: {_first_line(err.error) or 'no error message'}"
         if preds_path.is_file():
-            preds, _ = read_predictions(preds_path, allow_partial_tail=True)
-            run.done = len(preds)
+            run.done = len(read_predictions(preds_path, allow_partial_tail=True))
             run.reason += f" (after {_progress(run.done, run.expected)} samples)"
         return run
 
     run.status = "unfinished"
     if preds_path.is_file():
-        preds, note = read_predictions(preds_path, allow_partial_tail=True)
+        preds = read_predictions(preds_path, allow_partial_tail=True)
         run.done = len(preds)
-        run.reason = (
-            f"no metrics.json; {_progress(run.done, run.expected)} samples in predictions.jsonl"
-        )
-        if note:
-            run.reason += f" ({note})"
+        run.reason = f"no {METRICS}; {_progress(run.done, run.expected)} samples in {PREDICTIONS}"
+        if preds.cut_off_line is not None:
+            run.reason += f" (last line {preds.cut_off_line} of {PREDICTIONS} is cut off)"
     else:
         run.done = 0
         run.reason = (
-            f"no metrics.json, error.json or predictions.jsonl ({_progress(0, run.expected)} "
+            f"no {METRICS}, {ERROR} or {PREDICTIONS} ({_progress(0, run.expected)} "
             "samples: not started, still starting, or killed before the first sample)"
         )
     return run
 
 
-def _check_record(record: dict[str, Any], path: Path) -> None:
-    for key in ("run", "metrics"):
-        if not isinstance(record.get(key), dict):
-            raise RunFolderError(
-                f"{path}: field {key!r}: expected an object, found {record.get(key)!r:.40}"
-            )
-    for k, v in record["metrics"].items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise RunFolderError(f"{path}: field 'metrics.{k}': expected a number, found {v!r:.40}")
+def _read_finished(run: Run, metrics_path: Path, error_path: Path, preds_path: Path) -> Run:
+    """A run with metrics.json: complete or degraded, else failed (any other status)."""
+    try:
+        metrics = read_metrics(metrics_path)
+    except RunFolderError as e:
+        if e.field != "status":
+            raise
+        run.status, run.reason = "failed", str(e)
+        return run
+    run.record = metrics.to_json_dict()
+    run.expected = metrics.run.num_samples or run.expected
+    if preds_path.is_file():
+        run.predictions = list(read_predictions(preds_path))
+        run.done = len(run.predictions)
+    run.status = metrics.status
+    if metrics.status == "degraded":
+        reason = metrics.failures.reason if metrics.failures else ""
+        run.reason = f"degraded: {reason or 'some calls failed'}"
+    if not preds_path.is_file():
+        run.reason = _join(
+            run.reason, f"no {PREDICTIONS}: metrics shown without confidence intervals"
+        )
+    if error_path.is_file():
+        run.reason = _join(run.reason, f"{ERROR} present too")
+    return run
 
 
 def _first_line(msg: Any) -> str:
