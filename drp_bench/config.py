@@ -81,12 +81,16 @@ class RunConfig:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunConfig:
-        """Validate a resolved config (plain dict) and type it."""
+        """The run's typed view of a resolved config (a plain dict).
+
+        Types and keys were checked when Hydra composed it onto the schema
+        (:mod:`drp_bench.config_schema`); this adds the checks of values.
+        """
         for key in ("method", "dataset", *ROLES):
-            if key not in cfg:
-                raise ValueError(f"config: missing top-level key {key!r}")
-        num_users = int(cfg.get("num_users", 4))
-        num_retrieved = int(cfg.get("num_retrieved", 8))
+            if not isinstance(cfg.get(key), dict):
+                raise ValueError(f"config: {key!r} must be a mapping, found {cfg.get(key)!r:.60}")
+        num_users = cfg.get("num_users", 4)
+        num_retrieved = cfg.get("num_retrieved", 8)
         if num_users < 1 or num_retrieved < 1:
             raise ValueError(
                 f"config: num_users and num_retrieved must be >= 1, found {num_users}, "
@@ -103,9 +107,9 @@ class RunConfig:
             dataset=dict(cfg["dataset"]),
             num_retrieved=num_retrieved,
             num_users=num_users,
-            seed=int(cfg.get("seed", 42)),
+            seed=cfg.get("seed", 42),
             embedder=EmbedderSpec(**embedding),
-            uvq=bool(cfg.get("uvq", False)),
+            uvq=cfg.get("uvq", False),
             prompts=dict(cfg.get("prompts") or {}),
             cache_path=cache.get("path") if cache.get("enabled", True) else None,
         )

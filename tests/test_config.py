@@ -58,7 +58,31 @@ def test_method_missing_a_template_is_a_clear_error():
         )
 
 
-@pytest.mark.parametrize("limit", [0, -3, "ten"])
+@pytest.mark.parametrize("limit", [0, -3])
 def test_a_limit_that_keeps_no_sample_is_a_clear_error(limit):
     with pytest.raises(ValueError, match=r"dataset\.limit"):
         RunConfig.from_config(_compose([f"dataset.limit={limit}"]))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("dataset.limit=ten", "Value 'ten' of type 'str' could not be converted to Integer"),
+        ("num_users=two", "Value 'two' of type 'str' could not be converted to Integer"),
+        ("extractor.sampling.top_p=high", "could not be converted to Float"),
+        ("num_user=2", "Key 'num_user' not in 'RunConf'"),
+        ("extractor.sampling.temprature=0", "Key 'temprature' not in 'SamplingConf'"),
+        ("dataset.lmit=3", "Key 'lmit' not in 'DatasetConf'"),
+    ],
+)
+def test_the_schema_rejects_wrong_types_and_unknown_keys_by_name(override, message):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as info:
+        _compose([override])
+    assert message in str(info.value) + str(info.value.__cause__)
+
+
+def test_backend_options_stay_free_form():
+    cfg = _compose(["+extractor.backend.options.base_url=http://127.0.0.1:8000/v1"])
+    assert cfg["extractor"]["backend"]["options"]["base_url"] == "http://127.0.0.1:8000/v1"

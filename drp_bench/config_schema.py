@@ -1,0 +1,120 @@
+"""The run config's schema as Hydra structured configs (registered in Hydra's ConfigStore).
+
+``conf/config.yaml`` names ``drp_bench_schema`` first in its defaults, so every value that
+composes onto it is checked by OmegaConf: a wrong type (``num_users=two``) or an unknown key
+(``num_user=2``, ``extractor.sampling.temprature=0``) is rejected with Hydra's usual message,
+naming the key. Backend ``options`` stay free-form: each backend has its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from drp_bench.config import BUNDLED_EMBEDDER
+
+SCHEMA_NAME = "drp_bench_schema"
+
+# OmegaConf reads these annotations at runtime and does not support ``X | None`` on every
+# Python version the package supports: Optional[...] is on purpose here.
+
+
+@dataclass
+class BackendConf:
+    kind: str = "llamacpp"  # a key of drp_bench.backends.registry.BACKENDS
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SamplingConf:
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    seed: int = 42
+
+
+@dataclass
+class ModelConf:
+    """A model registry entry (conf/model/*.yaml)."""
+
+    name: str = "???"
+    hub_id: str = "???"
+    revision: Optional[str] = None  # noqa: UP045
+    family: str = "???"
+    params_b: float = 0.0
+    reasoning: bool = False
+    context_length: int = 4096
+    tensor_parallel_size: int = 1
+    backend: BackendConf = field(default_factory=BackendConf)
+    sampling: SamplingConf = field(default_factory=SamplingConf)
+
+
+@dataclass
+class DatasetConf:
+    name: str = "???"
+    path: str = "???"
+    meta_path: Optional[str] = None  # noqa: UP045
+    split: str = "test"
+    limit: Optional[int] = None  # noqa: UP045
+    pool_split: Optional[str] = None  # noqa: UP045
+
+
+@dataclass
+class MethodConf:
+    name: str = "???"
+    past_reviews: bool = False
+    differences: bool = False
+    dimensions: Optional[str] = None  # noqa: UP045  fixed | auto
+    validate: bool = False
+    summary_reads: str = "validated"  # validated | extracted
+    templates: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EmbeddingConf:
+    model: str = BUNDLED_EMBEDDER
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+@dataclass
+class PromptsConf:
+    dir: Optional[str] = None  # noqa: UP045
+    system: Optional[str] = None  # noqa: UP045
+    max_review_chars: Optional[int] = None  # noqa: UP045
+    max_description_chars: Optional[int] = None  # noqa: UP045
+
+
+@dataclass
+class CacheConf:
+    enabled: bool = True
+    path: str = "???"
+
+
+@dataclass
+class RunConf:
+    method: MethodConf = field(default_factory=MethodConf)
+    dataset: DatasetConf = field(default_factory=DatasetConf)
+    # The two slots a sweep varies; the other roles follow one of them by interpolation
+    # (``validator: ${extractor}``), which a typed node would refuse, so they are untyped here
+    # and checked when the run reads them (drp_bench.models.ModelSpec.from_config).
+    extractor: ModelConf = field(default_factory=ModelConf)
+    generator: ModelConf = field(default_factory=ModelConf)
+    validator: Any = None
+    normalizer: Any = None
+    summarizer: Any = None
+    num_retrieved: int = 8
+    num_users: int = 4
+    seed: int = 42
+    uvq: bool = False
+    embedding: EmbeddingConf = field(default_factory=EmbeddingConf)
+    prompts: PromptsConf = field(default_factory=PromptsConf)
+    cache: CacheConf = field(default_factory=CacheConf)
+    sweep_exit: str = "strict"  # strict | zero
+
+
+def register() -> None:
+    """Store the schema in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=RunConf)
