@@ -465,10 +465,10 @@ def _schema_error(
 def _version(obj: dict[str, Any], path: Path, line: int | None) -> str:
     version = obj.get("schema_version", LEGACY_VERSION)
     if version not in READABLE_VERSIONS:
+        hint = "; written by a newer drp-bench?" if isinstance(version, str) else ""
         raise RunFolderError(
-            f"{_where(path, line)}: field 'schema_version': {version!r} is not a version this "
-            f"drp-bench reads ({', '.join(map(repr, READABLE_VERSIONS))}); a newer drp-bench "
-            "wrote it?",
+            f"{_where(path, line)}: field 'schema_version': {_show(version)} is not a version "
+            f"this drp-bench reads ({', '.join(map(repr, READABLE_VERSIONS))}){hint}",
             path=path,
             line=line,
             field="schema_version",
@@ -505,7 +505,7 @@ def _read_text(path: Path) -> str:
 def _json_error(e: json.JSONDecodeError, path: Path, line: int | None) -> RunFolderError:
     line = line if line is not None else e.lineno
     return RunFolderError(
-        f"{path}:{line}: malformed JSON: {e.msg} (column {e.colno})", path=path, line=line
+        f"{path}:{line}: malformed JSON: {e.msg}: column {e.colno}", path=path, line=line
     )
 
 
