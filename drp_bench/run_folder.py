@@ -581,10 +581,14 @@ def _dumps(model: _Model, indent: int | None = None) -> str:
     return json.dumps(model.to_json_dict(), indent=indent, ensure_ascii=False)
 
 
-def write_predictions(path: Path, rows: Iterable[PredictionRow | Mapping[str, Any]]) -> None:
-    """Validate every row, then write predictions.jsonl atomically (tmp file + rename)."""
+def write_predictions(
+    path: Path, rows: Iterable[PredictionRow | Mapping[str, Any]]
+) -> list[PredictionRow]:
+    """Validate every row, then write predictions.jsonl atomically (tmp file + rename);
+    returns the validated rows."""
     checked = [_validated(PredictionRow, r, path, i) for i, r in enumerate(rows, start=1)]
     _replace_atomically(path, "".join(_dumps(r) + "\n" for r in checked))
+    return checked
 
 
 def write_metrics(path: Path, obj: MetricsFile | Mapping[str, Any]) -> MetricsFile:

@@ -90,10 +90,11 @@ def test_pipeline_output_round_trips_through_the_files(case, tiny_dataset, embed
     )
     metrics = metrics_of(cfg, tiny_dataset, records, pipeline)
 
-    rf.write_predictions(tmp_path / rf.PREDICTIONS, records)
+    written = rf.write_predictions(tmp_path / rf.PREDICTIONS, records)
     rf.write_metrics(tmp_path / rf.METRICS, metrics)
     rows = rf.read_predictions(tmp_path / rf.PREDICTIONS)
     read = rf.read_metrics(tmp_path / rf.METRICS)
+    assert rows == written
 
     assert [r.to_json_dict() for r in rows] == [
         {"schema_version": "1", **r} for r in as_json(records)
