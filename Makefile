@@ -89,8 +89,8 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
-	$(VENV)/bin/ruff check drp_bench tests benchmarks hydra_plugins tasks
-	$(VENV)/bin/ruff format --check drp_bench tests benchmarks hydra_plugins tasks
+	$(VENV)/bin/ruff check setup.py drp_bench tests benchmarks hydra_plugins tasks
+	$(VENV)/bin/ruff format --check setup.py drp_bench tests benchmarks hydra_plugins tasks
 
 bench: setup
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

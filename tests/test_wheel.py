@@ -141,7 +141,7 @@ def test_the_wheel_works_from_an_empty_folder(tmp_path):
         done = subprocess.run(
             args, cwd=workdir, env=env, capture_output=True, text=True, timeout=300
         )
-        shown = " ".join(Path(a).name if a.startswith(str(env_dir)) else a for a in args)
+        shown = " ".join(args).replace(str(env_dir), "$VENV")
         print(f"$ {shown}\n{done.stdout}{done.stderr}")
         assert done.returncode == 0, f"{shown} exited {done.returncode}:\n{done.stderr}"
         return done.stdout
