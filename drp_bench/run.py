@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import signal
 import time
 import traceback
@@ -14,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from drp_bench import run_folder
 from drp_bench.backends.base import Backend
 from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
@@ -140,9 +139,8 @@ def write_error(out_dir: Path, exc: BaseException, finished: dict[str, Any] | No
         "interrupted": interrupted,
         "traceback": traceback.format_exc(),
     }
-    if finished is not None:
-        body["finished"] = finished
-    _write_json(out_dir / "error.json", body)
+    body["finished"] = finished
+    run_folder.write_error(out_dir / run_folder.ERROR, body)
 
 
 def _execute(
@@ -201,7 +199,7 @@ def _execute(
     finally:
         pool.close()
     state.phase = "writing predictions and scoring"
-    _write_jsonl(out_dir / "predictions.jsonl", records)
+    run_folder.write_predictions(out_dir / run_folder.PREDICTIONS, records)
     from drp_bench.summary import summarize_run
 
     metrics = summarize_run(cfg, dataset, records)
@@ -212,19 +210,6 @@ def _execute(
     metrics["versions"] = package_versions()
     metrics["git_commit"] = git_commit()
     metrics["dataset_fingerprint"] = dataset.fingerprint
-    _write_json(out_dir / "metrics.json", metrics)
+    metrics = {"schema_version": run_folder.SCHEMA_VERSION, **metrics}
+    run_folder.write_metrics(out_dir / run_folder.METRICS, metrics)
     return RunOutput(metrics, records)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
