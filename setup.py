@@ -15,7 +15,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 #: Repository folders copied, with the same relative path, under drp_bench/_data/.
-DATA_DIRS = ("conf", "tasks", "results/reference")
+DATA_DIRS = ("conf", "tasks", "results/reference", "results/schema")
 
 
 class BuildPyWithData(build_py):
