@@ -21,6 +21,9 @@ class EmbedderSpec:
 
 
 SUMMARY_SOURCES = ("validated", "extracted")
+#: What later stages read of an earlier stage's output: parsed features re-formatted, or the
+#: raw answer (the papers' code).
+HANDOFFS = ("parsed", "raw")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class MethodSpec:
     dimensions: str | None = None
     validate: bool = False
     summary_reads: str = "validated"
+    handoff: str = "parsed"
     templates: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -48,6 +52,9 @@ class MethodSpec:
             raise ValueError(
                 f"method.summary_reads: expected one of {SUMMARY_SOURCES}, found {summary_reads!r}"
             )
+        handoff = cfg.get("handoff", "parsed")
+        if handoff not in HANDOFFS:
+            raise ValueError(f"method.handoff: expected one of {HANDOFFS}, found {handoff!r}")
         templates = dict(cfg.get("templates") or {})
         needed = ["generate"]
         if differences:
@@ -62,6 +69,7 @@ class MethodSpec:
             dimensions=dimensions if differences else None,
             validate=bool(cfg.get("validate", False)) and differences,
             summary_reads=summary_reads,
+            handoff=handoff,
             templates=templates,
         )
 

@@ -67,6 +67,7 @@ class MethodConf:
     dimensions: Optional[str] = None  # noqa: UP045  fixed | auto
     validate: bool = False
     summary_reads: str = "validated"  # validated | extracted
+    handoff: str = "parsed"  # parsed | raw: what later stages read of earlier outputs
     templates: dict[str, str] = field(default_factory=dict)
 
 
@@ -81,6 +82,7 @@ class EmbeddingConf:
 class PromptsConf:
     dir: Optional[str] = None  # noqa: UP045
     system: Optional[str] = None  # noqa: UP045
+    instructions_in: str = "system"  # system | user: where a NAME.system.j2 part goes
     max_review_chars: Optional[int] = None  # noqa: UP045
     max_description_chars: Optional[int] = None  # noqa: UP045
 

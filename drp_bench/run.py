@@ -190,6 +190,8 @@ def _execute(
         extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
         max_review_chars=cfg.prompts.get("max_review_chars"),
         max_description_chars=cfg.prompts.get("max_description_chars"),
+        instructions_in=cfg.prompts.get("instructions_in", "system"),
+        system_prompt=cfg.prompts.get("system"),
     )
     pool = BackendPool(cfg.cache_path)
     pipeline = Pipeline(cfg, pool.for_roles(cfg.roles, backends), renderer)

@@ -22,15 +22,35 @@ def _truncate_chars(text: str | None, limit: int | None) -> str:
     return cut.rstrip() + " ..."
 
 
+Message = dict[str, str]
+#: Where a stage's instruction goes when its template has a ``NAME.system.j2`` part.
+INSTRUCTION_PLACES = ("system", "user")
+
+
 class PromptRenderer:
-    """Renders named templates; templates in ``extra_dirs`` shadow the package's."""
+    """Renders named templates; templates in ``extra_dirs`` shadow the package's.
+
+    A stage's prompt is ``NAME.j2`` (the user turn), optionally with ``NAME.system.j2`` (its
+    instruction, sent as the system message, as the papers' code does). With
+    ``instructions_in="user"`` the instruction opens the user turn instead. ``system_prompt``
+    is a system message for templates without a system part (none by default).
+    """
 
     def __init__(
         self,
         extra_dirs: Sequence[str | Path] = (),
         max_review_chars: int | None = None,
         max_description_chars: int | None = None,
+        instructions_in: str = "system",
+        system_prompt: str | None = None,
     ):
+        if instructions_in not in INSTRUCTION_PLACES:
+            raise ValueError(
+                f"prompts.instructions_in: expected one of {INSTRUCTION_PLACES}, "
+                f"found {instructions_in!r}"
+            )
+        self.instructions_in = instructions_in
+        self.system_prompt = system_prompt
         search = [str(Path(d)) for d in extra_dirs] + [str(PACKAGE_TEMPLATES)]
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
@@ -43,6 +63,29 @@ class PromptRenderer:
             "max_review_chars": max_review_chars,
             "max_description_chars": max_description_chars,
         }
+
+    def messages(self, template: str, **variables: Any) -> list[Message]:
+        """The chat messages of one call: system (if any), then the user turn."""
+        user = self.render(template, **variables)
+        base = template.removesuffix(".j2")
+        system = (
+            self.render(f"{base}.system", **variables)
+            if self.has_template(f"{base}.system")
+            else self.system_prompt
+        )
+        if system and self.instructions_in == "user":
+            return [{"role": "user", "content": f"{system}\n\n{user}"}]
+        return ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": user}
+        ]
+
+    def has_template(self, template: str) -> bool:
+        name = template if template.endswith(".j2") else f"{template}.j2"
+        try:
+            self._env.get_template(name)
+        except jinja2.TemplateNotFound:
+            return False
+        return True
 
     def render(self, template: str, **variables: Any) -> str:
         name = template if template.endswith(".j2") else f"{template}.j2"

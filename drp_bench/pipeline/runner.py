@@ -12,7 +12,7 @@ from drp_bench.backends.base import Backend
 from drp_bench.config import RunConfig
 from drp_bench.pipeline.context import ComparisonItem, SampleContext
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
-from drp_bench.pipeline.prompts import PromptRenderer
+from drp_bench.pipeline.prompts import Message, PromptRenderer
 from drp_bench.pipeline.stages import StageCall, run_stage
 from drp_bench.progress import StageProgress
 from drp_bench.records import Dataset, Feature
@@ -32,9 +32,11 @@ class ItemWork:
     units: list[Any] = field(default_factory=list)
     normalize_ok: bool | None = None
 
-    def differences_text(self, stage: str) -> str:
-        """What a later stage reads of this item: parsed features, else the raw answer."""
-        if self.parse_ok.get(stage):
+    def differences_text(self, stage: str, handoff: str = "parsed") -> str:
+        """What a later stage reads of this item's ``stage`` output: with ``handoff="raw"``
+        the answer as the model wrote it (as the papers' code passes it on); with "parsed" the
+        parsed features re-formatted, or the raw answer when it did not parse."""
+        if handoff == "parsed" and self.parse_ok.get(stage):
             return format_features(self.features[stage])
         return self.calls[stage].answer
 
@@ -48,8 +50,7 @@ class Pipeline:
             raise ValueError(f"no backend for role(s) {missing}")
         self.cfg = cfg
         self.backends = backends
-        self.render = renderer.render
-        self.system_prompt = cfg.prompts.get("system")
+        self.render = renderer.messages
         self.stage_wall_s: dict[str, float] = {}
         self.stage_progress: dict[str, StageProgress] = {}
 
@@ -65,13 +66,11 @@ class Pipeline:
             for stage, p in self.stage_progress.items()
         }
 
-    def _stage(self, stage: str, role: str, prompts: list[str]) -> list[StageCall]:
+    def _stage(self, stage: str, role: str, prompts: list[list[Message]]) -> list[StageCall]:
         spec = self.cfg.roles[role]
         start = time.perf_counter()
         progress = self.stage_progress[stage] = StageProgress(stage, len(prompts))
-        calls = run_stage(
-            stage, prompts, self.backends[role], spec.sampling, self.system_prompt, progress
-        )
+        calls = run_stage(stage, prompts, self.backends[role], spec.sampling, progress)
         self.stage_wall_s[stage] = round(time.perf_counter() - start, 3)
         return calls
 
@@ -118,7 +117,7 @@ class Pipeline:
         prompts = [
             self.render(
                 template,
-                candidates=w.differences_text("extract"),
+                candidates=w.differences_text("extract", self.cfg.method.handoff),
                 **self._comparison_vars(w, items),
             )
             for w in todo
@@ -174,7 +173,10 @@ class Pipeline:
             # an item whose extract/validate call failed contributes nothing (the sample is
             # marked incomplete in its record)
             differences = [
-                {"item": items[w.comparison.review.asin], "text": w.differences_text(source)}
+                {
+                    "item": items[w.comparison.review.asin],
+                    "text": w.differences_text(source, self.cfg.method.handoff),
+                }
                 for w in by_sample.get(i, [])
                 if w.calls[source].ok
             ]

@@ -59,25 +59,17 @@ class StageCall:
         }
 
 
-def build_messages(prompt: str, system_prompt: str | None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages.append({"role": "user", "content": prompt})
-    return messages
-
-
 def run_stage(
     stage: str,
-    prompts: Sequence[str],
+    messages: Sequence[list[dict[str, str]]],
     backend: Backend,
     sampling: SamplingParams,
-    system_prompt: str | None = None,
     progress: StageProgress | None = None,
 ) -> list[StageCall]:
-    """Send all prompts of a stage in one batch; never raises for a failed call.
+    """Send the messages of every call of a stage in one batch; never raises for a failed call.
 
     ``progress`` (made here when not given) counts the calls as they finish.
     """
-    messages = [build_messages(p, system_prompt) for p in prompts]
     requests = [ChatRequest(tuple(m), sampling) for m in messages]
     progress = progress or StageProgress(stage, len(requests))
 
@@ -92,4 +84,4 @@ def run_stage(
         raise RuntimeError(
             f"stage {stage}: backend returned {len(results)} results for {len(requests)} requests"
         )
-    return [StageCall(m, r) for m, r in zip(messages, results, strict=True)]
+    return [StageCall(list(m), r) for m, r in zip(messages, results, strict=True)]
