@@ -552,3 +552,41 @@ def test_a_metrics_json_with_another_status_is_failed(tmp_path: Path):
     assert (
         run.status == "failed" and "field 'status': expected 'complete' or 'degraded'" in run.reason
     )
+
+
+# ---------------------------------------------------------------- temperature replicates
+
+
+def test_runs_differing_only_in_temperature_get_a_mean_column(tmp_path: Path) -> None:
+    write_run(tmp_path, "t0", method="drp", extractor=QWEN7, predictions=MEDIUM,
+              metrics=m(0.2, 0.3, 0.1), temperature=0.0)  # fmt: skip
+    write_run(tmp_path, "t8", method="drp", extractor=QWEN7, predictions=GOOD,
+              metrics=m(0.4, 0.5, 0.3), temperature=0.8)  # fmt: skip
+    table = collect_runs([tmp_path], n_bootstrap=N_BOOT)
+    frame = table.frame
+    means = frame[frame["replicate_of"].notna()].set_index("metric")
+    assert set(means.index) == {"bleu", "meteor", "rouge1", "rougeL"}
+    assert means.loc["meteor", "value"] == pytest.approx((0.2 + 0.4) / 2)
+    b0, b8 = bleu(MEDIUM, REFERENCES), bleu(GOOD, REFERENCES)
+    assert means.loc["bleu", "value"] == pytest.approx((b0 + b8) / 2)
+    assert means.loc["bleu", "ci_low"] < means.loc["bleu", "value"] < means.loc["bleu", "ci_high"]
+    assert means.loc["bleu", "label"] == "DRP (Qwen2.5-7B-Instruct, temperature=mean(0, 0.8))"
+    labels = set(frame["label"])
+    assert "DRP (Qwen2.5-7B-Instruct, temperature=0.0)" in labels
+    assert "DRP (Qwen2.5-7B-Instruct, temperature=0.8)" in labels
+    md = to_markdown(build_table(frame, significance(table, n_resamples=N_BOOT)))
+    assert "temperature=mean(0, 0.8)" in md.splitlines()[0]
+    assert f"{(b0 + b8) / 2:.4f}" in md
+
+
+def test_replicate_mean_ci_resamples_samples_and_replicates() -> None:
+    import numpy as np
+
+    from drp_bench.report.replicates import replicate_mean_ci
+
+    a, b = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.5, 0.6, 0.7, 0.8])
+    point, low, high = replicate_mean_ci([a, b], "meteor", n_resamples=500, seed=1)
+    assert point == pytest.approx(0.45)
+    assert low < 0.45 < high and high - low > 0.2  # replicate spread is part of the CI
+    same = replicate_mean_ci([a, a], "meteor", n_resamples=500, seed=1)
+    assert same[2] - same[1] < high - low

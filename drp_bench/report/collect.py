@@ -512,6 +512,17 @@ def collect_runs(
     frame = pd.DataFrame(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=FRAME_COLUMNS)
+    else:  # runs differing only in temperature: their mean too (the DRP table's protocol)
+        from drp_bench.report.replicates import mean_rows
+
+        means = mean_rows(RunTable(runs, frame), list(TABLE_METRICS), n_bootstrap, seed)
+        if means:
+            frame = pd.concat([frame, pd.DataFrame(means)], ignore_index=True)
+            notes.append(
+                f"{len({tuple(r['replicate_of']) for r in means})} group(s) of runs differing "
+                "only in temperature: their mean is shown as temperature=mean(...), with a CI "
+                "over samples and replicates"
+            )
     frame = add_labels(frame)
     extra = [c for c in frame.columns if c not in FRAME_COLUMNS]
     return RunTable(runs=runs, frame=frame[FRAME_COLUMNS + extra], notes=notes)

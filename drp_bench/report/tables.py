@@ -120,6 +120,8 @@ def significance(
     """
     cols = ["dataset", "split", "metric", "label", "best_label", "p_value", "n_common", "note"]
     frame = ranked_rows(table.frame[table.frame["metric"].isin(TABLE_METRICS)], include_degraded)
+    if "replicate_of" in frame:  # means over replicates are not one run: no paired test
+        frame = frame[frame["replicate_of"].isna()]
     if n_resamples <= 0 or frame.empty:
         return pd.DataFrame(columns=cols)
     try:
