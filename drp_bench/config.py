@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from drp_bench.models import ROLES, ModelSpec
@@ -107,11 +107,18 @@ class RunConfig:
         limit = cfg["dataset"].get("limit")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"dataset.limit: expected null or an integer >= 1, found {limit!r}")
+        roles = {role: ModelSpec.from_config(cfg[role], role) for role in ROLES}
+        if cfg.get("temperature") is not None:
+            temperature = float(cfg["temperature"])
+            roles = {
+                role: replace(spec, sampling=replace(spec.sampling, temperature=temperature))
+                for role, spec in roles.items()
+            }
         embedding = cfg.get("embedding") or {}
         cache = cfg.get("cache") or {}
         return cls(
             method=MethodSpec.from_config(cfg["method"]),
-            roles={role: ModelSpec.from_config(cfg[role], role) for role in ROLES},
+            roles=roles,
             dataset=dict(cfg["dataset"]),
             num_retrieved=num_retrieved,
             num_users=num_users,

@@ -108,6 +108,7 @@ class RunConf:
     num_retrieved: int = 8
     num_users: int = 4
     seed: int = 42
+    temperature: Optional[float] = None  # noqa: UP045  set: every role samples at it
     uvq: bool = False
     embedding: EmbeddingConf = field(default_factory=EmbeddingConf)
     prompts: PromptsConf = field(default_factory=PromptsConf)

@@ -86,3 +86,11 @@ def test_the_schema_rejects_wrong_types_and_unknown_keys_by_name(override, messa
 def test_backend_options_stay_free_form():
     cfg = _compose(["+extractor.backend.options.base_url=http://127.0.0.1:8000/v1"])
     assert cfg["extractor"]["backend"]["options"]["base_url"] == "http://127.0.0.1:8000/v1"
+
+
+def test_a_top_level_temperature_sets_every_roles_sampling():
+    cfg = RunConfig.from_config(_compose(["temperature=0.8"]))
+    assert {spec.sampling.temperature for spec in cfg.roles.values()} == {0.8}
+    assert {s.sampling.temperature for s in RunConfig.from_config(_compose()).roles.values()} == {
+        0.0
+    }
