@@ -18,6 +18,9 @@ import numpy as np
 import pytest
 
 from drp_bench.metrics import nltk_data, text
+from tests.conftest import REPO
+
+MUSIC_SAMPLE = REPO / "drp_bench" / "sample_data" / "music_sample"
 
 # (prediction, reference)
 PAIRS = [
@@ -177,7 +180,78 @@ def test_rouge_reports_plain_means_and_a_seeded_bootstrap_mid() -> None:
 def test_rouge_identical_texts_score_one() -> None:
     # evaluate's rouge documentation example
     result = text.rouge(["hello there", "general kenobi"], ["hello there", "general kenobi"])
-    assert result == {"rouge1": 1.0, "rougeL": 1.0, "rouge1_mean": 1.0, "rougeL_mean": 1.0}
+    assert result == {k: 1.0 for t in text.ROUGE_TYPES for k in (t, f"{t}_mean")}
+
+
+def _sample_pairs(max_words: int = 200) -> tuple[list[str], list[str]]:
+    """Real pairs from the bundled sample: each user's latest past review as the prediction, the
+    user's target review as the reference; the 17 of 57 pairs whose texts have at most
+    ``max_words`` words (rouge-score's LCS is quadratic: the longest reviews take seconds)."""
+    from drp_bench.data.loader import iter_samples
+
+    pairs = [(s.profile[-1].text, s.target.text) for s in iter_samples(MUSIC_SAMPLE, "test")]
+    kept = [(p, r) for p, r in pairs if max(len(p.split()), len(r.split())) <= max_words]
+    return [p for p, _ in kept], [r for _, r in kept]
+
+
+def _evaluate_rouge(
+    predictions: list[str], references: list[str], rouge_types: list[str], seed: int
+) -> dict[str, float]:
+    """HF evaluate's ``Rouge._compute`` step by step (huggingface/evaluate
+    metrics/rouge/rouge.py, commit a7dd338; single references, aggregator on, no stemmer, no
+    tokenizer), with numpy's global RNG seeded just before ``aggregate()``."""
+    from rouge_score import rouge_scorer, scoring
+
+    scorer = rouge_scorer.RougeScorer(rouge_types=rouge_types, use_stemmer=False, tokenizer=None)
+    aggregator = scoring.BootstrapAggregator()
+    for ref, pred in zip(references, predictions, strict=True):
+        aggregator.add_scores(scorer.score(ref, pred))
+    np.random.seed(seed)
+    result = aggregator.aggregate()
+    return {key: float(result[key].mid.fmeasure) for key in result}
+
+
+EVALUATE_TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]  # evaluate's default rouge_types
+
+
+def test_rouge_equals_evaluate_on_real_sample_pairs() -> None:
+    preds, refs = _sample_pairs()
+    assert len(preds) == 17
+    state = np.random.get_state()
+    expected = _evaluate_rouge(preds, refs, EVALUATE_TYPES, seed=42)
+    np.random.set_state(state)
+    result = text.rouge(preds, refs, seed=42)
+    assert list(expected) == list(text.ROUGE_TYPES)
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value, abs=1e-6), key
+    scored = text.score_all(preds, refs, seed=42)
+    assert {k: scored[k] for k in expected} == {k: result[k] for k in expected}
+
+
+def test_two_type_aggregation_draws_a_different_rouge_l() -> None:
+    # BootstrapAggregator resamples each type in turn (1000 np.random.choice calls per type)
+    # from numpy's global RNG, in the order the types were added. rouge1 comes first either
+    # way, so it gets the same draws; rougeL comes second of two or third of four, after
+    # another 1000 draws, so its "mid" differs: aggregating only rouge1 and rougeL would not
+    # reproduce evaluate's ROUGE-L.
+    preds, refs = _sample_pairs()
+    state = np.random.get_state()
+    two = _evaluate_rouge(preds, refs, ["rouge1", "rougeL"], seed=42)
+    four = _evaluate_rouge(preds, refs, EVALUATE_TYPES, seed=42)
+    np.random.set_state(state)
+    assert two["rouge1"] == four["rouge1"]
+    assert abs(two["rougeL"] - four["rougeL"]) > 1e-6
+    assert text.rouge(preds, refs, seed=42)["rougeL"] == pytest.approx(four["rougeL"], abs=1e-6)
+
+
+def test_rouge_lsum_splits_sentences_on_newlines_only() -> None:
+    # evaluate passes texts unchanged; rouge-score's rougeLsum takes each "\n"-separated line
+    # as a sentence (summary-level LCS). Swapped lines: rougeL's LCS is 2 of 4 tokens, while
+    # every line of the reference is matched in full by a line of the prediction.
+    scores = text.per_sample_scores(["a b\nc d"], ["c d\na b"])[0]
+    assert scores["rougeL"] == pytest.approx(0.5) and scores["rougeLsum"] == pytest.approx(1.0)
+    same_line = text.per_sample_scores(["a b c d"], ["c d a b"])[0]
+    assert same_line["rougeLsum"] == same_line["rougeL"] == pytest.approx(0.5)
 
 
 def test_meteor_documentation_example() -> None:
@@ -222,14 +296,14 @@ def test_meteor_equals_plain_nltk_call_as_evaluate_makes_it() -> None:
 
 def test_score_all_combines_every_metric() -> None:
     result = text.score_all(PREDS, REFS)
-    assert set(result) == {"bleu", "meteor", "rouge1", "rougeL", "rouge1_mean", "rougeL_mean", "n"}
+    rouge_keys = {k for t in text.ROUGE_TYPES for k in (t, f"{t}_mean")}
+    assert set(result) == {"bleu", "meteor", "n", *rouge_keys}
+    assert rouge_keys >= {"rouge1", "rouge2", "rougeL", "rougeLsum"}
     assert result["n"] == 4
     assert result["bleu"] == pytest.approx(BLEU_REAL, abs=1e-9)
     assert result["meteor"] == pytest.approx(np.mean([meteor_formula(*c) for c in METEOR_COUNTS]))
     assert result["rouge1_mean"] == pytest.approx(np.mean(ROUGE1))
-    assert {k: result[k] for k in ("rouge1", "rougeL")} == {
-        k: text.rouge(PREDS, REFS, seed=42)[k] for k in ("rouge1", "rougeL")
-    }
+    assert {k: result[k] for k in rouge_keys} == text.rouge(PREDS, REFS, seed=42)
 
 
 def test_score_all_with_two_workers_is_identical() -> None:
@@ -253,7 +327,8 @@ def test_pool_workers_do_not_share_wordnet_file_offsets() -> None:
 
 def test_empty_prediction_scores_zero() -> None:
     scores = text.per_sample_scores([""], [REFS[0]])
-    assert scores == [{"meteor": 0.0, "rouge1": 0.0, "rougeL": 0.0}]
+    assert scores == [{"meteor": 0.0, **{t: 0.0 for t in text.ROUGE_TYPES}}]
+    assert set(scores[0]) == {"meteor", "rouge1", "rouge2", "rougeL", "rougeLsum"}
     assert text.bleu([""], [REFS[0]]) == 0.0
 
 

@@ -6,7 +6,8 @@ Samples (prediction/reference pairs) are resampled with replacement. Per metric:
   (``[hyp_len, ref_len, correct_1..4, total_1..4]``, from the same ``BLEU`` object and code path
   ``corpus_bleu`` uses); a resample's BLEU is corpus BLEU of the summed statistics, so it is exact
   and needs no re-tokenization.
-- ``meteor``, ``rouge1``, ``rougeL``: per-sample values; the statistic is their mean.
+- ``meteor`` and the ROUGE types (``rouge1``, ``rougeL``; also ``rouge2``, ``rougeLsum``):
+  per-sample values; the statistic is their mean.
 
 The CI is the percentile interval of the resampled statistic around the point estimate computed on
 the original sample. The ``*_values`` functions accept precomputed per-sample values
@@ -22,14 +23,16 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 
 from drp_bench.metrics import text
-from drp_bench.metrics.table import METRIC_KEYS as METRICS
+from drp_bench.metrics.table import ALL_METRIC_KEYS, METRIC_KEYS
 
 _CHUNK = 256  # resamples per weight matrix (bounds memory at _CHUNK x n)
+#: The papers' metrics; every key of ``ALL_METRIC_KEYS`` (ROUGE-2/Lsum too) is accepted.
+METRICS = METRIC_KEYS
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric: expected one of {METRICS}, found {metric!r}")
+    if metric not in ALL_METRIC_KEYS:
+        raise ValueError(f"metric: expected one of {ALL_METRIC_KEYS}, found {metric!r}")
 
 
 @lru_cache(maxsize=1)
@@ -142,7 +145,7 @@ def bootstrap_ci(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
-    """``(point, low, high)`` for ``metric`` in {bleu, meteor, rouge1, rougeL}.
+    """``(point, low, high)`` for ``metric`` in {bleu, meteor, rouge1, rougeL, rouge2, rougeLsum}.
 
     ``point`` is the plain corpus value (for ROUGE the mean F-measure, not rouge-score's
     bootstrap ``mid``)."""

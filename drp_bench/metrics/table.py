@@ -2,6 +2,10 @@
 
 Summary, report tables, plots, the run summary and bootstrap statistics all read it, so a
 metric is added in one place.
+
+The papers' tables show BLEU, METEOR, ROUGE-1 and ROUGE-L (``in_paper``); ROUGE-2 and
+ROUGE-Lsum, which HF evaluate's ``rouge`` computes alongside, are in metrics.json and the
+report's results.csv but not in the paper-layout tables (:data:`METRICS`, :data:`METRIC_LABELS`).
 """
 
 from __future__ import annotations
@@ -15,21 +19,29 @@ class MetricInfo:
     label: str  # as the papers' tables print it
     scale: str  # value range, for axis labels
     higher_is_better: bool = True
+    in_paper: bool = True  # a row of the papers' tables (and of the paper-layout report)
 
 
-METRICS: tuple[MetricInfo, ...] = (
+#: Every reported metric: the papers' four first, in their column order, then the extras.
+ALL_METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("bleu", "BLEU", "0–100"),
     MetricInfo("meteor", "METEOR", "0–1"),
     MetricInfo("rouge1", "ROUGE-1", "F1, 0–1"),
     MetricInfo("rougeL", "ROUGE-L", "F1, 0–1"),
+    MetricInfo("rouge2", "ROUGE-2", "F1, 0–1", in_paper=False),
+    MetricInfo("rougeLsum", "ROUGE-Lsum", "F1, 0–1", in_paper=False),
 )
+#: The metrics of the papers' tables (the paper layout, the terminal summary, plots).
+METRICS: tuple[MetricInfo, ...] = tuple(m for m in ALL_METRICS if m.in_paper)
 METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
-#: key -> label, in the papers' column order.
+ALL_METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in ALL_METRICS)
+#: key -> label of the papers' metrics, in the papers' column order.
 METRIC_LABELS: dict[str, str] = {m.key: m.label for m in METRICS}
 
 
 def metric_info(key: str) -> MetricInfo:
-    for m in METRICS:
+    """The entry of ``key`` (any reported metric, in the paper's tables or not)."""
+    for m in ALL_METRICS:
         if m.key == key:
             return m
-    raise KeyError(f"unknown metric {key!r}; known: {', '.join(METRIC_KEYS)}")
+    raise KeyError(f"unknown metric {key!r}; known: {', '.join(ALL_METRIC_KEYS)}")

@@ -7,10 +7,14 @@ Settings copied from huggingface/evaluate ``metrics/{sacrebleu,meteor,rouge}``:
 - METEOR: per pair ``single_meteor_score(word_tokenize(ref), word_tokenize(pred), alpha=0.9,
   beta=3, gamma=0.5)``, then ``np.mean``; needs WordNet and punkt_tab
   (``python -m drp_bench.metrics.nltk_data``).
-- ROUGE: ``RougeScorer(["rouge1", "rougeL"], use_stemmer=False)``, ``score(ref, pred)`` per pair,
-  rouge-score's ``BootstrapAggregator`` ``.mid.fmeasure``. evaluate leaves numpy's global RNG
-  unseeded, so its value moves in the 4th decimal; here it is seeded (and the caller's RNG state
-  restored), and the plain means are reported too.
+- ROUGE: ``RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=False)`` (evaluate's
+  default types, in its order), ``score(ref, pred)`` per pair, all four added to ONE rouge-score
+  ``BootstrapAggregator``, ``.mid.fmeasure``. The aggregator resamples each type in turn from
+  numpy's global RNG, so a type's draws depend on the types aggregated before it: aggregating
+  only rouge1 and rougeL gives the same rouge1 but a different rougeL draw than evaluate's.
+  evaluate leaves the RNG unseeded, so its value moves in the 4th decimal; here it is seeded (and
+  the caller's RNG state restored), and the plain means are reported too. Like evaluate, texts
+  are not sentence-split: rougeLsum treats each ``"\n"``-separated line as a sentence.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from rouge_score import rouge_scorer, scoring
 
 from drp_bench.metrics.nltk_data import verify_nltk_data
 
-ROUGE_TYPES = ("rouge1", "rougeL")
+#: evaluate's default ROUGE types, in its order (the order of the aggregator's random draws).
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 METEOR_PARAMS = {"alpha": 0.9, "beta": 3, "gamma": 0.5}
-PER_SAMPLE_METRICS = ("meteor", "rouge1", "rougeL")
+PER_SAMPLE_METRICS = ("meteor", *ROUGE_TYPES)
 
 
 class PairScores(NamedTuple):
@@ -189,7 +194,8 @@ def meteor(predictions: Sequence[str], references: Sequence[str]) -> float:
 def _aggregate_rouge(
     rouge_scores: Sequence[dict[str, scoring.Score]], seed: int
 ) -> dict[str, float]:
-    """BootstrapAggregator mid F-measure (numpy's global RNG seeded, then restored) + means."""
+    """One BootstrapAggregator over every type, as evaluate's: mid F-measure per type (numpy's
+    global RNG seeded, then restored) + plain means (``<type>_mean``)."""
     aggregator = scoring.BootstrapAggregator()
     for s in rouge_scores:
         aggregator.add_scores(s)
@@ -208,8 +214,8 @@ def _aggregate_rouge(
 def rouge(
     predictions: Sequence[str], references: Sequence[str], seed: int = 42
 ) -> dict[str, float]:
-    """ROUGE-1/ROUGE-L F-measure: bootstrap ``mid`` (keys rouge1, rougeL) and plain means
-    (rouge1_mean, rougeL_mean)."""
+    """ROUGE-1/2/L/Lsum F-measure: bootstrap ``mid`` (keys rouge1, rouge2, rougeL, rougeLsum)
+    and plain means (rouge1_mean, ...)."""
     check_pairs(predictions, references)
     scorer = _rouge_scorer()
     return _aggregate_rouge(
@@ -220,7 +226,8 @@ def rouge(
 def per_sample_scores(
     predictions: Sequence[str], references: Sequence[str], workers: int = 1
 ) -> list[dict[str, float]]:
-    """Per pair: ``{"meteor", "rouge1", "rougeL"}`` (ROUGE as F-measure)."""
+    """Per pair: ``{"meteor", "rouge1", "rouge2", "rougeL", "rougeLsum"}`` (ROUGE as
+    F-measure)."""
     check_pairs(predictions, references)
     return [
         {"meteor": s.meteor, **{k: float(s.rouge[k].fmeasure) for k in ROUGE_TYPES}}
@@ -231,7 +238,7 @@ def per_sample_scores(
 def score_all(
     predictions: Sequence[str], references: Sequence[str], seed: int = 42, workers: int = 1
 ) -> dict[str, float]:
-    """All corpus metrics: bleu, meteor, rouge1, rougeL, rouge1_mean, rougeL_mean, n.
+    """All corpus metrics: bleu, meteor, each ROUGE type's mid and ``_mean``, n.
 
     ``workers > 1`` scores the pairs (METEOR, ROUGE) in a process pool; results are identical."""
     check_pairs(predictions, references)
