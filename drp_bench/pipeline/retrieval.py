@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
 from rank_bm25 import BM25Okapi
 
 from drp_bench.records import Item, Review, Sample
@@ -26,14 +27,26 @@ def bm25_top(
     """The ``k`` candidates most relevant to the target (BM25, whitespace tokens).
 
     Document = review title + item description; query = target review title + target item
-    description, as in the DPL/DRP code. Ties keep profile order (stable sort).
+    description, as in the DPL/DRP code; ties ordered as there (:func:`reference_order`).
     """
     if not candidates or k <= 0:
         return []
     corpus = [_document(r, items) or [""] for r in candidates]
     scores = BM25Okapi(corpus).get_scores(_query(target, items))
-    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-    return [candidates[i] for i in order[:k]]
+    return [candidates[i] for i in reference_order(scores)[:k]]
+
+
+def reference_order(scores: Sequence[float] | np.ndarray) -> list[int]:
+    """Indices best first, by the very call of the DPL/DRP code (rank_bm25 ``get_top_n``:
+    ``np.argsort(scores)[::-1]``).
+
+    Equal scores come out in reverse index order when numpy sorts them stably (all scores equal:
+    the last candidates, i.e. the newest profile reviews, first). numpy's default ``argsort``
+    is not a stable sort, though: with ties among unequal scores their order is whatever
+    numpy's quicksort (version and CPU dependent, e.g. its AVX-512 kernels) gives, so only the
+    same call reproduces the reference's order.
+    """
+    return [int(i) for i in np.argsort(np.asarray(scores))[::-1]]
 
 
 class ReviewerIndex:
