@@ -1,25 +1,49 @@
-"""Split reasoning-model output into reasoning and answer."""
+"""Split reasoning-model output into reasoning and answer, as the DRP reference code does."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
 
-def split_reasoning(text: str, reasoning_model: bool = False) -> tuple[str | None, str]:
-    """Return (reasoning, answer): text before the first ``</think>`` is reasoning.
+class ReasoningSplit(NamedTuple):
+    """The parts of one output. ``truncated``: a reasoning model's output without
+    ``</think>`` (cut off while thinking); its whole text is then the answer."""
+
+    reasoning: str | None
+    answer: str
+    truncated: bool = False
+
+
+def split_reasoning(text: str, reasoning_model: bool = False) -> ReasoningSplit:
+    """Text before the first ``</think>`` is reasoning, the rest the answer.
 
     R1-Distill chat templates open ``<think>`` in the prompt, so outputs often hold only the
     closing tag; a leading ``<think>`` is dropped from the reasoning when present. Without
-    ``</think>``, the output of a reasoning model was cut off while thinking (all reasoning,
-    no answer); that of any other model is all answer.
+    ``</think>`` the whole (stripped) text is the answer, as in DRP's
+    ``1_get_diff_outputs_deepseek.py`` (commit 54c0adc, lines 162-165); for a reasoning model
+    the split is then flagged ``truncated``.
     """
     head, sep, tail = text.partition(THINK_CLOSE)
-    if not sep:
-        if reasoning_model:
-            return _strip_open(head.strip()), ""
-        return None, text.strip()
-    return _strip_open(head.strip()), tail.strip()
+    if sep:
+        return ReasoningSplit(_strip_open(head.strip()), tail.strip())
+    return ReasoningSplit(None, text.strip(), truncated=reasoning_model)
+
+
+def split_separated(content: str, reasoning: str, finish_reason: str | None) -> ReasoningSplit:
+    """An output a server already split (``reasoning_content``, e.g. vLLM's ``deepseek_r1``
+    parser, which puts an output without ``</think>`` wholly into the reasoning).
+
+    An empty answer after reasoning that hit the token limit is such a cut-off output: its
+    reasoning becomes the answer, flagged ``truncated``, as :func:`split_reasoning` does for
+    the raw text.
+    """
+    reasoning, answer = reasoning.strip(), content.strip()
+    if reasoning and not answer and finish_reason == "length":
+        return ReasoningSplit(None, reasoning, truncated=True)
+    return ReasoningSplit(reasoning or None, answer)
 
 
 def _strip_open(reasoning: str) -> str:

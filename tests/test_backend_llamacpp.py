@@ -110,3 +110,37 @@ def test_prompt_longer_than_context_is_an_error_result_not_a_crash(backend) -> N
     assert not results[0].ok and results[0].text == ""
     assert "context" in results[0].error.lower()
     assert results[1].ok and results[1].text  # the run goes on
+
+
+# A prompt the model answers by starting to "think" (checked on the real output: greedy, it
+# writes "Let me think about this step by step. First, the" and hits max_tokens, no </think>).
+THINK_PROMPT = (
+    'Repeat exactly, word for word: "<think> Let me think about this step by step. First, the '
+    'album is very long and the songs are slow."'
+)
+
+
+@needs_bundled
+def test_reasoning_cut_off_before_the_closing_tag_keeps_the_whole_text(backend) -> None:
+    from drp_bench.backends.llamacpp import LlamaCppBackend
+    from drp_bench.pipeline.stages import StageCall
+    from drp_bench.run_folder import CallCounts, CallRecord
+    from drp_bench.summary import compute_summary
+
+    cut_at = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=12, seed=7)
+    thinker = LlamaCppBackend(n_ctx=512, n_threads=1, reasoning=True)
+    try:
+        (cut,) = thinker.chat([req(THINK_PROMPT, cut_at)])
+    finally:
+        thinker.close()
+    (plain,) = backend.chat([req(THINK_PROMPT, cut_at)])  # the same model, not a reasoning one
+    assert cut.ok and cut.finish_reason == "length" and cut.completion_tokens == 12
+    assert "</think>" not in cut.text and cut.text.lower().startswith("let me think")
+    # DRP keeps the whole text as the answer (output = d without "</think>"); flagged here
+    assert cut.text == plain.text and cut.reasoning is None and cut.reasoning_truncated
+    assert not plain.reasoning_truncated
+    # the flag reaches the predictions row and the call counts of metrics.json
+    record = StageCall([{"role": "user", "content": THINK_PROMPT}], cut).record()
+    assert CallRecord.model_validate(record).reasoning_truncated is True
+    _, calls = compute_summary([{"stages": {"generate": record}}])
+    assert CallCounts.model_validate(calls).reasoning_truncated == 1

@@ -180,6 +180,29 @@ def test_think_tags_in_content_are_split_off(llama_server: LlamaServer) -> None:
     assert result.text and "</think>" not in result.text
 
 
+def _all_reasoning(body: dict) -> dict:
+    """Imitate vLLM's ``deepseek_r1`` parser on an output without ``</think>``: all of it is
+    reasoning, no content."""
+    message = body["choices"][0]["message"]
+    message["reasoning_content"], message["content"] = message["content"], None
+    return body
+
+
+@pytest.mark.slow
+def test_reasoning_cut_off_at_max_tokens_keeps_the_whole_text(llama_server: LlamaServer) -> None:
+    backend = OpenAIBackend(llama_server.base_url, model="smollm2", reasoning=True)
+    (raw,) = backend.chat([req("Tell me a long story about a dragon.")])  # no </think> in it
+    backend.close()
+    with FaultProxy(llama_server.root_url, rewrite=_all_reasoning) as proxy:
+        backend = OpenAIBackend(proxy.base_url, model="smollm2", reasoning=True)
+        (parsed,) = backend.chat([req("Tell me a long story about a dragon.")])
+        backend.close()
+    assert raw.ok and raw.finish_reason == "length" and "</think>" not in raw.text
+    assert raw.text and raw.reasoning is None and raw.reasoning_truncated
+    # the server-split output reads the same: the reasoning is the answer, flagged
+    assert (parsed.text, parsed.reasoning, parsed.reasoning_truncated) == (raw.text, None, True)
+
+
 def test_server_log_is_kept_for_debugging(tmp_path: Path) -> None:
     """LlamaServer reports a dead server with its log path instead of waiting for the timeout."""
     server = LlamaServer(tmp_path / "missing.gguf", log_path=tmp_path / "log.txt")

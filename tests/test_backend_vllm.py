@@ -55,9 +55,12 @@ def test_output_conversion_splits_reasoning_at_closing_think_tag() -> None:
     assert (r.reasoning, r.text) == ("users differ in tone", "Loud.")
 
 
-def test_truncated_reasoning_output_has_no_answer() -> None:
+def test_truncated_reasoning_output_is_kept_whole_and_flagged() -> None:
+    # DRP keeps an output without </think> whole as the answer (1_get_diff_outputs_deepseek.py)
     r = result_from_output(_output("still thinking about", 10, 4, "length"), True, 0)
-    assert (r.reasoning, r.text, r.finish_reason) == ("still thinking about", "", "length")
+    assert (r.reasoning, r.text, r.finish_reason) == (None, "still thinking about", "length")
+    assert r.reasoning_truncated
+    assert not result_from_output(_output("an answer", 10, 2, "stop"), False, 0).reasoning_truncated
 
 
 def test_output_without_completion_is_an_error_result() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
-from drp_bench.backends.cache import CachedBackend, CallCache
+from drp_bench.backends.cache import CachedBackend, CallCache, canonical_json
 
 IDENTITY = {"backend": "test", "model": "m1", "sha256": "ab" * 32}
 
@@ -290,3 +290,38 @@ def test_cached_backend_close_closes_inner_only(cache: CallCache) -> None:
     CachedBackend(inner, cache).close()
     assert inner.closed
     assert cache.stats()["entries"] == 0  # the cache is still usable
+
+
+def _store_raw(cache: CallCache, key: str, result: dict) -> None:
+    """An entry as an older drp-bench wrote it (the JSON of that version's ChatResult)."""
+    cache._connect().execute(
+        "INSERT INTO calls(key, model, result, created_at) VALUES (?, 'm1', ?, 0)",
+        (key, canonical_json(result)),
+    )
+
+
+OLD_FIELDS = {"reasoning": None, "prompt_tokens": 7, "completion_tokens": 12, "latency_s": 0.5,
+              "error": None}  # fmt: skip
+
+
+def test_truncation_flag_round_trips(cache: CallCache) -> None:
+    key = CallCache.key(IDENTITY, req("think"))
+    cache.put(
+        key, ChatResult(text="Let me think", finish_reason="length", reasoning_truncated=True)
+    )
+    got = cache.get(key)
+    assert got is not None and got.reasoning_truncated and got.text == "Let me think"
+
+
+def test_entries_stored_before_the_truncation_flag_still_load(cache: CallCache) -> None:
+    plain, think, cut = (CallCache.key(IDENTITY, req(t)) for t in ("plain", "think", "cut"))
+    _store_raw(cache, plain, {**OLD_FIELDS, "text": "Fine.", "finish_reason": "stop"})
+    _store_raw(cache, think, {**OLD_FIELDS, "text": "Fine.", "reasoning": "hmm", "finish_reason": "stop"})  # fmt: skip  # noqa: E501
+    # the old split of a reasoning model's output cut off before </think>: all reasoning
+    _store_raw(cache, cut, {**OLD_FIELDS, "text": "", "reasoning": "Let me think", "finish_reason": "length"})  # fmt: skip  # noqa: E501
+    got = cache.get_many([plain, think, cut])
+    assert (got[plain].text, got[plain].reasoning_truncated) == ("Fine.", False)
+    assert (got[think].reasoning, got[think].reasoning_truncated) == ("hmm", False)
+    assert (got[cut].text, got[cut].reasoning, got[cut].reasoning_truncated) == (
+        "Let me think", None, True,
+    )  # fmt: skip

@@ -1,5 +1,5 @@
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
-from drp_bench.reasoning import split_reasoning
+from drp_bench.reasoning import split_reasoning, split_separated
 
 
 def test_features_in_the_requested_format_are_parsed():
@@ -50,13 +50,29 @@ def test_reasoning_before_closing_think_tag_is_split_off():
     assert split_reasoning("<think>hmm, let me see</think>\n[Review]: ok") == (
         "hmm, let me see",
         "[Review]: ok",
+        False,
     )
-    assert split_reasoning("only closing tag here</think>answer") == (
+    assert split_reasoning("only closing tag here</think>answer", reasoning_model=True) == (
         "only closing tag here",
         "answer",
+        False,
     )
-    assert split_reasoning("plain answer") == (None, "plain answer")
+    assert split_reasoning("plain answer") == (None, "plain answer", False)
 
 
-def test_reasoning_model_cut_off_while_thinking_has_no_answer():
-    assert split_reasoning("still thinking ...", reasoning_model=True) == ("still thinking ...", "")
+def test_reasoning_model_cut_off_while_thinking_keeps_the_whole_text_flagged():
+    # DRP 1_get_diff_outputs_deepseek.py: output = d when "</think>" is not in d
+    assert split_reasoning(" still thinking ...\n", reasoning_model=True) == (
+        None,
+        "still thinking ...",
+        True,
+    )
+    assert split_reasoning("<think>still", reasoning_model=True).answer == "<think>still"
+    assert not split_reasoning("still thinking ...").truncated  # not a reasoning model
+
+
+def test_server_split_reasoning_cut_off_at_the_token_limit_becomes_the_answer():
+    assert split_separated("", " Let me think", "length") == (None, "Let me think", True)
+    assert split_separated("", "Let me think", "stop") == ("Let me think", "", False)
+    assert split_separated(" ok ", "why", "length") == ("why", "ok", False)
+    assert split_separated("ok", "  ", "stop") == (None, "ok", False)

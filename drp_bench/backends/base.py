@@ -22,7 +22,11 @@ class ChatRequest:
 
 @dataclass
 class ChatResult:
-    """What one call produced. ``error`` is set (and ``text`` empty) when the call failed."""
+    """What one call produced. ``error`` is set (and ``text`` empty) when the call failed.
+
+    ``reasoning_truncated``: a reasoning model's output had no ``</think>`` (cut off while
+    thinking); ``text`` then holds the whole output, as the DRP reference code keeps it.
+    """
 
     text: str
     reasoning: str | None = None
@@ -32,6 +36,7 @@ class ChatResult:
     latency_s: float = 0.0
     error: str | None = None
     cached: bool = False
+    reasoning_truncated: bool = False
 
     @property
     def ok(self) -> bool:

@@ -29,6 +29,7 @@ from drp_bench.backends.base import (
     ProgressCallback,
     SamplingParams,
 )
+from drp_bench.reasoning import split_separated
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"
@@ -80,7 +81,20 @@ def result_from_json(text: str) -> ChatResult:
     data = json.loads(text)
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         raise ValueError(f"expected a JSON object with a string 'text', found {text[:80]!r}")
+    if "reasoning_truncated" not in data:
+        data = _upgrade_truncated(data)
     return ChatResult(**{k: v for k, v in data.items() if k in _RESULT_FIELDS}, cached=True)
+
+
+def _upgrade_truncated(data: dict[str, Any]) -> dict[str, Any]:
+    """An entry stored before ``reasoning_truncated``: a reasoning model's output cut off while
+    thinking was stored as reasoning with an empty answer. Such an entry (empty text, reasoning,
+    finish reason ``length``) reads as today's split makes it: the text is the answer, flagged
+    (without a leading ``<think>``, which the old split dropped); any other reads unflagged."""
+    split = split_separated(data["text"], data.get("reasoning") or "", data.get("finish_reason"))
+    if not split.truncated:
+        return {**data, "reasoning_truncated": False}
+    return {**data, "text": split.answer, "reasoning": None, "reasoning_truncated": True}
 
 
 class CallCache:

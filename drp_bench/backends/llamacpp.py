@@ -105,10 +105,11 @@ class LlamaCppBackend:
         latency = time.perf_counter() - start
         choice = response["choices"][0]
         usage = response.get("usage") or {}
-        reasoning, text = split_reasoning(choice["message"].get("content") or "", self.reasoning)
+        split = split_reasoning(choice["message"].get("content") or "", self.reasoning)
         return ChatResult(
-            text=text,
-            reasoning=reasoning,
+            text=split.answer,
+            reasoning=split.reasoning,
+            reasoning_truncated=split.truncated,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=choice.get("finish_reason"),

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
 from drp_bench.models import ModelSpec
-from drp_bench.reasoning import split_reasoning
+from drp_bench.reasoning import split_reasoning, split_separated
 
 # Fields in which servers return reasoning they already split off the answer:
 # vllm serve --reasoning-parser (``reasoning_content``; newer releases ``reasoning``).
@@ -143,14 +143,14 @@ class OpenAIBackend:
         content = choice.message.content or ""
         separated = _server_reasoning(choice.message)
         if separated is not None:
-            reasoning: str | None = separated.strip() or None
-            text = content.strip()
+            split = split_separated(content, separated, choice.finish_reason)
         else:
-            reasoning, text = split_reasoning(content, self.reasoning)
+            split = split_reasoning(content, self.reasoning)
         usage = response.usage
         return ChatResult(
-            text=text,
-            reasoning=reasoning,
+            text=split.answer,
+            reasoning=split.reasoning,
+            reasoning_truncated=split.truncated,
             prompt_tokens=int(usage.prompt_tokens or 0) if usage else 0,
             completion_tokens=int(usage.completion_tokens or 0) if usage else 0,
             finish_reason=choice.finish_reason,

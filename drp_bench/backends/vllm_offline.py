@@ -46,10 +46,11 @@ def result_from_output(output: Any, reasoning_model: bool, latency_s: float) -> 
     if not output.outputs:
         return ChatResult(text="", latency_s=latency_s, error="vLLM returned no completion")
     completion = output.outputs[0]
-    reasoning, text = split_reasoning(completion.text or "", reasoning_model)
+    split = split_reasoning(completion.text or "", reasoning_model)
     return ChatResult(
-        text=text,
-        reasoning=reasoning,
+        text=split.answer,
+        reasoning=split.reasoning,
+        reasoning_truncated=split.truncated,
         prompt_tokens=len(output.prompt_token_ids or ()),
         completion_tokens=len(completion.token_ids or ()),
         finish_reason=completion.finish_reason,
