@@ -128,6 +128,11 @@ class CallRecord(_Model):
     error: str | None = Field(description="why the call failed; null when it succeeded")
     skipped: bool = Field(description="not sent because a call it needs failed")
     cached: bool = Field(description="answered from the call cache")
+    reasoning_truncated: bool = Field(
+        default=False,
+        description="a reasoning model's output without </think> (cut off while thinking): "
+        "'output' is the whole text, 'reasoning' null",
+    )
 
     @property
     def ok(self) -> bool:
@@ -304,6 +309,9 @@ class CallCounts(_Model):
     failed: int
     cached: int
     skipped: int
+    reasoning_truncated: int = Field(
+        default=0, description="answered calls whose reasoning was cut off (no </think>)"
+    )
 
 
 class MetricsFile(_Model):

@@ -28,7 +28,7 @@ def stage_calls(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def compute_summary(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
     """Per-stage token/latency totals plus per-sample means, and the call counts."""
     per_stage: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    calls = {"total": 0, "failed": 0, "cached": 0, "skipped": 0}
+    calls = {"total": 0, "failed": 0, "cached": 0, "skipped": 0, "reasoning_truncated": 0}
     for record in records:
         for stage, call in stage_calls(record):
             if call.get("skipped"):
@@ -42,6 +42,7 @@ def compute_summary(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict
             calls["total"] += 1
             calls["failed"] += int(call.get("error") is not None)
             calls["cached"] += int(bool(call.get("cached")))
+            calls["reasoning_truncated"] += int(bool(call.get("reasoning_truncated")))
     compute: dict[str, Any] = {
         stage: {k: (round(v, 3) if k == "latency_s" else int(v)) for k, v in values.items()}
         for stage, values in per_stage.items()
@@ -181,6 +182,7 @@ def format_summary(metrics: dict) -> str:
         ("generator", run.get("models", {}).get("generator", {}).get("name")),
         *((info.label, _fmt(m.get(info.key))) for info in METRICS),
         ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
+        *_truncated_row(metrics["calls"]),
         ("samples affected", _affected(metrics)),
         (
             "tokens per sample",
@@ -204,6 +206,12 @@ def status_line(metrics: dict) -> str:
         f"DEGRADED: {reason}. Scores below are not the method's; re-run the same command to "
         "retry only the failed calls (the others come from the cache)."
     )
+
+
+def _truncated_row(calls: dict) -> list[tuple[str, str]]:
+    """A row for reasoning outputs cut off before ``</think>``, when there were any."""
+    n = calls.get("reasoning_truncated") or 0
+    return [("reasoning cut off", f"{n} calls (no </think>: whole text kept)")] if n else []
 
 
 def _affected(metrics: dict) -> str:

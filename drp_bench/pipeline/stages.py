@@ -56,6 +56,7 @@ class StageCall:
             "error": r.error,
             "skipped": self.skipped,
             "cached": r.cached,
+            "reasoning_truncated": r.reasoning_truncated,
         }
 
 
