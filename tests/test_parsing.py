@@ -1,3 +1,5 @@
+import pytest
+
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
 from drp_bench.reasoning import split_reasoning, split_separated
 
@@ -44,6 +46,51 @@ def test_answer_prefix_is_stripped_or_whole_text_kept():
     assert strip_answer_prefix("[Review]: Great album.", "Review") == "Great album."
     assert strip_answer_prefix("Sure!\n[review] : Fine.", "Review") == "Fine."
     assert strip_answer_prefix("No prefix here.", "Review") == "No prefix here."
+
+
+def _reference_postprocess_output(output):
+    """DRP utils/utils.py postprocess_output (commit 54c0adc, lines 81-85), verbatim."""
+    prefix = "[Review]:"
+    if output.startswith(prefix):
+        return output[len(prefix) :].strip()
+    return output
+
+
+REVIEW_OUTPUTS = [
+    "[Review]: Great album.",
+    "[Review]:Great album.\n",
+    "[Review]:   \n\nMulti\nline [Review]: kept  ",
+    " [Review]: leading space",
+    "[review]: lower case",
+    "[ Review ] : spaced",
+    "[Review] no colon",
+    "Sure! Here it is.\n[Review]: Fine.",
+    "No prefix at all ",
+    "[Review]:",
+    "",
+]
+
+
+@pytest.mark.parametrize("output", REVIEW_OUTPUTS)
+def test_reference_mode_is_the_reference_postprocessing(output):
+    assert strip_answer_prefix(output, "Review", mode="reference") == (
+        _reference_postprocess_output(output)
+    )
+
+
+def test_reference_mode_strips_only_an_exact_prefix_at_the_very_start():
+    assert strip_answer_prefix("[Review]: Great album. ", "Review", "reference") == "Great album."
+    kept = ["Sure!\n[Review]: Fine.", " [Review]: x", "[review]: x", "No prefix "]
+    assert [strip_answer_prefix(t, "Review", "reference") for t in kept] == kept
+    # the lenient default finds the label anywhere, in any case, and strips
+    assert [strip_answer_prefix(t, "Review") for t in kept] == ["Fine.", "x", "x", "No prefix"]
+    summary = "[Summary]: Writes short, warm reviews."
+    assert strip_answer_prefix(summary, "Summary", "reference") == "Writes short, warm reviews."
+
+
+def test_unknown_prefix_mode_is_rejected():
+    with pytest.raises(ValueError, match="mode: expected one of lenient, reference, found 'x'"):
+        strip_answer_prefix("[Review]: a", "Review", mode="x")  # type: ignore[arg-type]
 
 
 def test_reasoning_before_closing_think_tag_is_split_off():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from drp_bench.records import Feature
 
@@ -62,8 +63,31 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("**", "").split())
 
 
-def strip_answer_prefix(text: str, label: str) -> str:
-    """Text after ``[label]:`` (first occurrence; case-insensitive), else the whole text."""
+#: How an answer's ``[label]:`` prefix is removed (see :func:`strip_answer_prefix`).
+PrefixMode = Literal["lenient", "reference"]
+PREFIX_MODES: tuple[str, ...] = get_args(PrefixMode)
+
+
+def strip_answer_prefix(text: str, label: str, mode: PrefixMode = "lenient") -> str:
+    """The answer in ``text`` without its ``[label]:`` prefix.
+
+    ``lenient`` (default): the text after the first ``[label]`` (case-insensitive, spaces
+    inside the brackets, optional colon) anywhere in the text, else the whole text; stripped.
+    ``reference``: exactly DPL/DRP's ``postprocess_output``: only a literal ``[label]:`` at the
+    very start is removed (the rest stripped); any other text is returned unchanged.
+    """
+    if mode == "reference":
+        return _strip_reference_prefix(text, label)
+    if mode != "lenient":
+        raise ValueError(f"mode: expected one of {', '.join(PREFIX_MODES)}, found {mode!r}")
     match = re.search(rf"\[\s*{re.escape(label)}\s*\]\s*[:：]?\s*", text, re.IGNORECASE)
     answer = text[match.end() :] if match else text
     return answer.strip()
+
+
+def _strip_reference_prefix(text: str, label: str) -> str:
+    """DRP ``utils/utils.py`` ``postprocess_output`` (commit 54c0adc, lines 81-85; DPL 7c71663,
+    lines 74-78) for ``[Review]:``, and the same test DRP applies to ``[Summary]:``
+    (``utils/preprocess.py`` lines 118-120) on the stripped summary."""
+    prefix = f"[{label}]:"
+    return text[len(prefix) :].strip() if text.startswith(prefix) else text
