@@ -24,6 +24,8 @@ SUMMARY_SOURCES = ("validated", "extracted")
 #: What later stages read of an earlier stage's output: parsed features re-formatted, or the
 #: raw answer (the papers' code).
 HANDOFFS = ("parsed", "raw")
+#: How an answer's "[Review]:" label is cut (drp_bench.pipeline.parsing.strip_answer_prefix).
+PREFIX_MODES = ("lenient", "reference")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class RunConfig:
     uvq: bool
     prompts: dict[str, Any]
     cache_path: str | None
+    answer_prefix: str = "lenient"
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunConfig:
@@ -127,4 +130,13 @@ class RunConfig:
             uvq=cfg.get("uvq", False),
             prompts=dict(cfg.get("prompts") or {}),
             cache_path=cache.get("path") if cache.get("enabled", True) else None,
+            answer_prefix=_one_of(
+                "answer_prefix", cfg.get("answer_prefix", "lenient"), PREFIX_MODES
+            ),
         )
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise ValueError(f"{key}: expected one of {allowed}, found {value!r}")
+    return value

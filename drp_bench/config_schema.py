@@ -109,6 +109,7 @@ class RunConf:
     num_users: int = 4
     seed: int = 42
     temperature: Optional[float] = None  # noqa: UP045  set: every role samples at it
+    answer_prefix: str = "lenient"  # lenient | reference: how [Review]:/[Summary]: are cut
     uvq: bool = False
     embedding: EmbeddingConf = field(default_factory=EmbeddingConf)
     prompts: PromptsConf = field(default_factory=PromptsConf)

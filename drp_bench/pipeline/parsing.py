@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from drp_bench.config import PREFIX_MODES
 from drp_bench.records import Feature
 
 _FEATURE_START = re.compile(r"-{2,}\s*\[\s*([^\]\n]+?)\s*\]", re.MULTILINE)
@@ -65,7 +66,7 @@ def _clean(text: str) -> str:
 
 #: How an answer's ``[label]:`` prefix is removed (see :func:`strip_answer_prefix`).
 PrefixMode = Literal["lenient", "reference"]
-PREFIX_MODES: tuple[str, ...] = get_args(PrefixMode)
+assert get_args(PrefixMode) == PREFIX_MODES  # one list, in the config layer
 
 
 def strip_answer_prefix(text: str, label: str, mode: PrefixMode = "lenient") -> str:

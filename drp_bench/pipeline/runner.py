@@ -209,7 +209,9 @@ class Pipeline:
                     item=items[ctx.sample.target.asin],
                     target=ctx.sample.target,
                     past_reviews=list(ctx.past_reviews),
-                    summary=strip_answer_prefix(summary.answer, "Summary") if summary else "",
+                    summary=strip_answer_prefix(summary.answer, "Summary", self.cfg.answer_prefix)
+                    if summary
+                    else "",
                     items=items,
                 )
             )
@@ -235,10 +237,14 @@ class Pipeline:
         if summary is not None:
             stages["summarize"] = {
                 **summary.record(),
-                "summary": strip_answer_prefix(summary.answer, "Summary"),
+                "summary": strip_answer_prefix(summary.answer, "Summary", self.cfg.answer_prefix),
             }
         stages["generate"] = generation.record()
-        prediction = strip_answer_prefix(generation.answer, "Review") if generation.ok else ""
+        prediction = (
+            strip_answer_prefix(generation.answer, "Review", self.cfg.answer_prefix)
+            if generation.ok
+            else ""
+        )
         failed_before = sorted(
             {stage for stage, call in _calls_of(mine, summary) if not call.ok},
             key=STAGE_ORDER.index,
