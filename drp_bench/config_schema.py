@@ -45,6 +45,8 @@ class ModelConf:
     reasoning: bool = False
     context_length: int = 4096
     tensor_parallel_size: int = 1
+    # where a template's instruction goes for this model (None: prompts.instructions_in)
+    instructions_in: Optional[str] = None  # noqa: UP045
     backend: BackendConf = field(default_factory=BackendConf)
     sampling: SamplingConf = field(default_factory=SamplingConf)
 

@@ -35,6 +35,7 @@ class ModelSpec:
     backend_options: dict[str, Any] = field(default_factory=dict)
     sampling: SamplingParams = field(default_factory=SamplingParams)
     revision: str | None = None
+    instructions_in: str | None = None  # system | user; None: the run's prompts setting
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], where: str) -> ModelSpec:
@@ -64,6 +65,7 @@ class ModelSpec:
             backend_options=dict(backend.get("options") or {}),
             sampling=SamplingParams(**sampling),
             revision=cfg.get("revision"),
+            instructions_in=cfg.get("instructions_in"),
         )
 
     def summary(self) -> dict[str, Any]:

@@ -64,8 +64,17 @@ class PromptRenderer:
             "max_description_chars": max_description_chars,
         }
 
-    def messages(self, template: str, **variables: Any) -> list[Message]:
-        """The chat messages of one call: system (if any), then the user turn."""
+    def messages(
+        self, template: str, instructions_in: str | None = None, **variables: Any
+    ) -> list[Message]:
+        """The chat messages of one call: system (if any), then the user turn.
+
+        ``instructions_in`` overrides the renderer's setting for this call (a model's own)."""
+        where = instructions_in or self.instructions_in
+        if where not in INSTRUCTION_PLACES:
+            raise ValueError(
+                f"instructions_in: expected one of {INSTRUCTION_PLACES}, found {where!r}"
+            )
         user = self.render(template, **variables)
         base = template.removesuffix(".j2")
         system = (
@@ -73,7 +82,7 @@ class PromptRenderer:
             if self.has_template(f"{base}.system")
             else self.system_prompt
         )
-        if system and self.instructions_in == "user":
+        if system and where == "user":
             return [{"role": "user", "content": f"{system}\n\n{user}"}]
         return ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": user}

@@ -50,9 +50,15 @@ class Pipeline:
             raise ValueError(f"no backend for role(s) {missing}")
         self.cfg = cfg
         self.backends = backends
-        self.render = renderer.messages
+        self.renderer = renderer
         self.stage_wall_s: dict[str, float] = {}
         self.stage_progress: dict[str, StageProgress] = {}
+
+    def render(self, role: str, template: str, **variables: Any) -> list[Message]:
+        """The messages of one call of ``role``: its model may say where instructions go
+        (R1-Distill models take none in a system message)."""
+        where = self.cfg.roles[role].instructions_in
+        return self.renderer.messages(template, instructions_in=where, **variables)
 
     def progress_report(self) -> dict[str, dict[str, int | bool]]:
         """Per stage started so far: calls planned, finished, failed, and whether it ended."""
@@ -104,7 +110,9 @@ class Pipeline:
 
     def _extract(self, work: list[ItemWork], items: dict) -> None:
         template = self.cfg.method.templates["extract"]
-        prompts = [self.render(template, **self._comparison_vars(w, items)) for w in work]
+        prompts = [
+            self.render("extractor", template, **self._comparison_vars(w, items)) for w in work
+        ]
         for w, call in zip(work, self._stage("extract", "extractor", prompts), strict=True):
             self._store(w, "extract", call)
 
@@ -116,6 +124,7 @@ class Pipeline:
                 self._store(w, "validate", StageCall.skip("the extract call of this item failed"))
         prompts = [
             self.render(
+                "validator",
                 template,
                 candidates=w.differences_text("extract", self.cfg.method.handoff),
                 **self._comparison_vars(w, items),
@@ -146,6 +155,7 @@ class Pipeline:
         todo = [w for w in work if w.calls[source].ok and w.calls[source].answer.strip()]
         prompts = [
             self.render(
+                "normalizer",
                 self.cfg.method.templates.get("normalize", "normalize"),
                 **prompt_variables(
                     items[w.comparison.review.asin].title,
@@ -182,6 +192,7 @@ class Pipeline:
             ]
             prompts.append(
                 self.render(
+                    "summarizer",
                     self.cfg.method.templates["summarize"],
                     differences=differences,
                     past_reviews=list(ctx.past_reviews),
@@ -205,6 +216,7 @@ class Pipeline:
             todo.append(i)
             prompts.append(
                 self.render(
+                    "generator",
                     self.cfg.method.templates["generate"],
                     item=items[ctx.sample.target.asin],
                     target=ctx.sample.target,
