@@ -8,16 +8,24 @@ from typing import Any
 from drp_bench.models import ROLES, ModelSpec
 
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+#: Roles that analyse a run's output rather than produce it; a top-level temperature skips them.
+ANALYSIS_ROLES = frozenset({"normalizer"})
 DIMENSIONS = ("fixed", "auto")
 
 
 @dataclass(frozen=True)
 class EmbedderSpec:
-    """The sentence-transformers model that embeds reviews for representative selection."""
+    """The sentence-transformers model that embeds reviews for representative selection.
+
+    ``prompt_name``: one of the model's prompts (e.g. ``"query"``) to encode with; None encodes
+    as ``SentenceTransformer.encode`` does by default (DRP's ``0_prepare_diff_inputs.py``: no
+    prompt, so gte-Qwen2-1.5B-instruct embeds reviews as documents, without its instruction).
+    """
 
     model: str = BUNDLED_EMBEDDER
     batch_size: int = 32
     device: str = "cpu"
+    prompt_name: str | None = None
 
 
 SUMMARY_SOURCES = ("validated", "extracted")
@@ -111,10 +119,12 @@ class RunConfig:
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"dataset.limit: expected null or an integer >= 1, found {limit!r}")
         roles = {role: ModelSpec.from_config(cfg[role], role) for role in ROLES}
-        if cfg.get("temperature") is not None:
+        if cfg.get("temperature") is not None:  # the method's roles, not the UVQ analysis
             temperature = float(cfg["temperature"])
             roles = {
-                role: replace(spec, sampling=replace(spec.sampling, temperature=temperature))
+                role: spec
+                if role in ANALYSIS_ROLES
+                else replace(spec, sampling=replace(spec.sampling, temperature=temperature))
                 for role, spec in roles.items()
             }
         embedding = cfg.get("embedding") or {}

@@ -78,6 +78,7 @@ class EmbeddingConf:
     model: str = BUNDLED_EMBEDDER
     batch_size: int = 32
     device: str = "cpu"
+    prompt_name: Optional[str] = None  # noqa: UP045  a prompt of the model; null: documents
 
 
 @dataclass

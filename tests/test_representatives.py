@@ -1,7 +1,25 @@
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
-from drp_bench.pipeline.representatives import select_representatives
+from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec
+from drp_bench.pipeline.embedding_cache import (
+    EmbeddingCache,
+    embedding_cache_path,
+    embedding_key,
+    folder_fingerprint,
+)
+from drp_bench.pipeline.representatives import (
+    Embedder,
+    resolve_embedder_path,
+    select_representatives,
+)
+from tests.conftest import require
 
 
 def test_representatives_come_from_clusters_without_the_target():
@@ -36,3 +54,126 @@ def test_selection_is_deterministic_for_a_seed():
 def test_too_few_other_reviews_is_an_error():
     with pytest.raises(ValueError, match="at least 4"):
         select_representatives(np.zeros(2), np.ones((2, 2)), num_users=4)
+
+
+# ---------------------------------------------------------------- embeddings and their cache
+
+REVIEWS = [
+    "Smooth and warm saxophone, a late-night record I keep coming back to.",
+    "Too loud for me; the drums drown every melody.",
+    "Gentle acoustic stories about rural life, beautifully sung.",
+    "Smooth and warm saxophone, a late-night record I keep coming back to.",  # repeated
+]
+
+
+@pytest.fixture(scope="module")
+def minilm_folder() -> Path:
+    require("sentence_transformers", "sentence-transformers")
+    return Path(resolve_embedder_path(BUNDLED_EMBEDDER))
+
+
+def test_a_second_embedder_on_the_same_cache_embeds_nothing(minilm_folder, tmp_path) -> None:
+    cache = tmp_path / "embeddings.sqlite"
+    first = Embedder(EmbedderSpec(), cache_path=cache)
+    vectors = first.encode(REVIEWS)
+    first.close()
+    assert first.texts_encoded == 3  # distinct texts, each once
+    assert vectors.dtype == np.float32 and vectors.shape == (4, 384)
+    second = Embedder(EmbedderSpec(), cache_path=cache)
+    again = second.encode(REVIEWS)
+    second.close()
+    assert second.texts_encoded == 0 and second._model is None  # not even loaded
+    assert np.array_equal(again, vectors)
+
+
+def test_vectors_are_stored_as_float32_bytes(minilm_folder, tmp_path) -> None:
+    cache = tmp_path / "embeddings.sqlite"
+    embedder = Embedder(EmbedderSpec(), cache_path=cache)
+    vector = embedder.encode(REVIEWS[:1])[0]
+    embedder.close()
+    with sqlite3.connect(cache) as conn:
+        ((key, dim, blob),) = conn.execute("SELECT key, dim, vector FROM embeddings").fetchall()
+    assert key == embedding_key(embedder.identity, REVIEWS[0]) and dim == 384
+    assert blob == vector.astype("<f4").tobytes()
+
+
+def _copy_with_prompt(src: Path, dst: Path) -> Path:
+    """A copy of a model folder whose sentence-transformers config adds a "query" prompt."""
+    shutil.copytree(src, dst)
+    config = dst / "config_sentence_transformers.json"
+    data = json.loads(config.read_text())
+    config.write_text(json.dumps({**data, "prompts": {"query": "query: "}}))
+    return dst
+
+
+def test_another_model_identity_misses(minilm_folder, tmp_path) -> None:
+    cache = tmp_path / "embeddings.sqlite"
+    base = Embedder(EmbedderSpec(), cache_path=cache)
+    vectors = base.encode(REVIEWS)
+    copy = str(_copy_with_prompt(minilm_folder, tmp_path / "model"))
+    # the same weights under another name, with one config file changed: another fingerprint
+    changed = Embedder(EmbedderSpec(model=copy), cache_path=cache)
+    assert changed.identity["fingerprint"] != base.identity["fingerprint"]
+    assert np.allclose(changed.encode(REVIEWS), vectors, atol=1e-5)  # no prompt used
+    assert changed.texts_encoded == 3
+    # a prompt is part of the identity (and changes the vectors)
+    query = Embedder(EmbedderSpec(model=copy, prompt_name="query"), cache_path=cache)
+    assert query.identity["prompt_name"] == "query"
+    assert not np.allclose(query.encode(REVIEWS), vectors, atol=1e-3)
+    assert query.texts_encoded == 3
+    for e in (base, changed, query):
+        e.close()
+
+
+def test_without_a_cache_path_nothing_is_written(minilm_folder, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    embedder = Embedder(EmbedderSpec(), cache_path=None)
+    embedder.encode(REVIEWS)
+    embedder.encode(REVIEWS)
+    assert embedder.texts_encoded == 3 and list(tmp_path.iterdir()) == []
+
+
+def test_folder_fingerprint_follows_file_changes(tmp_path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"\0" * (9 << 20))  # hashed by size and edges
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "lock").write_text("x")
+    first = folder_fingerprint(tmp_path)
+    (tmp_path / ".cache" / "lock").write_text("y")  # hidden: ignored
+    assert folder_fingerprint(tmp_path) == first
+    weights.write_bytes(b"\0" * (9 << 20) + b"\1")
+    second = folder_fingerprint(tmp_path)
+    assert second != first
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    assert folder_fingerprint(tmp_path) not in (first, second)
+
+
+def test_embedding_cache_lives_next_to_the_call_cache(tmp_path) -> None:
+    assert embedding_cache_path(tmp_path / "calls.sqlite") == tmp_path / "embeddings.sqlite"
+    assert embedding_cache_path(None) is None
+    with EmbeddingCache(tmp_path / "e.sqlite") as cache:
+        assert cache.put_many([("k", np.array([1.5, -2.0]))]) == 1
+        assert cache.put_many([("k", np.array([9.0, 9.0]))]) == 0  # the first stays
+        assert cache.get_many(["k", "missing"])["k"].tolist() == [1.5, -2.0]
+        assert len(cache) == 1
+
+
+def _embedder_spec(overrides: list[str]) -> EmbedderSpec:
+    from hydra import compose, initialize_config_dir
+
+    from drp_bench.config import RunConfig
+    from drp_bench.resources import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    return RunConfig.from_config(OmegaConf.to_container(cfg, resolve=True)).embedder
+
+
+def test_the_paper_embedder_is_expressible_in_the_config() -> None:
+    # DRP 0_prepare_diff_inputs.py: SentenceTransformer("Alibaba-NLP/gte-Qwen2-1.5B-instruct"),
+    # encode(texts, batch_size=8) without a prompt: reviews embedded as documents
+    paper = ["embedding.model=Alibaba-NLP/gte-Qwen2-1.5B-instruct", "embedding.batch_size=8"]
+    spec = _embedder_spec(paper)
+    assert spec == EmbedderSpec("Alibaba-NLP/gte-Qwen2-1.5B-instruct", 8, "cpu", None)
+    assert _embedder_spec(["embedding.prompt_name=query"]).prompt_name == "query"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
 
 from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec
+from drp_bench.pipeline.embedding_cache import EmbeddingCache, embedding_key, folder_fingerprint
 
 __all__ = ["BUNDLED_EMBEDDER", "Embedder", "EmbedderSpec"]
 
@@ -29,27 +33,106 @@ def resolve_embedder_path(model: str) -> str:
     return model
 
 
+def model_folder(path: str) -> Path | None:
+    """The local folder of a model: ``path`` itself, or a hub id's snapshot already in the
+    Hugging Face cache (None when it is not there yet)."""
+    if Path(path).is_dir():
+        return Path(path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(path, local_files_only=True))
+    except Exception:  # not downloaded yet (or not a hub id): the caller loads the model first
+        return None
+
+
+def _library_version() -> str:
+    try:
+        return version("sentence-transformers")
+    except PackageNotFoundError:  # pragma: no cover - a dependency of the package
+        return "not-installed"
+
+
 class Embedder:
-    """Sentence-transformers encoder with an in-memory cache of texts already embedded."""
+    """Sentence-transformers encoder: each distinct text is embedded once.
 
-    def __init__(self, spec: EmbedderSpec):
-        from sentence_transformers import SentenceTransformer
+    Vectors (float32) come from memory, then from the persistent :class:`EmbeddingCache` at
+    ``cache_path`` (None: no persistent cache), keyed by :attr:`identity` and the text; the model
+    is loaded only when a text is in neither. ``texts_encoded`` counts texts sent to the model.
+    """
 
-        path = resolve_embedder_path(spec.model)
-        if spec.model.startswith("bundled:") and not Path(path).exists():
-            raise RuntimeError(f"Bundled embedding model folder not found: {path}")
-        self._model = SentenceTransformer(path, device=spec.device)
-        self._batch_size = spec.batch_size
-        self._cache: dict[str, np.ndarray] = {}
+    def __init__(self, spec: EmbedderSpec, cache_path: str | os.PathLike[str] | None = None):
+        self.spec = spec
+        self._path = resolve_embedder_path(spec.model)
+        if spec.model.startswith("bundled:") and not Path(self._path).exists():
+            raise RuntimeError(f"Bundled embedding model folder not found: {self._path}")
+        self._model: Any = None
+        self._memory: dict[str, np.ndarray] = {}
+        self._cache = EmbeddingCache(cache_path) if cache_path is not None else None
+        self._identity: dict[str, Any] | None = None
+        self.texts_encoded = 0
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Model name, fingerprint of its files, prompt and library version (the cache key)."""
+        if self._identity is None:
+            folder = model_folder(self._path)
+            if folder is None:  # a hub id not downloaded yet: loading downloads it
+                self._load()
+                folder = model_folder(self._path)
+            if folder is None:
+                raise RuntimeError(f"cannot find the files of embedding model {self._path!r}")
+            self._identity = {
+                "model": self.spec.model,
+                "fingerprint": folder_fingerprint(folder),
+                "prompt_name": self.spec.prompt_name,
+                "sentence_transformers": _library_version(),
+            }
+        return self._identity
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self._path, device=self.spec.device)
+        return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        """One float32 vector per text, in order."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memory]
+        if missing and self._cache is not None:
+            missing = self._read_cache(missing)
         if missing:
-            vectors = self._model.encode(
-                missing, batch_size=self._batch_size, convert_to_numpy=True, show_progress_bar=False
-            )
-            self._cache.update(zip(missing, vectors, strict=True))
-        return np.stack([self._cache[t] for t in texts])
+            vectors = self._embed(missing)
+            self._memory.update(zip(missing, vectors, strict=True))
+            if self._cache is not None:
+                keys = [embedding_key(self.identity, t) for t in missing]
+                self._cache.put_many(zip(keys, vectors, strict=True), model=self.spec.model)
+        return np.stack([self._memory[t] for t in texts])
+
+    def _read_cache(self, texts: list[str]) -> list[str]:
+        """Fill memory from the persistent cache; returns the texts still missing."""
+        assert self._cache is not None
+        keys = {t: embedding_key(self.identity, t) for t in texts}
+        found = self._cache.get_many(keys.values())
+        self._memory.update({t: found[k] for t, k in keys.items() if k in found})
+        return [t for t in texts if keys[t] not in found]
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        vectors = self._load().encode(
+            texts,
+            batch_size=self.spec.batch_size,
+            prompt_name=self.spec.prompt_name,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        self.texts_encoded += len(texts)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def close(self) -> None:
+        """Close the persistent cache (the model stays loaded)."""
+        if self._cache is not None:
+            self._cache.close()
 
 
 def select_representatives(
