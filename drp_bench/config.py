@@ -32,6 +32,13 @@ SUMMARY_SOURCES = ("validated", "extracted")
 #: What later stages read of an earlier stage's output: parsed features re-formatted, or the
 #: raw answer (the papers' code).
 HANDOFFS = ("parsed", "raw")
+#: uvq_rule -> the UVQ rules computed (the first one is metrics.json's ``uvq``); rules are
+#: drp_bench.uvq.score.RULES.
+UVQ_RULE_CHOICES: dict[str, tuple[str, ...]] = {
+    "drop-conflicts": ("drop-conflicts",),
+    "drp-reference": ("drp-reference",),
+    "both": ("drop-conflicts", "drp-reference"),
+}
 #: How an answer's "[Review]:" label is cut (drp_bench.pipeline.parsing.strip_answer_prefix).
 PREFIX_MODES = ("lenient", "reference")
 
@@ -97,6 +104,7 @@ class RunConfig:
     prompts: dict[str, Any]
     cache_path: str | None
     answer_prefix: str = "lenient"
+    uvq_rules: tuple[str, ...] = ("drop-conflicts",)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunConfig:
@@ -140,6 +148,9 @@ class RunConfig:
             uvq=cfg.get("uvq", False),
             prompts=dict(cfg.get("prompts") or {}),
             cache_path=cache.get("path") if cache.get("enabled", True) else None,
+            uvq_rules=UVQ_RULE_CHOICES[
+                _one_of("uvq_rule", cfg.get("uvq_rule", "drop-conflicts"), tuple(UVQ_RULE_CHOICES))
+            ],
             answer_prefix=_one_of(
                 "answer_prefix", cfg.get("answer_prefix", "lenient"), PREFIX_MODES
             ),

@@ -114,6 +114,7 @@ class RunConf:
     temperature: Optional[float] = None  # noqa: UP045  set: every role samples at it
     answer_prefix: str = "lenient"  # lenient | reference: how [Review]:/[Summary]: are cut
     uvq: bool = False
+    uvq_rule: str = "drop-conflicts"  # drop-conflicts | drp-reference | both
     embedding: EmbeddingConf = field(default_factory=EmbeddingConf)
     prompts: PromptsConf = field(default_factory=PromptsConf)
     cache: CacheConf = field(default_factory=CacheConf)

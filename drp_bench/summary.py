@@ -112,23 +112,29 @@ def failure_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def uvq_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+def uvq_summary(
+    records: list[dict[str, Any]], rules: tuple[str, ...] = ("drop-conflicts",)
+) -> dict[str, Any] | None:
+    """metrics.json's ``uvq``: by the first of ``rules``; with several rules, each one's
+    summary under ``by_rule`` too (the report shows them side by side)."""
     if not any("normalize" in r["stages"] for r in records):
         return None
     from drp_bench.uvq.normalize import Unit
     from drp_bench.uvq.score import run_uvq, user_uvq
 
-    users = []
-    for record in records:
-        units_per_item = [
-            [Unit.from_dict(u) for u in entry.get("units", [])]
-            for entry in record["stages"].get("normalize", [])
-        ]
-        malformed = sum(
-            1 for entry in record["stages"].get("normalize", []) if not entry.get("parse_ok")
-        )
-        users.append(user_uvq(units_per_item, malformed_items=malformed))
-    return run_uvq(users)
+    by_rule: dict[str, Any] = {}
+    for rule in rules:
+        users = []
+        for record in records:
+            entries = record["stages"].get("normalize", [])
+            units_per_item = [[Unit.from_dict(u) for u in e.get("units", [])] for e in entries]
+            malformed = sum(1 for e in entries if not e.get("parse_ok"))
+            users.append(user_uvq(units_per_item, rule=rule, malformed_items=malformed))  # type: ignore[arg-type]
+        by_rule[rule] = run_uvq(users)
+    main = by_rule[rules[0]]
+    if main is not None and len(rules) > 1:
+        main = {**main, "by_rule": by_rule}
+    return main
 
 
 def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]]) -> dict:
@@ -162,7 +168,7 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
         "failed_samples": sum(1 for r in records if r.get("status") == "failed"),
         "features": feature_summary(records, final_stage) if method.differences else None,
         "extracted_features": feature_summary(records, "extract") if method.differences else None,
-        "uvq": uvq_summary(records),
+        "uvq": uvq_summary(records, cfg.uvq_rules),
         "calls": calls,
         "compute": compute,
     }

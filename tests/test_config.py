@@ -90,7 +90,8 @@ def test_backend_options_stay_free_form():
 
 def test_a_top_level_temperature_sets_every_roles_sampling():
     cfg = RunConfig.from_config(_compose(["temperature=0.8"]))
-    assert {spec.sampling.temperature for spec in cfg.roles.values()} == {0.8}
+    assert {cfg.roles[r].sampling.temperature for r in cfg.roles if r != "normalizer"} == {0.8}
+    assert cfg.roles["normalizer"].sampling.temperature == 0.0  # analysis, not the method
     assert {s.sampling.temperature for s in RunConfig.from_config(_compose()).roles.values()} == {
         0.0
     }

@@ -275,3 +275,14 @@ def test_a_failed_normalisation_degrades_the_run_but_not_the_prediction(tiny_dat
     metrics = summarize_run(cfg, tiny_dataset, records)
     assert metrics["status"] == "degraded"
     assert metrics["failures"]["calls_by_stage"]["normalize"]["failed"] == 3
+
+
+def test_uvq_rule_both_reports_each_rule(tiny_dataset, embedder):
+    cfg = _config("drp", "num_users=2", "uvq=true", "uvq_rule=both")
+    records = _run(cfg, tiny_dataset, embedder, ScriptedModel())
+    uvq = summarize_run(cfg, tiny_dataset, records)["uvq"]
+    assert set(uvq["by_rule"]) == {"drop-conflicts", "drp-reference"}
+    assert (
+        uvq["rule"] == "drop-conflicts" and uvq["mean"] == uvq["by_rule"]["drop-conflicts"]["mean"]
+    )
+    assert uvq["by_rule"]["drp-reference"]["rule"] == "drp-reference"

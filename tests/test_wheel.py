@@ -124,6 +124,7 @@ def test_the_wheel_works_from_an_empty_folder(tmp_path):
         "drp_bench/_data/results/reference/drp_paper_table.csv",
         "drp_bench/_data/results/schema/metrics.schema.json",
         "drp_bench/prompts/generate.j2",
+        "drp_bench/prompts/paper/drp_generate.system.j2",
         "drp_bench/sample_data/music_sample/test.jsonl.gz",
         "drp_bench/sample_data/music_sample/meta.jsonl.gz",
         "hydra_plugins/drp_bench_launchers/__init__.py",

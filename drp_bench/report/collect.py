@@ -366,6 +366,8 @@ def run_fields(run: Run) -> dict[str, Any]:
         row["uvq_invalid_share"] = _num(uvq.get("invalid_share"))
         for cat, share in (uvq.get("categories") or {}).items():
             row[f"uvq_share_{cat}"] = _num(share)
+        for rule, by_rule in (uvq.get("by_rule") or {}).items():
+            row[f"uvq_mean[{rule}]"] = _num((by_rule or {}).get("mean"))
     row["run_dir"] = str(run.run_dir)
     return row
 
