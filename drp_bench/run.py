@@ -172,19 +172,25 @@ def _execute(
     )
     embedder = None
     if cfg.method.differences:
+        from drp_bench.pipeline.embedding_cache import embedding_cache_path
         from drp_bench.pipeline.representatives import Embedder
 
-        embedder = Embedder(cfg.embedder)
-    contexts = build_contexts(
-        dataset,
-        past_reviews=cfg.method.past_reviews,
-        differences=cfg.method.differences,
-        num_retrieved=cfg.num_retrieved,
-        num_users=cfg.num_users,
-        seed=cfg.seed,
-        embedder=embedder,
-        pool=pool_samples,
-    )
+        # review embeddings are cached next to the call cache: a sweep embeds each review once
+        embedder = Embedder(cfg.embedder, cache_path=embedding_cache_path(cfg.cache_path))
+    try:
+        contexts = build_contexts(
+            dataset,
+            past_reviews=cfg.method.past_reviews,
+            differences=cfg.method.differences,
+            num_retrieved=cfg.num_retrieved,
+            num_users=cfg.num_users,
+            seed=cfg.seed,
+            embedder=embedder,
+            pool=pool_samples,
+        )
+    finally:
+        if embedder is not None:
+            embedder.close()
     context_s = time.perf_counter() - start
     renderer = PromptRenderer(
         extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],

@@ -154,7 +154,13 @@ def test_run_against_an_openai_compatible_server(tmp_path):
             f"+generator.backend.options.base_url={server.base_url}",
         )
     assert metrics["run"]["models"]["generator"]["backend"] == "openai"
-    assert metrics["calls"] == {"total": 2, "failed": 0, "cached": 0, "skipped": 0}
+    assert metrics["calls"] == {
+        "total": 2,
+        "failed": 0,
+        "cached": 0,
+        "skipped": 0,
+        "reasoning_truncated": 0,
+    }
     assert metrics["compute"]["generate"]["completion_tokens"] > 0
     record = json.loads((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()[0])
     assert record["prediction"]

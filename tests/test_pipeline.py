@@ -286,3 +286,13 @@ def test_uvq_rule_both_reports_each_rule(tiny_dataset, embedder):
         uvq["rule"] == "drop-conflicts" and uvq["mean"] == uvq["by_rule"]["drop-conflicts"]["mean"]
     )
     assert uvq["by_rule"]["drp-reference"]["rule"] == "drp-reference"
+
+
+def test_with_the_raw_handoff_the_normaliser_reads_the_validation_output_as_written(
+    tiny_dataset, embedder
+):
+    model = ScriptedModel()
+    cfg = _config("drp", "num_users=2", "uvq=true", "method.handoff=raw")
+    _run(cfg, tiny_dataset, embedder, model)
+    normalize_prompt = next(p for p in model.prompts if "[Keys]" in p)
+    assert "Valid ones:\n" + FEATURE in normalize_prompt  # the answer verbatim, preamble too

@@ -147,7 +147,7 @@ class Pipeline:
         return "extract" if self.cfg.method.summary_reads == "extracted" else self._final_stage()
 
     def _normalize(self, work: list[ItemWork], items: dict) -> None:
-        from drp_bench.uvq.normalize import parse_units, prompt_variables
+        from drp_bench.uvq.normalize import parse_units
 
         source = self._final_stage()
         # An output that did not parse into features goes to the normaliser as raw text (as
@@ -157,11 +157,7 @@ class Pipeline:
             self.render(
                 "normalizer",
                 self.cfg.method.templates.get("normalize", "normalize"),
-                **prompt_variables(
-                    items[w.comparison.review.asin].title,
-                    w.features[source],
-                    "" if w.parse_ok[source] else w.calls[source].answer,
-                ),
+                **self._normalizer_input(w, source, items),
             )
             for w in todo
         ]
@@ -170,6 +166,16 @@ class Pipeline:
             w.calls["normalize"] = call
             w.units = list(result.units)
             w.normalize_ok = result.ok
+
+    def _normalizer_input(self, w: ItemWork, source: str, items: dict) -> dict[str, Any]:
+        """Parsed features; the raw answer when it did not parse, or always with the raw
+        hand-off (DRP's analysis script sends every validation output as written)."""
+        from drp_bench.uvq.normalize import prompt_variables
+
+        title = items[w.comparison.review.asin].title
+        if w.parse_ok[source] and self.cfg.method.handoff == "parsed":
+            return prompt_variables(title, w.features[source])
+        return prompt_variables(title, (), w.calls[source].answer)
 
     def _summarize(
         self, contexts: list[SampleContext], work: list[ItemWork], items: dict
