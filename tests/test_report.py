@@ -577,6 +577,7 @@ def test_runs_differing_only_in_temperature_get_a_mean_column(tmp_path: Path) ->
     md = to_markdown(build_table(frame, significance(table, n_resamples=N_BOOT)))
     assert "temperature=mean(0, 0.8)" in md.splitlines()[0]
     assert f"{(b0 + b8) / 2:.4f}" in md
+    assert "**" not in md  # the replicates are not ranked against their own mean
 
 
 def test_replicate_mean_ci_resamples_samples_and_replicates() -> None:

@@ -519,7 +519,11 @@ def collect_runs(
 
         means = mean_rows(RunTable(runs, frame), list(TABLE_METRICS), n_bootstrap, seed)
         if means:
+            members = {d for r in means for d in r["replicate_of"]}
+            # a replicate's own cells are shown, but its group's mean is what gets ranked
+            frame["replicate_member"] = frame["run_dir"].isin(members)
             frame = pd.concat([frame, pd.DataFrame(means)], ignore_index=True)
+            frame["replicate_member"] = frame["replicate_member"].fillna(False).astype(bool)
             notes.append(
                 f"{len({tuple(r['replicate_of']) for r in means})} group(s) of runs differing "
                 "only in temperature: their mean is shown as temperature=mean(...), with a CI "

@@ -178,6 +178,7 @@ class Cell:
     rank: int | None = None  # 1 best, 2 second (measured rows with >= 2 values)
     dagger: bool = False  # not significantly different from the best
     degraded: bool = False  # from a run with failed calls: not ranked unless asked
+    replicate: bool = False  # one temperature of a group whose mean is shown: not ranked
 
 
 @dataclass
@@ -237,8 +238,10 @@ def build_table(
             mg = grp[grp["metric"] == metric]
             row = Row(ds_label, TABLE_METRICS[metric], "measured")
             for r in mg.itertuples():
-                degraded = getattr(r, "status", "complete") == "degraded"
-                row.cells[r.label] = Cell(r.value, r.ci_low, r.ci_high, degraded=degraded)
+                # a degraded run, or one replicate of a group whose mean is shown: not ranked
+                unranked = getattr(r, "status", "complete") == "degraded"
+                row.cells[r.label] = Cell(r.value, r.ci_low, r.ci_high, degraded=unranked)
+                row.cells[r.label].replicate = bool(getattr(r, "replicate_member", False))
             _rank(row, include_degraded)
             if sig is not None and not sig.empty:
                 s = sig[(sig["dataset"] == ds) & (sig["metric"] == metric)]
@@ -284,7 +287,7 @@ def _rank(row: Row, include_degraded: bool = False) -> None:
     shown = {
         k: round(c.value, DECIMALS)
         for k, c in row.cells.items()
-        if c.value is not None and (include_degraded or not c.degraded)
+        if c.value is not None and (include_degraded or not c.degraded) and not c.replicate
     }
     if len(shown) < 2:
         return
