@@ -209,3 +209,29 @@ def test_raw_answers_are_passed_on_and_the_summary_reads_the_extraction(embedder
     summary_user = by_stage(records, "summarize")[0][1]["content"]
     assert EXTRACTION in summary_user and VALIDATION not in summary_user
     assert records[0]["prediction"] == "Short. Good."
+
+
+def test_cfg_job_of_paper_table_shows_the_reference_settings():
+    import subprocess
+    import sys
+
+    import yaml
+
+    out = subprocess.run(
+        [sys.executable, "-m", "drp_bench.cli", "run", "+experiment=paper_table",
+         "model@extractor=r1-distill-qwen-7b", "--cfg", "job"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    cfg = yaml.safe_load(out.stdout)
+    assert cfg["method"]["summary_reads"] == "extracted" and cfg["method"]["handoff"] == "raw"
+    assert cfg["method"]["templates"]["validate"] == "paper/drp_validate"
+    assert cfg["generator"]["hub_id"] == "Qwen/Qwen2.5-14B-Instruct"
+    assert cfg["normalizer"]["hub_id"] == "Qwen/Qwen2.5-32B-Instruct"
+    assert cfg["normalizer"]["sampling"]["max_tokens"] == 2048
+    assert cfg["extractor"]["instructions_in"] == "user"  # R1: no system message
+    assert cfg["generator"]["instructions_in"] is None  # Qwen: the run's `system`
+    assert cfg["prompts"]["instructions_in"] == "system"
+    assert cfg["embedding"]["model"] == "Alibaba-NLP/gte-Qwen2-1.5B-instruct"
+    assert cfg["answer_prefix"] == "reference" and cfg["uvq_rule"] == "both"
+    assert (cfg["num_retrieved"], cfg["num_users"], cfg["seed"]) == (8, 4, 42)
