@@ -46,6 +46,14 @@ def run_app(cfg: DictConfig) -> None:
             raise SystemExit(1) from None
         raise
     print(result.summary())
-    print(f"run directory: {out_dir}")
+    print(f"run directory: {_shown(out_dir)}")
     if result.status != "complete" and hydra_cfg.mode != RunMode.MULTIRUN:
         raise SystemExit(EXIT_DEGRADED)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it is inside it (as the user typed it)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
