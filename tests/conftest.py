@@ -14,6 +14,17 @@ from drp_bench.records import Dataset, Item, Review, Sample
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 IN_CI = os.environ.get("CI") == "true"
+# A small but complete run with the embedded model: 2 samples, 2 comparison items with 2
+# representatives each, short outputs (about a minute on 2 cores).
+TINY = [
+    "dataset.limit=2",
+    "num_retrieved=2",
+    "num_users=2",
+    "prompts.max_review_chars=300",
+    "prompts.max_description_chars=200",
+    "extractor.sampling.max_tokens=48",
+    "generator.sampling.max_tokens=48",
+]
 
 
 def require(module: str, why: str) -> ModuleType:

@@ -12,16 +12,7 @@ import pytest
 from drp_bench import RunResult, compose_run_config, evaluate
 from drp_bench.backends.base import ChatResult
 from drp_bench.report.collect import collect_runs
-
-TINY = [
-    "dataset.limit=2",
-    "num_retrieved=2",
-    "num_users=2",
-    "prompts.max_review_chars=300",
-    "prompts.max_description_chars=200",
-    "extractor.sampling.max_tokens=48",
-    "generator.sampling.max_tokens=48",
-]
+from tests.conftest import TINY
 
 
 class EchoModel:

@@ -13,19 +13,9 @@ from pathlib import Path
 import pytest
 
 from drp_bench.backends.cache import CallCache
+from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow
-
-# Small but complete: 2 samples, 2 comparison items with 2 representatives each, short outputs.
-TINY = [
-    "dataset.limit=2",
-    "num_retrieved=2",
-    "num_users=2",
-    "prompts.max_review_chars=300",
-    "prompts.max_description_chars=200",
-    "extractor.sampling.max_tokens=48",
-    "generator.sampling.max_tokens=48",
-]
 
 
 def drp_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -16,21 +16,11 @@ import pytest
 
 from drp_bench.backends.cache import CallCache
 from drp_bench.report.cli import main as report_main
-from tests.conftest import require
+from tests.conftest import TINY, require
 from tests.servers import LlamaServer
 
 pytestmark = pytest.mark.slow
 
-# 2 samples, 2 comparison items with 2 representatives each, short outputs (as test_end_to_end).
-TINY = [
-    "dataset.limit=2",
-    "num_retrieved=2",
-    "num_users=2",
-    "prompts.max_review_chars=300",
-    "prompts.max_description_chars=200",
-    "extractor.sampling.max_tokens=48",
-    "generator.sampling.max_tokens=48",
-]
 EXIT_DEGRADED = 3
 
 
