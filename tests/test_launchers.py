@@ -44,7 +44,8 @@ def _group_sweep(overrides, loader_overrides=()):
         master = loader.load_configuration(
             "config", overrides=list(loader_overrides), run_mode=RunMode.MULTIRUN
         )
-        jobs = _sweep_jobs(master, overrides)
+        # as Hydra's sweeper does: each job = the command line's fixed overrides + its values
+        jobs = [[*loader_overrides, *job] for job in _sweep_jobs(master, overrides)]
         groups = group_jobs(jobs, lambda ov: loader.load_sweep_config(master, ov))
     return groups, jobs
 
@@ -68,14 +69,20 @@ def test_sweep_over_model_sizes_is_grouped_by_tensor_parallel_size_and_backend()
     }
 
 
-def test_paper_table_gives_two_gpus_to_the_32b_extractors_and_one_to_the_rest():
-    groups, jobs = _group_sweep([], loader_overrides=["+experiment=paper_table"])
-    assert len(jobs) == 16 and sorted(len(p) for p in groups.values()) == [4, 12]
+def test_paper_table_without_uvq_gives_two_gpus_to_the_32b_extractors_and_one_to_the_rest():
+    # 8 extractors x 2 datasets x 2 temperatures
+    groups, jobs = _group_sweep(["uvq=false"], loader_overrides=["+experiment=paper_table"])
+    assert len(jobs) == 32 and sorted(len(p) for p in groups.values()) == [8, 24]
     assert {_extractor(jobs[p]) for p in groups[2]} == {
         "qwen2.5-32b-instruct",
         "r1-distill-qwen-32b",
     }
     assert set(groups) == {1, 2}
+
+
+def test_paper_table_with_its_32b_uvq_normaliser_needs_two_gpus_in_every_job():
+    groups, jobs = _group_sweep([], loader_overrides=["+experiment=paper_table"])
+    assert len(jobs) == 32 and set(groups) == {2} and len(groups[2]) == 32
 
 
 def test_job_gpus_is_the_max_over_roles_of_gpu_served_models():

@@ -52,7 +52,8 @@ def job_gpus(
     ``ROLE.backend.kind`` is in ``gpu_backends`` needs ``ROLE.backend.options.tensor_parallel_size``
     if given (it overrides the registry value in the vLLM backend) or else
     ``ROLE.tensor_parallel_size`` (missing/null: 1). Other backends (llama.cpp, an OpenAI-compatible
-    server elsewhere) need 0. Roles absent from the config are skipped.
+    server elsewhere) need 0. Roles absent from the config are skipped, and so is the UVQ
+    normaliser when ``uvq`` is false.
     """
     if gpus_key:
         explicit = OmegaConf.select(cfg, gpus_key, default=None)
@@ -62,6 +63,8 @@ def job_gpus(
     for role in roles:
         if OmegaConf.select(cfg, role, default=None) is None:
             continue
+        if role == "normalizer" and OmegaConf.select(cfg, "uvq", default=True) is False:
+            continue  # the UVQ normaliser runs only with uvq=true
         kind = OmegaConf.select(cfg, f"{role}.backend.kind", default=None)
         if kind not in gpu_backends:
             continue
