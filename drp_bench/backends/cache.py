@@ -14,12 +14,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from drp_bench.backends.base import (
@@ -30,6 +27,7 @@ from drp_bench.backends.base import (
     SamplingParams,
 )
 from drp_bench.reasoning import split_separated
+from drp_bench.sqlite_store import SqliteStore
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"
@@ -97,19 +95,17 @@ def _upgrade_truncated(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "text": split.answer, "reasoning": None, "reasoning_truncated": True}
 
 
-class CallCache:
+class CallCache(SqliteStore):
     """SQLite store of successful ``ChatResult``s keyed by :meth:`key`.
 
     One connection per process, opened on first use (so an instance survives ``fork``);
     hit/miss counters are kept in the database so ``stats()`` covers every process and run.
     """
 
-    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 60.0) -> None:
-        self.path = Path(path)
-        self.timeout_s = timeout_s
-        self._conn: sqlite3.Connection | None = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    KIND = "call cache"
+    PRAGMAS = ("PRAGMA synchronous = NORMAL",)
 
     # ---- keys -----------------------------------------------------------------------------
     @staticmethod
@@ -128,56 +124,6 @@ class CallCache:
                 f" identity was {identity!r}"
             ) from exc
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    # ---- connection -----------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-        self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-        conn.execute("PRAGMA synchronous = NORMAL")
-        self._retry_locked(lambda: self._create_schema(conn))
-        version = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-        if version is None or version[0] != SCHEMA_VERSION:
-            conn.close()
-            raise ValueError(
-                f"{self.path}: call cache schema version {version and version[0]!r},"
-                f" expected {SCHEMA_VERSION!r}; use a new cache file"
-            )
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    @staticmethod
-    def _create_schema(conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _retry_locked(self, action: Any) -> Any:
-        """Run ``action``, retrying while another process holds a lock the busy handler skips."""
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
     def __enter__(self) -> CallCache:
         return self

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from drp_bench.sqlite_store import SqliteStore, in_transaction
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"
@@ -95,61 +95,12 @@ def _to_blob(vector: np.ndarray) -> bytes:
     return arr.astype(_DTYPE).tobytes()
 
 
-def _in_transaction(conn: sqlite3.Connection, action: Any) -> None:
-    """Run ``action`` in one write transaction (autocommit connection)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        action()
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-class EmbeddingCache:
+class EmbeddingCache(SqliteStore):
     """SQLite store of vectors keyed by :func:`embedding_key`; one connection per process."""
 
-    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 60.0) -> None:
-        self.path = Path(path)
-        self.timeout_s = timeout_s
-        self._conn: sqlite3.Connection | None = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-        self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-        self._retry_locked(lambda: self._create_schema(conn))
-        version = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-        if version is None or version[0] != SCHEMA_VERSION:
-            conn.close()
-            raise ValueError(
-                f"{self.path}: embedding cache schema version {version and version[0]!r},"
-                f" expected {SCHEMA_VERSION!r}; use a new cache file"
-            )
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    @staticmethod
-    def _create_schema(conn: sqlite3.Connection) -> None:
-        _in_transaction(conn, lambda: [conn.execute(statement) for statement in _SCHEMA])
-
-    def _retry_locked(self, action: Any) -> Any:
-        """Run ``action``, retrying while another process holds a lock the busy handler skips."""
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    KIND = "embedding cache"
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """Stored vectors (float32) of the distinct ``keys`` found."""
@@ -184,7 +135,7 @@ class EmbeddingCache:
             conn = self._connect()
             before = conn.total_changes
             self._retry_locked(
-                lambda: _in_transaction(
+                lambda: in_transaction(
                     conn,
                     lambda: conn.executemany(
                         "INSERT INTO embeddings(key, model, dim, vector, created_at)"
@@ -198,12 +149,6 @@ class EmbeddingCache:
     def __len__(self) -> int:
         with self._lock:
             return int(self._connect().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
     def __enter__(self) -> EmbeddingCache:
         return self
