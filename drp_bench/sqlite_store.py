@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+#: Keys per ``SELECT ... WHERE key IN (...)``, well under SQLite's variable limit.
+KEYS_PER_SELECT = 500
+
 
 def in_transaction(conn: sqlite3.Connection, action: Callable[[], Any]) -> None:
     """Run ``action`` in an immediate transaction (rolled back if it raises)."""
@@ -66,6 +69,17 @@ class SqliteStore:
             )
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    @staticmethod
+    def _select_keys(conn: sqlite3.Connection, select: str, keys: Sequence[str]) -> list[Any]:
+        """Rows of ``select`` (a query ending in ``WHERE key IN``) for ``keys``, queried in
+        chunks of :data:`KEYS_PER_SELECT`."""
+        rows: list[Any] = []
+        for lo in range(0, len(keys), KEYS_PER_SELECT):
+            part = list(keys[lo : lo + KEYS_PER_SELECT])
+            marks = ",".join("?" * len(part))
+            rows += conn.execute(f"{select} ({marks})", part).fetchall()
+        return rows
 
     def _retry_locked(self, action: Callable[[], Any]) -> Any:
         """Run ``action``, retrying while another process holds a lock the busy handler skips."""

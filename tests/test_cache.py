@@ -325,3 +325,14 @@ def test_entries_stored_before_the_truncation_flag_still_load(cache: CallCache) 
     assert (got[cut].text, got[cut].reasoning, got[cut].reasoning_truncated) == (
         "Let me think", None, True,
     )  # fmt: skip
+
+
+def test_get_many_reads_more_keys_than_one_select_holds(tmp_path: Path) -> None:
+    from drp_bench.sqlite_store import KEYS_PER_SELECT
+
+    cache = CallCache(tmp_path / "many.sqlite")
+    n = 2 * KEYS_PER_SELECT + 200
+    for i in range(n):
+        cache.put(f"k{i}", ok(str(i)))
+    found = cache.get_many([f"k{i}" for i in range(n + 100)])
+    assert len(found) == n and found[f"k{n - 1}"].text == str(n - 1)

@@ -32,7 +32,6 @@ from drp_bench.sqlite_store import SqliteStore
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"
 _RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(ChatResult) if f.name != "cached")
-_SQL_VARS = 500  # keys per SELECT ... IN (...), well under SQLite's variable limit
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -142,17 +141,12 @@ class CallCache(SqliteStore):
         found: dict[str, ChatResult] = {}
         with self._lock:
             conn = self._connect()
-            for lo in range(0, len(unique), _SQL_VARS):
-                part = unique[lo : lo + _SQL_VARS]
-                marks = ",".join("?" * len(part))
-                rows = conn.execute(
-                    f"SELECT key, result FROM calls WHERE key IN ({marks})", part
-                ).fetchall()
-                for key, text in rows:
-                    try:
-                        found[key] = result_from_json(text)
-                    except (ValueError, TypeError) as exc:
-                        raise ValueError(f"{self.path}: unreadable entry {key}: {exc}") from exc
+            rows = self._select_keys(conn, "SELECT key, result FROM calls WHERE key IN", unique)
+            for key, text in rows:
+                try:
+                    found[key] = result_from_json(text)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"{self.path}: unreadable entry {key}: {exc}") from exc
             self._count(conn, hits=len(found), misses=len(unique) - len(found))
         return found
 

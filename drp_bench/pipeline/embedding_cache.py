@@ -25,7 +25,6 @@ KEY_VERSION = 1  # bump when the key layout changes: old entries then simply mis
 SCHEMA_VERSION = "1"
 FILE_NAME = "embeddings.sqlite"
 _DTYPE = np.dtype("<f4")
-_SQL_VARS = 500  # keys per SELECT ... IN (...)
 _WHOLE_FILE_LIMIT = 8 << 20  # files up to 8 MiB are hashed whole
 _EDGE = 1 << 20  # of larger files (weights): size + first and last MiB
 
@@ -108,14 +107,9 @@ class EmbeddingCache(SqliteStore):
         found: dict[str, np.ndarray] = {}
         with self._lock:
             conn = self._connect()
-            for lo in range(0, len(unique), _SQL_VARS):
-                part = unique[lo : lo + _SQL_VARS]
-                marks = ",".join("?" * len(part))
-                rows = conn.execute(
-                    f"SELECT key, dim, vector FROM embeddings WHERE key IN ({marks})", part
-                ).fetchall()
-                for key, dim, blob in rows:
-                    found[key] = self._vector(key, dim, blob)
+            select = "SELECT key, dim, vector FROM embeddings WHERE key IN"
+            for key, dim, blob in self._select_keys(conn, select, unique):
+                found[key] = self._vector(key, dim, blob)
         return found
 
     def _vector(self, key: str, dim: int, blob: bytes) -> np.ndarray:
