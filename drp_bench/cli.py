@@ -5,6 +5,9 @@ drp-bench data build|check ...     build / validate DPL-layout data
 drp-bench report DIR [DIR ...]     tables and plots from run folders
 drp-bench cache stats|clear        the persistent call cache
 drp-bench export-lmeval RUN --out DIR   a run's generation prompts as an lm-eval task
+drp-bench import-lmeval RESULTS_DIR --out DIR   an lm-eval output folder as a run folder
+drp-bench submit RUN_DIR           a run as a leaderboard entry (checked and recomputed)
+drp-bench leaderboard verify|register-split|reproduce|build ...   the leaderboard
 drp-bench setup                    offline NLTK data for METEOR
 """
 
@@ -53,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         from drp_bench.lmeval_export import main as lmeval_main
 
         return lmeval_main(rest)
+    if command == "import-lmeval":
+        from drp_bench.lmeval_import import main as import_main
+
+        return import_main(rest)
+    if command == "submit":
+        from drp_bench.leaderboard.cli import submit_main
+
+        return submit_main(rest)
+    if command == "leaderboard":
+        from drp_bench.leaderboard.cli import main as leaderboard_main
+
+        return leaderboard_main(rest)
     if command == "setup":
         from drp_bench.metrics.nltk_data import install_nltk_data
 
