@@ -1,0 +1,253 @@
+"""Collect the :class:`~drp_bench.leaderboard.view.Board`: verified entries with their trust
+level, plus the paper's reported rows.
+
+Trust: **reproduced** (a matching record in ``reproductions.json`` with identical predictions,
+and the entry verifies), **verified** (its scores recomputed now, or, for a split whose data is
+not in the repository, a matching record in ``verifications.json``), **reported** (the paper's
+numbers, never verified). An entry that fails verification is not on the board.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drp_bench.leaderboard.records import (
+    REPRODUCTIONS,
+    VERIFICATIONS,
+    load_records,
+    matches,
+)
+from drp_bench.leaderboard.splits import PAPER_SPLITS, load_registry
+from drp_bench.leaderboard.verify import VerifyResult, verify_board
+from drp_bench.leaderboard.view import BOARD_METRICS, Board, MetricValue, Row, Split, Trust
+
+TITLE = "drp-bench leaderboard"
+METHOD_LABELS = {
+    "nonp": "Non-P", "rag": "RAG", "intsum": "IntSum", "llm-trsr": "LLM-TRSR", "cicl": "CICL",
+    "p-db": "P-DB", "dpl": "DPL", "drp": "DRP", "peer": "peer (human)",
+}  # fmt: skip
+PAPER_METHODS = {label: key for key, label in METHOD_LABELS.items()}
+PAPER_METRICS = {"BLEU": "bleu", "METEOR": "meteor", "ROUGE-1": "rouge1", "ROUGE-L": "rougeL"}
+PAPER_SOURCE = "DRP paper (arXiv 2511.15389), main table; results/reference/drp_paper_table.csv"
+SAMPLES_SHOWN = 3
+PAPER_SPLIT_TITLES = {
+    "books/test": "Amazon Books (DPL-main test split)",
+    "cds_and_vinyl/test": "Amazon CDs & Vinyl (DPL-main test split)",
+}
+
+
+@dataclass
+class Excluded:
+    entry_id: str
+    problems: list[str]
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: "null" if obj is None else str(obj)}
+
+
+def _main_role(models: Mapping[str, Any]) -> Any:
+    return models.get("extractor") or models.get("generator") or next(iter(models.values()), None)
+
+
+def _uvq_mean(uvq: Any) -> float | None:
+    if not isinstance(uvq, dict):
+        return None
+    value = uvq.get("mean")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def entry_row(result: VerifyResult, trust: Trust, public: bool) -> Row:
+    sub = result.submission
+    assert sub is not None and result.split is not None and result.predictions is not None
+    models = {
+        role: {
+            "name": m.name,
+            "hub_id": m.hub_id,
+            "family": m.family,
+            "params_b": float(m.params_b) if m.params_b is not None else None,
+            "reasoning": m.reasoning,
+            "revision": m.revision,
+            "sha256": m.sha256,
+        }
+        for role, m in sub.models.items()
+    }
+    main = _main_role(models) or {}
+    refs = None
+    if public:
+        from drp_bench.leaderboard.splits import split_references
+
+        refs = split_references(result.split)
+    samples = [
+        {
+            "sample_id": sid,
+            "prediction": result.predictions[sid],
+            "reference": refs[sid] if refs else None,
+        }
+        for sid in result.split.sample_ids[:SAMPLES_SHOWN]
+    ]
+    settings = {
+        **_flat(sub.method.settings, "method"),
+        **_flat(sub.hyperparameters),
+        "metric_seed": str(sub.metric_seed),
+        "source": str(sub.source.get("kind")),
+    }
+    return Row(
+        id=sub.entry_id,
+        split=sub.split.id,
+        trust=trust,
+        method=sub.method.name,
+        method_label=METHOD_LABELS.get(sub.method.name, sub.method.name),
+        family=main.get("family"),
+        params_b=main.get("params_b"),
+        models=models,  # type: ignore[typeddict-item]
+        metrics={
+            m: MetricValue(value=float(c.value), ci_low=float(c.ci_low), ci_high=float(c.ci_high))
+            for m, c in sub.metrics.items()
+            if m in BOARD_METRICS
+        },
+        uvq=_uvq_mean(sub.uvq),
+        tokens_per_sample=float(sub.compute.tokens_per_sample),
+        calls_per_sample=float(sub.compute.calls_per_sample),
+        date=sub.date,
+        submitter=sub.submitter,
+        notes=sub.notes,
+        settings=settings,
+        samples=samples,  # type: ignore[typeddict-item]
+        source=None,
+    )
+
+
+# ---------------------------------------------------------------- the paper's rows
+
+
+def _paper_model(name: str) -> dict[str, Any]:
+    size = re.search(r"(\d+(?:\.\d+)?)B", name)
+    family = "r1-distill-qwen" if "R1-Distill" in name else "qwen2.5-instruct"
+    hub = ("deepseek-ai/" if "R1-Distill" in name else "Qwen/") + name
+    return {
+        "name": name, "hub_id": hub, "family": family,
+        "params_b": float(size.group(1)) if size else None,
+        "reasoning": "R1-Distill" in name, "revision": None, "sha256": None,
+    }  # fmt: skip
+
+
+def reported_rows(table: Path) -> list[Row]:
+    """The DRP paper's numbers: DRP per extractor (generator Qwen2.5-14B-Instruct), the
+    baselines as the paper lists them (copied from DPL's paper: Qwen2.5-7B-Instruct)."""
+    if not table.is_file():
+        return []
+    grouped: dict[tuple[str, str, str], dict[str, float]] = {}
+    with table.open(encoding="utf-8", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            if rec["dataset"] not in PAPER_SPLITS or rec["metric"] not in PAPER_METRICS:
+                continue
+            key = (rec["dataset"], rec["method"], rec["extractor_model"] or "")
+            grouped.setdefault(key, {})[PAPER_METRICS[rec["metric"]]] = float(rec["value"])
+    rows: list[Row] = []
+    for (dataset, method_label, extractor), values in grouped.items():
+        method = PAPER_METHODS.get(method_label, method_label.lower())
+        if extractor:
+            models = {
+                "extractor": _paper_model(extractor),
+                "generator": _paper_model("Qwen2.5-14B-Instruct"),
+            }
+        elif method == "dpl":
+            models = {}
+        else:
+            models = {"generator": _paper_model("Qwen2.5-7B-Instruct")}
+        main = _main_role(models) or {}
+        rows.append(
+            Row(
+                id=f"paper:{dataset}:{method}:{extractor or '-'}".lower(),
+                split=PAPER_SPLITS[dataset],
+                trust="reported",
+                method=method,
+                method_label=method_label,
+                family=main.get("family"),
+                params_b=main.get("params_b"),
+                models=models,  # type: ignore[typeddict-item]
+                metrics={
+                    m: MetricValue(value=v, ci_low=None, ci_high=None) for m, v in values.items()
+                },
+                uvq=None,
+                tokens_per_sample=None,
+                calls_per_sample=None,
+                date="2025-11",  # arXiv 2511.15389
+                submitter=None,
+                notes="Reported in the paper; not verified by drp-bench.",
+                settings={"dataset": dataset},
+                samples=[],
+                source=PAPER_SOURCE,
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- the board
+
+
+def trust_of(result: VerifyResult, board: Path, recomputed: bool) -> Trust | None:
+    raw = result.raw or {}
+    verified = recomputed or matches(load_records(board, VERIFICATIONS).get(result.entry_id), raw)
+    if not verified:
+        return None
+    record = load_records(board, REPRODUCTIONS).get(result.entry_id)
+    return "reproduced" if matches(record, raw) and record.get("identical") else "verified"
+
+
+def _data_missing(problems: list[str]) -> bool:
+    return bool(problems) and all(p.startswith("cannot recompute the scores:") for p in problems)
+
+
+def collect_board(
+    board: Path,
+    data_paths: Mapping[str, Path] | None = None,
+    paper_table: Path | None = None,
+) -> tuple[Board, list[Excluded]]:
+    """The board of every entry that verifies, and the entries left out with why."""
+    from drp_bench.resources import paper_table_path
+
+    board = Path(board)
+    registry = load_registry(board)
+    rows: list[Row] = []
+    excluded: list[Excluded] = []
+    for result in verify_board(board, data_paths=data_paths):
+        data_missing = _data_missing(result.problems)
+        if result.problems and not data_missing:
+            excluded.append(Excluded(result.entry_id, result.problems))
+            continue
+        trust = trust_of(result, board, recomputed=not result.problems)
+        if trust is None:
+            excluded.append(Excluded(result.entry_id, result.problems))
+            continue
+        record = registry.get(result.submission.split.id)  # type: ignore[union-attr]
+        rows.append(entry_row(result, trust, public=bool(record and record.public)))
+    rows.extend(reported_rows(paper_table or paper_table_path()))
+    splits: list[Split] = [
+        Split(id=s.id, title=s.title, description=s.description, num_samples=s.num_samples)
+        for s in registry.splits
+    ]
+    for split_id, title in PAPER_SPLIT_TITLES.items():
+        if not any(s["id"] == split_id for s in splits):
+            splits.append(
+                Split(
+                    id=split_id,
+                    title=title,
+                    description="Not registered here: the paper's reported numbers only.",
+                    num_samples=None,
+                )
+            )
+    used = {r["split"] for r in rows}
+    splits = [s for s in splits if s["id"] in used]
+    return Board(title=TITLE, metrics=dict(BOARD_METRICS), splits=splits, rows=rows), excluded

@@ -1,0 +1,189 @@
+"""A leaderboard entry's files as strict models, its id, and the limits every entry obeys.
+
+An entry is a folder ``entries/<id>/`` holding exactly ``submission.json``
+(:class:`Submission`) and ``predictions.jsonl.gz`` (one :class:`EntryPrediction` per line).
+Nothing in an entry is executed or unpickled; every path the leaderboard uses is built from
+validated identifiers, never taken from a field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drp_bench.run_folder import Number
+
+ENTRY_SCHEMA_VERSION = "1"
+SUBMISSION = "submission.json"
+PREDICTIONS = "predictions.jsonl.gz"
+ENTRY_FILES = frozenset({SUBMISSION, PREDICTIONS})
+
+# ---------------------------------------------------------------- limits
+MAX_SUBMISSION_BYTES = 1_000_000
+MAX_PREDICTIONS_GZ_BYTES = 50_000_000
+MAX_PREDICTIONS_BYTES = 200_000_000  # decompressed; read in bounded chunks
+MAX_PREDICTION_CHARS = 20_000
+MAX_STAGE_OUTPUT_CHARS = 50_000
+MAX_FIELD_CHARS = 10_000  # any other string (notes: MAX_NOTES_CHARS)
+MAX_NOTES_CHARS = 2_000
+MAX_ROWS = 1_000_000
+#: Largest accepted gap between a claimed metric (or CI bound) and the recomputed one.
+METRIC_TOLERANCE = 1e-6
+
+#: Entry ids and split ids: lower-case, no path separators beyond the split's single "/".
+ENTRY_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,150}")
+SPLIT_ID_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,60}/[a-z0-9][a-z0-9_.-]{0,60}")
+SHA256_RE = r"^sha256:[0-9a-f]{64}$"
+
+Trust = Literal["reproduced", "verified", "reported"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class MetricClaim(_Strict):
+    """A corpus metric as drp-bench computes it, with its 95% bootstrap CI."""
+
+    value: Number
+    ci_low: Number
+    ci_high: Number
+
+
+class RoleModel(_Strict):
+    """The model of one role: who made it, which exact weights, how it sampled."""
+
+    name: str = Field(max_length=200)
+    hub_id: str | None = Field(max_length=200)
+    revision: str | None = Field(max_length=100)
+    sha256: str | None = Field(pattern=SHA256_RE, description="GGUF file (llama.cpp models)")
+    family: str | None = Field(max_length=100)
+    params_b: Number | None
+    reasoning: bool
+    backend: str = Field(max_length=100)
+    sampling: dict[str, Number | None]
+
+
+class SplitRef(_Strict):
+    id: str = Field(pattern=rf"^{SPLIT_ID_RE.pattern}$")
+    references_sha256: str = Field(pattern=SHA256_RE)
+    num_samples: int = Field(ge=1, le=MAX_ROWS)
+
+
+class MethodInfo(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    settings: dict[str, Any] = Field(description="the run's method block")
+
+
+class PredictionsInfo(_Strict):
+    file: Literal["predictions.jsonl.gz"]
+    sha256: str = Field(pattern=SHA256_RE, description="of the decompressed JSON lines")
+    rows: int = Field(ge=1, le=MAX_ROWS)
+    with_stages: bool
+
+
+class StageTotals(_Strict):
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: Number
+
+
+class Compute(_Strict):
+    stages: dict[str, StageTotals]
+    calls_per_sample: Number
+    tokens_per_sample: Number = Field(description="prompt + completion tokens, all stages")
+    wall_time_s: Number | None
+
+
+class Submission(_Strict):
+    """submission.json: what ran, on which split, with which models, and what it claims."""
+
+    schema_version: Literal["1"]
+    entry_id: str = Field(pattern=rf"^{ENTRY_ID_RE.pattern}$")
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    submitter: str | None = Field(max_length=200)
+    notes: str | None = Field(max_length=MAX_NOTES_CHARS)
+    split: SplitRef
+    method: MethodInfo
+    hyperparameters: dict[str, Any] = Field(description="what else shapes the predictions")
+    models: dict[str, RoleModel] = Field(description="role -> model (roles the method uses)")
+    metric_seed: int = Field(description="seed of rouge-score's bootstrap aggregator")
+    metrics: dict[str, MetricClaim]
+    uvq: dict[str, Any] | None
+    compute: Compute
+    software: dict[str, str]
+    git_commit: str | None = Field(max_length=64)
+    source: dict[str, Any] = Field(
+        description="where the predictions come from: a drp-bench run or an lm-eval import"
+    )
+    config: dict[str, Any] = Field(description="the run's resolved config, local paths removed")
+    predictions: PredictionsInfo
+
+
+class StageOutput(_Strict):
+    output: str = Field(max_length=MAX_STAGE_OUTPUT_CHARS)
+
+
+class EntryPrediction(_Strict):
+    """One line of predictions.jsonl.gz."""
+
+    sample_id: str = Field(min_length=1, max_length=400)
+    prediction: str = Field(max_length=MAX_PREDICTION_CHARS)
+    stages: dict[str, list[StageOutput]] | None = None
+
+
+# ---------------------------------------------------------------- ids and keys
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sha256_text(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def slug(text: str, limit: int = 40) -> str:
+    out = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return out[:limit].strip("-") or "x"
+
+
+def derive_entry_id(submission: dict[str, Any]) -> str:
+    """``<split>.<method>.<extractor>.<hash>``: readable, and the hash covers every field
+    (but ``entry_id``), so an id names exactly one content."""
+    body = {k: v for k, v in submission.items() if k != "entry_id"}
+    digest = sha256_text(canonical_json(body)).split(":")[1][:12]
+    models = submission.get("models") or {}
+    main = models.get("extractor") or models.get("generator") or {}
+    parts = [
+        slug(str((submission.get("split") or {}).get("id", "split"))),
+        slug(str((submission.get("method") or {}).get("name", "method")), 20),
+        slug(str(main.get("name", "model")), 40),
+        digest,
+    ]
+    return ".".join(parts)
+
+
+def dedup_key(submission: dict[str, Any]) -> str:
+    """Same models, method, settings and predictions -> same key (who and when do not count)."""
+    models = {
+        role: {k: m.get(k) for k in ("name", "hub_id", "revision", "sha256", "sampling")}
+        for role, m in (submission.get("models") or {}).items()
+        if isinstance(m, dict)
+    }
+    return sha256_text(
+        canonical_json(
+            {
+                "split": (submission.get("split") or {}).get("id"),
+                "method": submission.get("method"),
+                "hyperparameters": submission.get("hyperparameters"),
+                "models": models,
+                "predictions": (submission.get("predictions") or {}).get("sha256"),
+            }
+        )
+    )

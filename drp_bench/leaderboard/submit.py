@@ -1,0 +1,359 @@
+"""``drp-bench submit RUN_DIR``: a complete run folder becomes a leaderboard entry.
+
+The run's scores are recomputed from its predictions against the registered split's
+references before anything is written; the entry is assembled in a staging folder, verified
+exactly as ``leaderboard verify`` would, and only then moved into ``entries/<id>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from drp_bench.leaderboard.entry import (
+    ENTRY_SCHEMA_VERSION,
+    METRIC_TOLERANCE,
+    PREDICTIONS,
+    SUBMISSION,
+    canonical_json,
+    dedup_key,
+    derive_entry_id,
+    sha256_text,
+)
+from drp_bench.leaderboard.scoring import score_entry
+from drp_bench.leaderboard.splits import find_split, load_registry
+from drp_bench.models import ModelSpec
+from drp_bench.run_folder import (
+    ERROR,
+    METRICS,
+    MetricsFile,
+    PredictionRow,
+    read_metrics,
+    read_predictions,
+)
+from drp_bench.run_folder import (
+    PREDICTIONS as RUN_PREDICTIONS,
+)
+
+ENTRIES = "entries"
+STAGING = ".staging"
+IMPORT_PROVENANCE = "lmeval_import.json"
+#: Stage -> the role whose model answers it.
+STAGE_ROLES = {
+    "extract": "extractor",
+    "validate": "validator",
+    "normalize": "normalizer",
+    "summarize": "summarizer",
+    "generate": "generator",
+}
+HYPERPARAMETERS = (
+    "num_retrieved", "num_users", "seed", "temperature", "answer_prefix", "uvq", "uvq_rule",
+)  # fmt: skip
+
+
+class SubmitError(ValueError):
+    """The run cannot become an entry; ``problems`` lists every reason."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+def entries_dir(board: Path) -> Path:
+    return Path(board) / ENTRIES
+
+
+# ---------------------------------------------------------------- reading the run
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise SubmitError(f"{path}: not found (expected a drp-bench run folder)")
+    cfg = OmegaConf.load(path)
+    if "cache" in cfg:  # ${oc.env:...} of the machine that ran it; not part of the entry
+        del cfg["cache"]
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:
+        raise SubmitError(f"{path}: cannot resolve the config: {e}") from e
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+def _is_local_path(value: str) -> bool:
+    return (
+        value.startswith(("/", "~", "\\"))
+        or value.startswith("..")
+        or "/../" in value
+        or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")
+    )
+
+
+def sanitize_config(cfg: Any, where: str = "", found: list[str] | None = None) -> Any:
+    """The config without machine paths: a local path becomes its file name (recorded in
+    ``found``), so an entry carries nothing that points into someone's disk."""
+    found = found if found is not None else []
+    if isinstance(cfg, dict):
+        return {
+            k: sanitize_config(v, f"{where}.{k}" if where else k, found) for k, v in cfg.items()
+        }
+    if isinstance(cfg, list):
+        return [sanitize_config(v, f"{where}[{i}]", found) for i, v in enumerate(cfg)]
+    if isinstance(cfg, str) and _is_local_path(cfg):
+        found.append(where)
+        return "local:" + Path(cfg.replace("\\", "/")).name
+    return cfg
+
+
+def _role_model(role: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    block = cfg.get(role)
+    if not isinstance(block, dict):
+        raise SubmitError(f"config: role {role!r} has no model block")
+    sampling = dict(block.get("sampling") or {})
+    temperature = cfg.get("temperature")
+    if temperature is not None and role != "normalizer":
+        sampling["temperature"] = float(temperature)
+    sha256 = None
+    kind = (block.get("backend") or {}).get("kind")
+    if kind == "llamacpp":
+        from drp_bench.backends.pool import model_identity
+
+        spec = ModelSpec.from_config(block, role)
+        sha256 = "sha256:" + model_identity(spec)["sha256"]
+    params = block.get("params_b")
+    return {
+        "name": str(block.get("name")),
+        "hub_id": block.get("hub_id"),
+        "revision": block.get("revision"),
+        "sha256": sha256,
+        "family": block.get("family"),
+        "params_b": float(params) if params is not None else None,
+        "reasoning": bool(block.get("reasoning", False)),
+        "backend": str(kind),
+        "sampling": sampling,
+    }
+
+
+def _roles_used(metrics: MetricsFile) -> list[str]:
+    used = [STAGE_ROLES[s] for s in metrics.compute if s in STAGE_ROLES]
+    return [r for r in STAGE_ROLES.values() if r in used] or ["generator"]
+
+
+def _compute(metrics: MetricsFile) -> dict[str, Any]:
+    stages = {
+        stage: {
+            "calls": int(v.get("calls", 0)),
+            "prompt_tokens": int(v.get("prompt_tokens", 0)),
+            "completion_tokens": int(v.get("completion_tokens", 0)),
+            "latency_s": float(v.get("latency_s", 0.0)),
+        }
+        for stage, v in metrics.compute.items()
+        if stage in STAGE_ROLES
+    }
+    n = max(1, metrics.run.num_samples)
+    tokens = sum(s["prompt_tokens"] + s["completion_tokens"] for s in stages.values())
+    return {
+        "stages": stages,
+        "calls_per_sample": round(sum(s["calls"] for s in stages.values()) / n, 4),
+        "tokens_per_sample": round(tokens / n, 2),
+        "wall_time_s": metrics.wall_time_s,
+    }
+
+
+def _hyperparameters(cfg: dict[str, Any]) -> dict[str, Any]:
+    out = {k: cfg.get(k) for k in HYPERPARAMETERS if k in cfg}
+    embedding = cfg.get("embedding") or {}
+    out["embedding"] = {k: embedding.get(k) for k in ("model", "prompt_name")}
+    prompts = cfg.get("prompts") or {}
+    out["prompts"] = {
+        k: prompts.get(k)
+        for k in ("system", "instructions_in", "max_review_chars", "max_description_chars")
+    }
+    return sanitize_config(out)
+
+
+def _source(run_dir: Path, metrics: MetricsFile) -> dict[str, Any]:
+    provenance = run_dir / IMPORT_PROVENANCE
+    if provenance.is_file():
+        info = json.loads(provenance.read_text(encoding="utf-8"))
+        keep = ("lm_eval_version", "task", "limit", "model", "results_sha256", "samples_sha256")
+        return {"kind": "lm-eval", **{k: info[k] for k in keep if k in info}}
+    return {"kind": "drp-bench run", "status": metrics.status}
+
+
+def _prediction_rows(
+    rows: list[PredictionRow], order: list[str], with_stages: bool
+) -> list[dict[str, Any]]:
+    by_id = {r.sample_id: r for r in rows}
+    out = []
+    for sid in order:
+        row = by_id[sid]
+        item: dict[str, Any] = {"sample_id": sid, "prediction": row.prediction}
+        if with_stages:
+            stages: dict[str, list[dict[str, str]]] = {}
+            for stage, call in row.stages.calls():
+                stages.setdefault(stage, []).append({"output": call.output})
+            item["stages"] = stages
+        out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------- the entry
+
+
+def build_submission(
+    run_dir: Path,
+    board: Path,
+    submitter: str | None = None,
+    notes: str | None = None,
+    with_stages: bool = False,
+    date: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(submission, prediction rows)`` for a complete run whose samples are a registered
+    split; raises :class:`SubmitError` naming what stands in the way."""
+    run_dir = Path(run_dir)
+    if (run_dir / ERROR).is_file() and not (run_dir / METRICS).is_file():
+        raise SubmitError(
+            f"{run_dir / ERROR}: the run failed; only a complete run can be submitted"
+        )
+    metrics = read_metrics(run_dir / METRICS)
+    if metrics.status != "complete":
+        reason = metrics.failures.reason if metrics.failures else "some calls failed"
+        raise SubmitError(
+            f"{run_dir / METRICS}: status {metrics.status!r} ({reason}); re-run the same command "
+            "to retry the failed calls, then submit the complete run"
+        )
+    rows = list(read_predictions(run_dir / RUN_PREDICTIONS))
+    ids = [r.sample_id for r in rows]
+    if len(set(ids)) != len(ids):
+        raise SubmitError(f"{run_dir / RUN_PREDICTIONS}: a sample appears more than once")
+    references = {r.sample_id: r.reference for r in rows}
+    registry = load_registry(board)
+    split = find_split(registry, references)
+    if split is None:
+        known = ", ".join(f"{s.id} ({s.num_samples} samples)" for s in registry.splits)
+        raise SubmitError(
+            f"{run_dir}: its {len(rows)} samples and references match no registered split "
+            f"(registered: {known or 'none'}); run on a registered split, or register one with "
+            "`drp-bench leaderboard register-split`"
+        )
+    cfg = _run_config(run_dir)
+    seed = int(cfg.get("seed", 42))
+    claims = score_entry(
+        split.sample_ids, {r.sample_id: r.prediction for r in rows}, references, seed
+    )
+    mismatches = [
+        f"{m}: metrics.json {metrics.metrics.get(m)!r}, recomputed {c['value']!r}"
+        for m, c in claims.items()
+        if not isinstance(metrics.metrics.get(m), (int, float))
+        or abs(float(metrics.metrics[m]) - c["value"]) > METRIC_TOLERANCE
+    ]
+    if mismatches:
+        raise SubmitError(
+            f"{run_dir / METRICS}: scores differ from those recomputed from predictions.jsonl",
+            mismatches,
+        )
+    sanitized: list[str] = []
+    config = sanitize_config(cfg, found=sanitized)
+    pred_rows = _prediction_rows(rows, split.sample_ids, with_stages)
+    pred_text = "".join(canonical_json(r) + "\n" for r in pred_rows)
+    method = dict(cfg.get("method") or {})
+    submission: dict[str, Any] = {
+        "schema_version": ENTRY_SCHEMA_VERSION,
+        "entry_id": "",
+        "date": date or dt.date.today().isoformat(),
+        "submitter": submitter,
+        "notes": notes,
+        "split": {
+            "id": split.id,
+            "references_sha256": split.references_sha256,
+            "num_samples": split.num_samples,
+        },
+        "method": {
+            "name": str(method.get("name", metrics.run.method)),
+            "settings": sanitize_config(method),
+        },
+        "hyperparameters": _hyperparameters(cfg),
+        "models": {role: _role_model(role, cfg) for role in _roles_used(metrics)},
+        "metric_seed": seed,
+        "metrics": claims,
+        "uvq": metrics.uvq,
+        "compute": _compute(metrics),
+        "software": dict(metrics.versions),
+        "git_commit": metrics.git_commit,
+        "source": {**_source(run_dir, metrics), "sanitized_fields": sanitized},
+        "config": config,
+        "predictions": {
+            "file": PREDICTIONS,
+            "sha256": sha256_text(pred_text),
+            "rows": len(pred_rows),
+            "with_stages": with_stages,
+        },
+    }
+    submission = json.loads(json.dumps(submission))  # plain JSON types (tuples -> lists)
+    submission["entry_id"] = derive_entry_id(submission)
+    return submission, pred_rows
+
+
+def write_entry(folder: Path, submission: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    folder.mkdir(parents=True)
+    text = json.dumps(submission, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+    (folder / SUBMISSION).write_text(text, encoding="utf-8")
+    data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
+    # mtime 0: the same rows give the same bytes
+    with (
+        open(folder / PREDICTIONS, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+    ):
+        gz.write(data)
+
+
+def submit_run(
+    run_dir: Path,
+    board: Path,
+    submitter: str | None = None,
+    notes: str | None = None,
+    *,
+    with_stages: bool = False,
+    data_paths: dict[str, Path] | None = None,
+    date: str | None = None,
+) -> Path:
+    """Write the run as ``<board>/entries/<id>/`` after verifying it; returns the folder.
+
+    Nothing is left behind when it is refused (:class:`SubmitError` with every problem)."""
+    from drp_bench.leaderboard.verify import existing_dedup_keys, verify_entry
+
+    board = Path(board)
+    submission, rows = build_submission(run_dir, board, submitter, notes, with_stages, date)
+    entry_id = submission["entry_id"]
+    final = entries_dir(board) / entry_id
+    if final.exists():
+        raise SubmitError(f"{final}: this entry is already on the leaderboard")
+    twin = existing_dedup_keys(board).get(dedup_key(submission))
+    if twin is not None:
+        raise SubmitError(
+            f"duplicate of entry {twin}: same split, method, settings, models and predictions"
+        )
+    staging = board / STAGING / entry_id
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        write_entry(staging, submission, rows)
+        result = verify_entry(staging, board, data_paths=data_paths)
+        if result.problems:
+            raise SubmitError(f"entry {entry_id} failed verification", result.problems)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (board / STAGING).rmdir()
+    return final
