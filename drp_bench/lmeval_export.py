@@ -5,7 +5,10 @@
 - ``<task>.jsonl``: one document per sample, ``{"sample_id", "system", "prompt", "reference"}``,
   taken from the generate stage's exact chat messages in ``predictions.jsonl``;
 - ``<task>.yaml``: ``tasks/drp_generation.yaml`` with ``task``, the jsonl's absolute path and
-  the run's generator ``max_tokens`` filled in;
+  the run's generator ``max_tokens`` filled in, and the source run's provenance under
+  ``metadata.drp_bench`` (see :func:`provenance`); lm-eval copies a task's ``metadata`` into its
+  results JSON (``configs[<task>]["metadata"]``), which is how ``drp-bench import-lmeval`` knows
+  the run the prompts came from;
 - ``drp_metrics.py``: the metric functions the YAML names with ``!function`` (lm-eval resolves
   them next to the YAML file, so the folder is self-contained).
 
@@ -26,12 +29,22 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from drp_bench import __version__
 from drp_bench.resources import tasks_dir
-from drp_bench.run_folder import PREDICTIONS, PredictionRow, RunFolderError, read_predictions
+from drp_bench.run_folder import (
+    METRICS,
+    PREDICTIONS,
+    PredictionRow,
+    RunFolderError,
+    read_metrics,
+    read_predictions,
+)
 
 TASKS_DIR = tasks_dir()  # the checkout's tasks/, or the copy shipped in the wheel
 TEMPLATE = TASKS_DIR / "drp_generation.yaml"
 METRICS_MODULE = TASKS_DIR / "drp_metrics.py"
+#: The key under the task's ``metadata`` holding drp-bench's provenance of the export.
+METADATA_KEY = "drp_bench"
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +130,53 @@ def read_documents(predictions: Path) -> list[dict[str, str]]:
     return list(docs.values())
 
 
-def task_config(task_name: str, data_path: Path, max_gen_toks: int) -> dict[str, Any]:
-    """The template with the task name, data file and generation length filled in."""
+def resolved_config(cfg: Any, path: Path) -> dict[str, Any]:
+    """The run config as a plain dict, interpolations resolved, without ``cache.path`` (a
+    machine path that says nothing about the run)."""
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    if OmegaConf.select(cfg, "cache") is not None and "path" in cfg.cache:
+        del cfg.cache["path"]
+    try:
+        out = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:  # omegaconf's InterpolationResolutionError and friends
+        raise ValueError(f"{path}: cannot resolve the run config: {err}") from err
+    assert isinstance(out, dict)
+    return {str(k): v for k, v in out.items()}
+
+
+def provenance(run_dir: Path, cfg: Any, num_samples: int) -> dict[str, Any]:
+    """``metadata.drp_bench`` of the exported task: what the prompts came from.
+
+    ``config`` is the source run's resolved ``.hydra/config.yaml`` (no ``cache.path``);
+    ``run``, ``dataset_fingerprint`` and ``git_commit`` come from its ``metrics.json`` (null
+    when the run folder has none); ``num_samples`` counts the exported documents.
+    """
+    config = resolved_config(cfg, run_dir / ".hydra" / "config.yaml")
+    metrics_path = run_dir / METRICS
+    metrics = read_metrics(metrics_path) if metrics_path.is_file() else None
+    if metrics is None:
+        log.warning("%s: not found; the export carries no run block", metrics_path)
+    return {
+        "drp_bench_version": __version__,
+        "method": OmegaConf.select(cfg, "method.name"),
+        "dataset": OmegaConf.select(cfg, "dataset.name"),
+        "split": OmegaConf.select(cfg, "dataset.split"),
+        "num_samples": num_samples,
+        "config": config,
+        "run": metrics.run.to_json_dict() if metrics else None,
+        "dataset_fingerprint": dict(metrics.dataset_fingerprint) if metrics else None,
+        "git_commit": metrics.git_commit if metrics else None,
+    }
+
+
+def task_config(
+    task_name: str,
+    data_path: Path,
+    max_gen_toks: int,
+    drp_bench: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The template with the task name, data file and generation length filled in, and
+    ``drp_bench`` (see :func:`provenance`) under ``metadata``."""
     cfg = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_Loader)
     out: dict[str, Any] = {"task": task_name}
     for key, value in cfg.items():
@@ -126,6 +184,8 @@ def task_config(task_name: str, data_path: Path, max_gen_toks: int) -> dict[str,
         if key == "dataset_path":
             out["dataset_kwargs"] = {"data_files": {"test": str(data_path.resolve())}}
     out["generation_kwargs"] = {**cfg["generation_kwargs"], "max_gen_toks": max_gen_toks}
+    if drp_bench is not None:
+        out["metadata"] = {**(cfg.get("metadata") or {}), METADATA_KEY: drp_bench}
     return out
 
 
@@ -142,6 +202,7 @@ def export_run(run_dir: Path, out_dir: Path, task_name: str | None = None) -> Pa
     task_name = task_name or default_task_name(cfg)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", task_name):
         raise ValueError(f"task name: expected letters, digits, '_', '.', '-', found {task_name!r}")
+    meta = provenance(run_dir, cfg, len(docs))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path = out_dir / f"{task_name}.jsonl"
@@ -151,7 +212,7 @@ def export_run(run_dir: Path, out_dir: Path, task_name: str | None = None) -> Pa
     yaml_path = out_dir / f"{task_name}.yaml"
     header = f"# Exported by drp-bench from {run_dir.resolve()} ({len(docs)} samples).\n"
     body = yaml.dump(
-        task_config(task_name, data_path, max_gen_toks),
+        task_config(task_name, data_path, max_gen_toks, meta),
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,

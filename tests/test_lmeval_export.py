@@ -127,6 +127,60 @@ def test_exported_yaml_points_at_the_jsonl_and_uses_the_runs_max_tokens(
     }
     assert [m["metric"] for m in cfg["metric_list"]] == ["bleu", "meteor", "rouge1", "rougeL"]
     assert callable(cfg["process_results"])  # !function resolved next to the YAML
+    assert cfg["metadata"]["version"] == 1.0
+    assert set(cfg["metadata"]) == {"version", "drp_bench"}
+
+
+def test_exported_metadata_carries_the_source_runs_provenance(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from drp_bench import __version__
+
+    config = {**CONFIG, "seed": 7, "cache": {"enabled": True, "path": "${oc.env:HOME}/c.sqlite"}}
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    meta = load_yaml(export_run(run_dir, tmp_path / "out", TASK))["metadata"]["drp_bench"]
+    assert meta["drp_bench_version"] == __version__
+    assert (meta["method"], meta["dataset"], meta["split"]) == ("dpl", "music_sample", None)
+    assert meta["num_samples"] == 2  # the skipped generation is not exported
+    # resolved (the summarizer follows the generator), the machine's cache path dropped
+    assert meta["config"]["summarizer"] == CONFIG["generator"]
+    assert meta["config"]["cache"] == {"enabled": True}
+    assert meta["config"]["seed"] == 7
+    # no metrics.json in this run folder: no run block
+    assert (meta["run"], meta["dataset_fingerprint"], meta["git_commit"]) == (None, None, None)
+
+
+def test_exported_metadata_has_the_run_block_of_metrics_json(run_dir: Path, tmp_path: Path) -> None:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from drp_bench.run_folder import write_metrics
+
+    model = {
+        "name": "SmolLM2-135M-Instruct", "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "family": "smollm2", "params_b": 0.135, "reasoning": False, "backend": "llamacpp",
+    }  # fmt: skip
+    run = {
+        "method": "dpl", "dataset": "music_sample", "split": "test", "num_samples": 3,
+        "num_users": 4, "num_retrieved": 8, "dimensions": "fixed", "validate": False,
+        "summary_reads": "extracted", "temperature": 0.0, "seed": 42,
+        "models": {"generator": model},
+    }  # fmt: skip
+    write_metrics(
+        run_dir / "metrics.json",
+        {
+            "status": "degraded", "failures": None, "run": run, "metrics": {"bleu": 1.0},
+            "failed_samples": 1, "features": None, "extracted_features": None, "uvq": None,
+            "calls": {"total": 2, "failed": 0, "cached": 0, "skipped": 1},
+            "compute": {}, "wall_time_s": 1.0, "context_time_s": None, "versions": {},
+            "git_commit": "abc", "dataset_fingerprint": {"test.jsonl.gz": "sha256:00"},
+        },
+    )  # fmt: skip
+    meta = load_yaml(export_run(run_dir, tmp_path / "out", TASK))["metadata"]["drp_bench"]
+    assert meta["run"] == run
+    assert meta["dataset_fingerprint"] == {"test.jsonl.gz": "sha256:00"}
+    assert meta["git_commit"] == "abc"
 
 
 def test_default_task_name_comes_from_method_dataset_and_generator(
@@ -245,7 +299,11 @@ def test_lm_eval_runs_the_exported_task_against_a_real_llama_server(
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     (results_path,) = (tmp_path / "lm_eval_out").rglob("results_*.json")
-    results = json.loads(results_path.read_text())["results"][TASK]
+    results_file = json.loads(results_path.read_text())
+    results = results_file["results"][TASK]
+    # lm-eval carries the task's metadata into its results: what import-lmeval reads
+    meta = results_file["configs"][TASK]["metadata"]["drp_bench"]
+    assert (meta["method"], meta["num_samples"]) == ("dpl", 2)
     for metric in ("bleu", "meteor", "rouge1", "rougeL"):
         value = results[f"{metric},strip_review_prefix"]
         assert isinstance(value, float) and math.isfinite(value), (metric, value)
