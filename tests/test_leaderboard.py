@@ -1,0 +1,423 @@
+"""The leaderboard's rules: each verification check broken by a crafted entry, submit's
+all-or-nothing write, trust levels, and the CLI's messages.
+
+The entries are made by ``submit`` from a real run folder whose generator is a scripted model
+(the code around the model is under test here; nothing of it is reported). Each test copies a
+valid board and breaks one thing; ``reseal`` re-derives the entry id after an edit, so a test
+sees the rule it breaks and not only "the content changed after submit".
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from drp_bench import evaluate
+from drp_bench.leaderboard import cli
+from drp_bench.leaderboard.board import collect_board
+from drp_bench.leaderboard.entry import (
+    PREDICTIONS,
+    SUBMISSION,
+    canonical_json,
+    derive_entry_id,
+    sha256_text,
+)
+from drp_bench.leaderboard.records import REPRODUCTIONS, content_hashes, save_record
+from drp_bench.leaderboard.scoring import score_entry
+from drp_bench.leaderboard.splits import load_registry, register_split
+from drp_bench.leaderboard.submit import SubmitError, submit_run
+from drp_bench.leaderboard.verify import verify_board, verify_entry
+from tests.test_api import EchoModel
+
+SPLIT = "music_sample/test-3"
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a board with one valid entry, the run folder it came from)."""
+    root = tmp_path_factory.mktemp("leaderboard")
+    board = root / "board"
+    register_split(board, SPLIT, "bundled:music_sample", limit=3)
+    run = evaluate(
+        ["method=rag", "dataset.limit=3", f"cache.path={root / 'calls.sqlite'}"],
+        out_dir=root / "run",
+        backends={"generator": EchoModel()},
+    )
+    assert run.status == "complete"
+    submit_run(run.run_dir, board, submitter="tester", notes="fixture", date="2026-11-26")
+    return board, run.run_dir
+
+
+@pytest.fixture
+def board(made: tuple[Path, Path], tmp_path: Path) -> Path:
+    copy = tmp_path / "board"
+    shutil.copytree(made[0], copy, symlinks=True)
+    return copy
+
+
+def the_entry(board: Path) -> Path:
+    (entry,) = sorted((board / "entries").iterdir())
+    return entry
+
+
+def read_sub(entry: Path) -> dict:
+    return json.loads((entry / SUBMISSION).read_text())
+
+
+def read_rows(entry: Path) -> list[dict]:
+    return [json.loads(x) for x in gzip.decompress((entry / PREDICTIONS).read_bytes()).splitlines()]
+
+
+def write_rows(entry: Path, rows: list[dict], update: bool = True) -> None:
+    text = "".join(canonical_json(r) + "\n" for r in rows)
+    (entry / PREDICTIONS).write_bytes(gzip.compress(text.encode()))
+    if update:
+        sub = read_sub(entry)
+        sub["predictions"].update(sha256=sha256_text(text), rows=len(rows))
+        write_sub(entry, sub)
+
+
+def write_sub(entry: Path, sub: dict) -> None:
+    (entry / SUBMISSION).write_text(json.dumps(sub, indent=1))
+
+
+def reseal(entry: Path) -> Path:
+    """Re-derive the id after an edit and rename the folder to it (a careful tamperer)."""
+    sub = read_sub(entry)
+    sub["entry_id"] = derive_entry_id(sub)
+    write_sub(entry, sub)
+    target = entry.parent / sub["entry_id"]
+    entry.rename(target)
+    return target
+
+
+def problems(board: Path, entry: Path | None = None) -> list[str]:
+    return verify_entry(entry or the_entry(board), board).problems
+
+
+# ---------------------------------------------------------------- a valid entry
+
+
+def test_a_submitted_run_verifies_with_scores_recomputed_equal_to_its_claims(board: Path) -> None:
+    result = verify_entry(the_entry(board), board)
+    assert result.problems == []
+    assert set(result.recomputed) == {"bleu", "meteor", "rouge1", "rougeL"}
+    assert result.recomputed == result.claimed
+    sub = read_sub(the_entry(board))
+    assert sub["split"]["id"] == SPLIT and sub["predictions"]["rows"] == 3
+    assert sub["models"]["generator"]["sha256"].startswith("sha256:")
+    assert the_entry(board).name == sub["entry_id"] == derive_entry_id(sub)
+    assert sorted(os.listdir(the_entry(board))) == [PREDICTIONS, SUBMISSION]
+
+
+def test_the_entry_matches_the_runs_metrics(made: tuple[Path, Path]) -> None:
+    board, run_dir = made
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    sub = read_sub(the_entry(board))
+    for metric in ("bleu", "meteor", "rouge1", "rougeL"):
+        assert sub["metrics"][metric]["value"] == pytest.approx(metrics[metric], abs=1e-12)
+        assert sub["metrics"][metric]["ci_low"] <= sub["metrics"][metric]["ci_high"]
+
+
+# ---------------------------------------------------------------- each rule broken
+
+
+def test_a_tampered_metric_is_rejected_showing_both_numbers(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    true_value = sub["metrics"]["rougeL"]["value"]
+    sub["metrics"]["rougeL"]["value"] = 0.5
+    write_sub(entry, sub)
+    found = problems(board, reseal(entry))
+    assert len(found) == 1, found
+    assert f"rougeL: claimed 0.5, recomputed {true_value!r}" in found[0]
+
+
+def test_editing_after_submit_breaks_the_content_derived_id(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["notes"] = "changed"
+    write_sub(entry, sub)
+    assert any("not derived from the content" in p for p in problems(board))
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda rows: rows[:-1], "1 of 3 sample(s) of split 'music_sample/test-3' missing"),
+        (lambda rows: [*rows, rows[0]], "1 sample id(s) more than once"),
+        (
+            lambda rows: [*rows, {"sample_id": "SOMEONE:B000", "prediction": "x"}],
+            "1 sample id(s) not in split 'music_sample/test-3': SOMEONE:B000",
+        ),
+    ],
+    ids=["missing", "duplicated", "extra"],
+)
+def test_predictions_must_cover_every_sample_exactly_once(board: Path, edit, expected) -> None:
+    entry = the_entry(board)
+    write_rows(entry, edit(read_rows(entry)))
+    found = problems(board, reseal(entry))
+    assert any(expected in p for p in found), found
+
+
+def test_predictions_edited_without_updating_the_submission_are_caught(board: Path) -> None:
+    entry = the_entry(board)
+    rows = read_rows(entry)
+    rows[0]["prediction"] = "something else entirely"
+    write_rows(entry, rows, update=False)
+    found = problems(board)
+    assert any("the predictions changed after submit" in p for p in found), found
+
+
+def test_an_unknown_split_is_rejected(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["split"]["id"] = "music_sample/other"
+    write_sub(entry, sub)
+    found = problems(board, reseal(entry))
+    assert any("split 'music_sample/other': not registered" in p for p in found), found
+
+
+def test_oversized_fields_and_files_are_rejected(board: Path, monkeypatch) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["notes"] = "n" * 3000
+    sub["config"]["method"]["name"] = "m" * 20_000
+    write_sub(entry, sub)
+    rows = read_rows(entry)
+    rows[1]["prediction"] = "p" * 25_000
+    write_rows(entry, rows)
+    entry = reseal(entry)
+    found = problems(board, entry)
+    assert any("field 'notes'" in p for p in found), found
+    assert any("config.method.name': 20000 characters" in p for p in found), found
+    assert any(f"{PREDICTIONS}:2: field 'prediction'" in p for p in found), found
+    import drp_bench.leaderboard.verify as verify
+
+    monkeypatch.setattr(verify, "MAX_SUBMISSION_BYTES", 1000)
+    monkeypatch.setattr(verify, "MAX_PREDICTIONS_BYTES", 100)
+    found = problems(board, entry)
+    assert any(p.startswith(f"{SUBMISSION}: ") and "bytes (limit 1000)" in p for p in found)
+    assert any("bytes decompressed (limit)" in p for p in found), found
+
+
+def test_path_like_values_are_rejected(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["config"]["dataset"]["path"] = "../../../etc"
+    sub["config"]["generator"]["backend"]["options"]["model_path"] = "/home/me/model.gguf"
+    sub["hyperparameters"]["embedding"]["model"] = "~/models/minilm"
+    write_sub(entry, sub)
+    found = problems(board, reseal(entry))
+    for field in ("config.dataset.path", "options.model_path", "hyperparameters.embedding.model"):
+        assert any(field in p and "path-like value" in p for p in found), (field, found)
+
+
+def test_an_entry_id_that_is_a_path_is_rejected(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["entry_id"] = "../../outside"
+    write_sub(entry, sub)
+    found = problems(board)
+    assert any("field 'entry_id'" in p for p in found), found
+    assert any("differs from the folder name" in p for p in found), found
+
+
+def test_symlinked_entry_folders_and_files_are_rejected(board: Path, tmp_path: Path) -> None:
+    entry = the_entry(board)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(entry, elsewhere)
+    link = board / "entries" / "music-sample-test-3.rag.linked.000000000000"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    found = problems(board, link)
+    assert found and "a symlink, not an entry folder" in found[0]
+    (entry / PREDICTIONS).unlink()
+    (entry / PREDICTIONS).symlink_to(elsewhere / PREDICTIONS)
+    found = problems(board, entry)
+    assert any(f"{PREDICTIONS}: a symlink" in p for p in found), found
+    (entry / "run.py").write_text("print('never executed')")
+    assert any("run.py: unexpected file" in p for p in problems(board, entry))
+
+
+def test_malformed_json_is_rejected_with_its_line(board: Path) -> None:
+    entry = the_entry(board)
+    (entry / SUBMISSION).write_text('{"schema_version": "1",\n  "entry_id": oops}')
+    found = problems(board, entry)
+    assert any(f"{SUBMISSION}:2: malformed JSON" in p for p in found), found
+    rows = gzip.decompress((entry / PREDICTIONS).read_bytes()).decode().splitlines()
+    rows[1] = rows[1][:-5]
+    (entry / PREDICTIONS).write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    assert any(f"{PREDICTIONS}:2: malformed JSON" in p for p in problems(board, entry))
+
+
+def test_wrong_types_and_unknown_fields_are_each_listed(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["split"]["num_samples"] = "3"
+    sub["metrics"]["bleu"]["value"] = True
+    sub["uploaded_by_bot"] = True
+    write_sub(entry, sub)
+    rows = read_rows(entry)
+    rows[0]["score"] = 1.0
+    write_rows(entry, rows)
+    found = problems(board, reseal(entry))
+    assert any("field 'split.num_samples'" in p for p in found), found
+    assert any("field 'metrics.bleu.value'" in p for p in found), found
+    assert any("field 'uploaded_by_bot': unknown field" in p for p in found), found
+    assert any(f"{PREDICTIONS}:1: field 'score': unknown field" in p for p in found), found
+
+
+def test_a_rejection_lists_every_problem_not_only_the_first(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["metrics"]["bleu"]["value"] = 99.0
+    sub["notes"] = "x" * 5000
+    sub["config"]["dataset"]["path"] = "/data/books"
+    write_sub(entry, sub)
+    write_rows(entry, read_rows(entry)[:2])
+    found = problems(board, reseal(entry))
+    assert len(found) >= 3, found
+    assert any("field 'notes'" in p for p in found)
+    assert any("path-like value" in p for p in found)
+    assert any("missing" in p for p in found)
+
+
+def test_a_duplicate_entry_is_refused(made: tuple[Path, Path], board: Path) -> None:
+    entry = the_entry(board)
+    twin = board / "entries" / "twin"
+    shutil.copytree(entry, twin)
+    sub = read_sub(twin)
+    sub["submitter"], sub["date"] = "someone else", "2026-12-01"
+    write_sub(twin, sub)
+    twin = reseal(twin)
+    results = {r.entry_id: r.problems for r in verify_board(board)}
+    assert results[entry.name] == []
+    assert any(f"duplicate of entry {entry.name}" in p for p in results[twin.name])
+    shutil.rmtree(twin)
+    with pytest.raises(SubmitError, match="duplicate of entry"):
+        submit_run(made[1], board, submitter="again")
+
+
+def test_a_refused_submission_leaves_the_board_untouched(
+    made: tuple[Path, Path], board: Path, tmp_path: Path
+) -> None:
+    before = sorted(str(p.relative_to(board)) for p in board.rglob("*"))
+    run = tmp_path / "run"
+    shutil.copytree(made[1], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["metrics"]["bleu"] += 1.0
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SubmitError, match="scores differ") as err:
+        submit_run(run, board, submitter="x")
+    assert any(p.startswith("bleu: metrics.json") for p in err.value.problems)
+    metrics["status"] = "degraded"
+    metrics["failures"] = {
+        "reason": "1 of 3 calls failed", "calls_by_stage": {}, "samples": [],
+        "sample_status": {},
+    }  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SubmitError, match="status 'degraded'"):
+        submit_run(run, board)
+    assert sorted(str(p.relative_to(board)) for p in board.rglob("*")) == before
+
+
+def test_a_run_on_an_unregistered_sample_set_is_refused(board: Path, tmp_path: Path) -> None:
+    run = evaluate(
+        ["method=nonp", "dataset.limit=2", f"cache.path={tmp_path / 'c.sqlite'}"],
+        out_dir=tmp_path / "run",
+        backends={"generator": EchoModel()},
+    )
+    with pytest.raises(SubmitError, match=r"match no registered split .*music_sample/test-3"):
+        submit_run(run.run_dir, board)
+
+
+def test_verification_says_which_data_it_needs_when_it_is_absent(board: Path) -> None:
+    registry = load_registry(board)
+    record = registry.splits[0]
+    registry.splits[0] = record.model_copy(
+        update={"data": "local", "how_to_get": "the DPL-main export of Books"}
+    )
+    (board / "splits.json").write_text(json.dumps(registry.model_dump()))
+    found = problems(board)
+    assert len(found) == 1 and "cannot recompute the scores" in found[0]
+    assert "the DPL-main export of Books" in found[0] and f"--data {SPLIT}=PATH" in found[0]
+    ok = verify_entry(the_entry(board), board, {SPLIT: Path("bundled:music_sample")})
+    assert ok.problems == []
+
+
+# ---------------------------------------------------------------- trust and the board
+
+
+def test_board_rows_carry_trust_levels_and_the_papers_reported_numbers(board: Path) -> None:
+    view, excluded = collect_board(board)
+    assert excluded == []
+    ours = [r for r in view["rows"] if r["trust"] != "reported"]
+    assert [r["trust"] for r in ours] == ["verified"]
+    assert ours[0]["samples"][0]["reference"], "the bundled split's references are public"
+    reported = [r for r in view["rows"] if r["trust"] == "reported"]
+    assert {r["split"] for r in reported} == {"books/test", "cds_and_vinyl/test"}
+    drp_books = [r for r in reported if r["method"] == "drp" and r["split"] == "books/test"]
+    assert len(drp_books) == 8 and all(r["metrics"]["bleu"]["ci_low"] is None for r in drp_books)
+
+    entry = the_entry(board)
+    save_record(
+        board, REPRODUCTIONS, entry.name, {**content_hashes(read_sub(entry)), "identical": True}
+    )
+    view, _ = collect_board(board)
+    assert [r["trust"] for r in view["rows"] if r["id"] == entry.name] == ["reproduced"]
+
+
+def test_an_entry_that_fails_verification_is_left_off_the_board(board: Path) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["metrics"]["meteor"]["value"] = 0.9
+    write_sub(entry, sub)
+    entry = reseal(entry)
+    view, excluded = collect_board(board)
+    assert [e.entry_id for e in excluded] == [entry.name]
+    assert all(r["id"] != entry.name for r in view["rows"])
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_verify_prints_every_problem_and_exits_1(board: Path, capsys) -> None:
+    entry = the_entry(board)
+    sub = read_sub(entry)
+    sub["metrics"]["rouge1"]["value"] = 0.75
+    write_sub(entry, sub)
+    write_rows(entry, read_rows(entry)[:2])
+    entry = reseal(entry)
+    code = cli.main(["verify", "--board", str(board)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"REJECTED {entry.name}: " in out and "missing" in out
+    assert "0 of 1 entries verified" in out
+
+
+def test_cli_verify_accepts_a_valid_board(board: Path, capsys) -> None:
+    assert cli.main(["verify", "--board", str(board)]) == 0
+    out = capsys.readouterr().out
+    assert "verified music-sample-test-3.rag." in out and "1 of 1 entries verified" in out
+
+
+def test_recomputed_scores_come_from_one_code_path(board: Path) -> None:
+    entry = the_entry(board)
+    rows = {r["sample_id"]: r["prediction"] for r in read_rows(entry)}
+    split = load_registry(board).get(SPLIT)
+    from drp_bench.leaderboard.splits import split_references
+
+    refs = split_references(split)
+    scores = score_entry(split.sample_ids, rows, refs, 42)
+    sub = read_sub(entry)
+    assert {m: v["value"] for m, v in scores.items()} == {
+        m: c["value"] for m, c in sub["metrics"].items()
+    }
