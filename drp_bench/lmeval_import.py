@@ -287,7 +287,7 @@ def prediction_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     for number, sample in _read_samples(path):
         where = f"{path}:{number}"
         doc = _field(sample, "doc", where, dict)
-        sample_id = _field(doc, "sample_id", where, str)
+        sample_id = _field(sample, "doc.sample_id", where, str)
         user_id, sep, asin = sample_id.partition(":")
         if not (sep and user_id and asin):
             raise LmevalImportError(
@@ -298,8 +298,8 @@ def prediction_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 f"{where}: field 'doc.sample_id': {sample_id!r} already on line {seen[sample_id]}"
             )
         seen[sample_id] = number
-        reference = _field(doc, "reference", where, str)
-        _field(doc, "prompt", where, str)
+        reference = _field(sample, "doc.reference", where, str)
+        _field(sample, "doc.prompt", where, str)
         if not isinstance(doc.get("system", ""), str):
             raise LmevalImportError(f"{where}: field 'doc.system': expected str")
         raw = _first_text(_field(sample, "resps", where, list), where, "resps")
