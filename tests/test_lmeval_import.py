@@ -477,7 +477,8 @@ def test_rouge_seed_is_the_tasks() -> None:
 
 @pytest.mark.slow
 def test_real_drp_bench_run_exported_run_by_lm_eval_and_imported(tmp_path: Path) -> None:
-    """drp-bench run -> export-lmeval -> lm_eval (llama.cpp server) -> import-lmeval."""
+    """drp-bench run -> export-lmeval -> lm_eval (llama.cpp server) -> import-lmeval ->
+    leaderboard submit and verify."""
     from tests.conftest import require
 
     require("lm_eval", "lm-eval, the [lmeval] extra")
@@ -487,7 +488,7 @@ def test_real_drp_bench_run_exported_run_by_lm_eval_and_imported(tmp_path: Path)
     from tests.servers import LlamaServer
 
     source = evaluate(
-        ["method=nonp", "dataset.limit=3", "+experiment=demo",
+        ["method=nonp", "dataset.limit=3", "+experiment=demo", "generator.sampling.max_tokens=48",
          f"cache.path={tmp_path / 'calls.sqlite'}"],
         out_dir=tmp_path / "source",
     )  # fmt: skip
@@ -539,3 +540,21 @@ def test_real_drp_bench_run_exported_run_by_lm_eval_and_imported(tmp_path: Path)
     assert cfg["generator"]["backend"]["options"]["model"] == results["config"]["model"]
     assert cfg["imported_from"]["lm_eval_version"] == results["lm_eval_version"]
     assert cfg["method"]["name"] == "nonp"
+
+    # The imported run is a leaderboard entry; verification recomputes lm-eval's numbers.
+    from drp_bench.leaderboard.splits import register_split
+    from drp_bench.leaderboard.submit import submit_run
+    from drp_bench.leaderboard.verify import verify_entry
+
+    board = tmp_path / "board"
+    split = register_split(board, "music_sample/first3", "bundled:music_sample", "test", limit=3)
+    assert split.sample_ids == [r.sample_id for r in rows]
+    entry = submit_run(run, board, submitter="test")
+    verified = verify_entry(entry, board)
+    assert verified.problems == []
+    for metric in ("bleu", "meteor", "rouge1", "rougeL"):
+        reported = results["results"][task][f"{metric},strip_review_prefix"]
+        assert abs(verified.recomputed[metric] - reported) <= 1e-9, (metric, reported)
+    submission = json.loads((entry / "submission.json").read_text())
+    assert submission["source"]["kind"] == "lm-eval"
+    assert submission["models"]["generator"]["backend"] == "lm-eval"
