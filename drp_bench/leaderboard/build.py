@@ -22,7 +22,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from drp_bench.leaderboard.view import Board, MetricValue, Row
+from drp_bench.leaderboard.view import Board, MetricValue, RoleModel, Row
 
 #: Roles in pipeline order, for listing a row's models (other roles follow, in the row's order).
 ROLE_ORDER = ("extractor", "validator", "summarizer", "generator", "normalizer")
@@ -58,7 +58,7 @@ def format_metric(metric: MetricValue | None) -> str:
     return text
 
 
-def ordered_roles(models: dict) -> list[str]:
+def ordered_roles(models: dict[str, RoleModel]) -> list[str]:
     known = [role for role in ROLE_ORDER if role in models]
     return known + [role for role in models if role not in ROLE_ORDER]
 

@@ -13,8 +13,8 @@
     verified: "every score recomputed by the leaderboard from the predictions",
     reported: "numbers copied from a paper, never verified",
   };
-  const PALETTE = ["#0b5cad", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490",
-    "#a16207", "#be185d", "#4d7c0f", "#475569"];
+  const PALETTE = ["#1f77b4", "#e8710a", "#2ca02c", "#9467bd", "#0f9fb0", "#d6399a",
+    "#8c564b", "#d62728", "#7f7f7f", "#a5a61f"];
   const SVG_NS = "http://www.w3.org/2000/svg";
   const NONE = "\u2014";
   const NO_FAMILY = "__none__";
@@ -29,7 +29,10 @@
   const rowsById = new Map(board.rows.map((row) => [row.id, row]));
   const trsById = new Map(); // entry id -> its table row
   const families = unique(board.rows.map((row) => row.family).filter((f) => f !== null)).sort();
-  const familyColor = new Map(families.map((f, i) => [f, PALETTE[i % PALETTE.length]]));
+  // One colour per family and method, the same for its measured and its reported series.
+  const seriesKey = (row) => JSON.stringify([row.family, row.method]);
+  const seriesColor = new Map(unique(board.rows.map(seriesKey)).sort()
+    .map((key, i) => [key, PALETTE[i % PALETTE.length]]));
 
   // ------------------------------------------------------------ helpers
 
@@ -297,7 +300,7 @@
         series.set(key, { reported, family: row.family, method: row.method,
           label: `${row.family === null ? "unknown family" : row.family} \u00b7 ${row.method_label}`
             + (reported ? " (paper)" : ""),
-          color: row.family === null ? "#6e7781" : familyColor.get(row.family), points: [] });
+          color: seriesColor.get(seriesKey(row)), points: [] });
       }
       series.get(key).points.push({ x: row.params_b, y: m.value, row });
     }
@@ -414,7 +417,7 @@
     };
     series.forEach((s, i) => item(i, s.color, s.reported, s.label));
     const n = series.length;
-    item(n + 0.5, "#57606a", false, "measured here (verified / reproduced)");
+    item(n + 0.5, "#57606a", false, "measured here");
     item(n + 1.5, "#57606a", true, "reported (paper)");
     return g;
   }
@@ -517,8 +520,9 @@
     if (tr) tr.classList.add("selected");
     returnFocus = document.activeElement;
     detail.dataset.entry = id;
+    const main = row.models.extractor || row.models.generator || Object.values(row.models)[0];
     document.getElementById("detail-title").textContent =
-      `${row.method_label} \u00b7 ${modelsText(row) || row.id}`;
+      main ? `${row.method_label} \u00b7 ${main.name}` : row.method_label;
     document.getElementById("detail-body").replaceChildren(...detailBody(row));
     detail.hidden = false;
     detail.scrollTop = 0;
