@@ -41,6 +41,16 @@ def require(module: str, why: str) -> ModuleType:
         pytest.skip(f"needs {module} ({why})", allow_module_level=True)
 
 
+def require_executable(path: str | Path, why: str) -> Path:
+    """An executable the system provides (e.g. ``make browser``'s Chromium), as ``require``."""
+    found = Path(path)
+    if found.is_file() and os.access(found, os.X_OK):
+        return found
+    if IN_CI:
+        pytest.fail(f"{found} is not an executable under CI ({why})")
+    pytest.skip(f"needs {found} ({why})", allow_module_level=True)
+
+
 def review(asin: str, title: str, text: str, rating: float = 5.0, ts: int = 0) -> Review:
     return Review(asin=asin, title=title, text=text, rating=rating, timestamp=ts)
 
