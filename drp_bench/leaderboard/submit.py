@@ -143,8 +143,16 @@ def _role_model(role: str, cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _roles_used(metrics: MetricsFile) -> list[str]:
-    used = [STAGE_ROLES[s] for s in metrics.compute if s in STAGE_ROLES]
+def _roles_used(metrics: MetricsFile, method: dict[str, Any]) -> list[str]:
+    """Roles whose stage made calls, and the roles the method declares (an lm-eval import
+    ran only the generation; the other roles wrote the context of its prompts)."""
+    used = {STAGE_ROLES[s] for s in metrics.compute if s in STAGE_ROLES}
+    used |= {STAGE_ROLES[s] for s in method.get("templates") or {} if s in STAGE_ROLES}
+    for stage in method.get("stages") or []:
+        if isinstance(stage, dict) and stage.get("role") in STAGE_ROLES.values():
+            used.add(stage["role"])
+    if metrics.uvq is None and "normalize" not in metrics.compute:
+        used.discard("normalizer")  # the UVQ analysis did not run
     return [r for r in STAGE_ROLES.values() if r in used] or ["generator"]
 
 
@@ -181,10 +189,23 @@ def _hyperparameters(cfg: dict[str, Any]) -> dict[str, Any]:
     return sanitize_config(out)
 
 
+def _imported(run_dir: Path) -> dict[str, Any]:
+    """``lmeval_import.json`` of a run folder made by ``import-lmeval`` (else empty)."""
+    path = run_dir / IMPORT_PROVENANCE
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SubmitError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from e
+    if not isinstance(info, dict):
+        raise SubmitError(f"{path}: expected a JSON object")
+    return info
+
+
 def _source(run_dir: Path, metrics: MetricsFile) -> dict[str, Any]:
-    provenance = run_dir / IMPORT_PROVENANCE
-    if provenance.is_file():
-        info = json.loads(provenance.read_text(encoding="utf-8"))
+    info = _imported(run_dir)
+    if info:
         keep = ("lm_eval_version", "task", "limit", "model", "results_sha256", "samples_sha256")
         return {"kind": "lm-eval", **{k: info[k] for k in keep if k in info}}
     return {"kind": "drp-bench run", "status": metrics.status}
@@ -247,7 +268,9 @@ def build_submission(
             "`drp-bench leaderboard register-split`"
         )
     cfg = _run_config(run_dir)
-    seed = int(cfg.get("seed", 42))
+    imported = _imported(run_dir)
+    # rouge-score's bootstrap seed: the run's seed, or the lm-eval task's for an import
+    seed = int(imported.get("rouge_seed", 42)) if imported else int(cfg.get("seed", 42))
     claims = score_entry(
         split.sample_ids, {r.sample_id: r.prediction for r in rows}, references, seed
     )
@@ -283,7 +306,7 @@ def build_submission(
             "settings": sanitize_config(method),
         },
         "hyperparameters": _hyperparameters(cfg),
-        "models": {role: _role_model(role, cfg) for role in _roles_used(metrics)},
+        "models": {role: _role_model(role, cfg) for role in _roles_used(metrics, method)},
         "metric_seed": seed,
         "metrics": claims,
         "uvq": metrics.uvq,
