@@ -1,0 +1,1 @@
+"""A method as data: the stage kinds there are (``contracts``) and its stages (``spec``)."""

@@ -1,0 +1,112 @@
+"""What every stage kind reads, writes and accepts as options, and the contexts a stage can read.
+
+Values flow between stages by name; each name has a type. A context (built before any model
+call) or an earlier stage's ``writes`` provides it. A kind's input slots accept one type each,
+so a stage's ``reads`` list is matched to the slots by type. How a kind runs lives in
+:mod:`drp_bench.pipeline.kinds`; a test checks both registries name the same kinds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: What later stages read of an earlier stage's output: parsed features re-formatted, or the
+#: raw answer (the papers' code).
+HANDOFFS = ("parsed", "raw")
+
+# Value types.
+REVIEWS = "reviews"  # the user's past reviews, BM25-ranked (num_retrieved)
+COMPARISONS = "comparisons"  # profile items shared with others, each with its representatives
+ITEM_DIFFERENCES = "item_differences"  # per comparison item: a model answer and its features
+ITEM_UNITS = "item_units"  # per comparison item: UVQ units of the differences
+TEXT = "text"  # per sample: one answer without its label (e.g. a profile summary)
+REVIEW = "review"  # per sample: the generated review, the method's prediction
+
+#: Context name -> its type. Built for a run only when a stage reads it.
+CONTEXTS: dict[str, str] = {"past_reviews": REVIEWS, "comparisons": COMPARISONS}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One input of a kind: the type it accepts; an optional slot may be left unread."""
+
+    type: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Option:
+    """A per-stage option: its default and, when limited, the allowed values."""
+
+    default: Any
+    choices: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """The contract of a kind of stage.
+
+    ``record``: the key of its calls in predictions.jsonl's ``stages`` (one stage per key);
+    ``model``: it calls a role's model with a template; ``passes_through``: disabled
+    (``enabled: false``), its output is its input from this slot (a filter that keeps all).
+    """
+
+    name: str
+    record: str
+    reads: dict[str, Slot]
+    writes: str
+    doc: str
+    model: bool = True
+    options: dict[str, Option] = field(default_factory=dict)
+    passes_through: str | None = None
+
+
+_HANDOFF = Option("parsed", HANDOFFS)
+
+STAGE_KINDS: dict[str, StageKind] = {
+    kind.name: kind
+    for kind in (
+        StageKind(
+            "extract_differences",
+            record="extract",
+            reads={"comparisons": Slot(COMPARISONS)},
+            writes=ITEM_DIFFERENCES,
+            doc="per comparison item: how the user's review differs from the representatives'",
+        ),
+        StageKind(
+            "validate_differences",
+            record="validate",
+            reads={"differences": Slot(ITEM_DIFFERENCES)},
+            writes=ITEM_DIFFERENCES,
+            doc="per comparison item: keeps the differences that hold (skipped when its input "
+            "call failed)",
+            options={"handoff": _HANDOFF},
+            passes_through="differences",
+        ),
+        StageKind(
+            "normalize_differences",
+            record="normalize",
+            reads={"differences": Slot(ITEM_DIFFERENCES)},
+            writes=ITEM_UNITS,
+            doc="per comparison item with an answer: UVQ taxonomy units (analysis only)",
+            options={"handoff": _HANDOFF},
+        ),
+        StageKind(
+            "summarize_differences",
+            record="summarize",
+            reads={"differences": Slot(ITEM_DIFFERENCES), "past_reviews": Slot(REVIEWS, False)},
+            writes=TEXT,
+            doc="per sample: a profile from the items' differences (failed items left out) "
+            "and the past reviews",
+            options={"handoff": _HANDOFF},
+        ),
+        StageKind(
+            "generate_review",
+            record="generate",
+            reads={"past_reviews": Slot(REVIEWS, False), "summary": Slot(TEXT, False)},
+            writes=REVIEW,
+            doc="per sample: the review (skipped when a text it reads failed)",
+        ),
+    )
+}
