@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from drp_bench.methods.spec import MethodSpec
 from drp_bench.models import ROLES, ModelSpec
 
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 #: Roles that analyse a run's output rather than produce it; a top-level temperature skips them.
 ANALYSIS_ROLES = frozenset({"normalizer"})
-DIMENSIONS = ("fixed", "auto")
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,6 @@ class EmbedderSpec:
     prompt_name: str | None = None
 
 
-SUMMARY_SOURCES = ("validated", "extracted")
-#: What later stages read of an earlier stage's output: parsed features re-formatted, or the
-#: raw answer (the papers' code).
-HANDOFFS = ("parsed", "raw")
 #: uvq_rule -> the UVQ rules computed (the first one is metrics.json's ``uvq``); rules are
 #: drp_bench.uvq.score.RULES.
 UVQ_RULE_CHOICES: dict[str, tuple[str, ...]] = {
@@ -41,54 +37,6 @@ UVQ_RULE_CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: How an answer's "[Review]:" label is cut (drp_bench.pipeline.parsing.strip_answer_prefix).
 PREFIX_MODES = ("lenient", "reference")
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method is data: which context it uses and which stages run with which templates."""
-
-    name: str
-    past_reviews: bool
-    differences: bool
-    dimensions: str | None = None
-    validate: bool = False
-    summary_reads: str = "validated"
-    handoff: str = "parsed"
-    templates: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MethodSpec:
-        differences = bool(cfg.get("differences", False))
-        dimensions = cfg.get("dimensions")
-        if differences and dimensions not in DIMENSIONS:
-            raise ValueError(
-                f"method.dimensions: expected one of {DIMENSIONS}, found {dimensions!r}"
-            )
-        summary_reads = cfg.get("summary_reads", "validated")
-        if summary_reads not in SUMMARY_SOURCES:
-            raise ValueError(
-                f"method.summary_reads: expected one of {SUMMARY_SOURCES}, found {summary_reads!r}"
-            )
-        handoff = cfg.get("handoff", "parsed")
-        if handoff not in HANDOFFS:
-            raise ValueError(f"method.handoff: expected one of {HANDOFFS}, found {handoff!r}")
-        templates = dict(cfg.get("templates") or {})
-        needed = ["generate"]
-        if differences:
-            needed += ["extract", "summarize"] + (["validate"] if cfg.get("validate") else [])
-        missing = [t for t in needed if t not in templates]
-        if missing:
-            raise ValueError(f"method.templates: missing template(s) for stage(s) {missing}")
-        return cls(
-            name=str(cfg["name"]),
-            past_reviews=bool(cfg.get("past_reviews", False)),
-            differences=differences,
-            dimensions=dimensions if differences else None,
-            validate=bool(cfg.get("validate", False)) and differences,
-            summary_reads=summary_reads,
-            handoff=handoff,
-            templates=templates,
-        )
 
 
 @dataclass(frozen=True)

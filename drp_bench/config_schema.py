@@ -62,15 +62,30 @@ class DatasetConf:
 
 
 @dataclass
+class StageConf:
+    """One stage of a method (docs/methods.md); kinds, names and options are checked when the
+    run reads the config (drp_bench.methods.spec)."""
+
+    kind: str = "???"  # a key of drp_bench.methods.contracts.STAGE_KINDS
+    enabled: bool = True
+    role: Optional[str] = None  # noqa: UP045  extractor | validator | ... (model kinds)
+    template: Optional[str] = None  # noqa: UP045
+    reads: list[str] = field(default_factory=list)
+    writes: str = "???"
+    options: dict[str, Any] = field(default_factory=dict)  # per kind
+
+
+@dataclass
 class MethodConf:
+    """A method: its settings (its stages refer to them: ``${method.validate}``) and stages."""
+
     name: str = "???"
-    past_reviews: bool = False
-    differences: bool = False
     dimensions: Optional[str] = None  # noqa: UP045  fixed | auto
     validate: bool = False
     summary_reads: str = "validated"  # validated | extracted
     handoff: str = "parsed"  # parsed | raw: what later stages read of earlier outputs
     templates: dict[str, str] = field(default_factory=dict)
+    stages: list[StageConf] = field(default_factory=list)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
-from drp_bench.pipeline.runner import Pipeline
+from drp_bench.pipeline.runner import Pipeline, check_stages
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.records import Dataset
 
@@ -153,6 +153,14 @@ def _execute(
     cfg = RunConfig.from_config(cfg_dict)
     for stale in ("error.json", "metrics.json", "predictions.jsonl"):
         (out_dir / stale).unlink(missing_ok=True)
+    renderer = PromptRenderer(
+        extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
+        max_review_chars=cfg.prompts.get("max_review_chars"),
+        max_description_chars=cfg.prompts.get("max_description_chars"),
+        instructions_in=cfg.prompts.get("instructions_in", "system"),
+        system_prompt=cfg.prompts.get("system"),
+    )
+    check_stages(cfg, renderer)  # a missing template fails before the data is read
     state.phase = "loading data and building contexts"
     # Other reviewers come from the whole split (or pool_split), whatever `limit` keeps.
     full = load_run_dataset({**cfg.dataset, "limit": None})
@@ -192,13 +200,6 @@ def _execute(
         if embedder is not None:
             embedder.close()
     context_s = time.perf_counter() - start
-    renderer = PromptRenderer(
-        extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
-        max_review_chars=cfg.prompts.get("max_review_chars"),
-        max_description_chars=cfg.prompts.get("max_description_chars"),
-        instructions_in=cfg.prompts.get("instructions_in", "system"),
-        system_prompt=cfg.prompts.get("system"),
-    )
     pool = BackendPool(cfg.cache_path)
     pipeline = Pipeline(cfg, pool.for_roles(cfg.roles, backends), renderer)
     state.pipeline, state.phase = pipeline, "model calls"

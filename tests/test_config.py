@@ -47,15 +47,21 @@ def test_every_registry_model_has_the_papers_sampling_defaults():
 
 
 def test_bad_method_dimensions_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"method\.dimensions"):
-        MethodSpec.from_config({"name": "x", "differences": True, "dimensions": "many"})
+    with pytest.raises(ValueError, match=r"method 'drp' \(method/drp\.yaml\): method\.dimensions"):
+        RunConfig.from_config(_compose(["method.dimensions=many"]))
 
 
-def test_method_missing_a_template_is_a_clear_error():
-    with pytest.raises(ValueError, match="extract"):
+def test_method_missing_a_stage_template_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"stages\[0\] \(extract_differences\)\.template"):
         MethodSpec.from_config(
-            {"name": "x", "differences": True, "dimensions": "auto", "templates": {"generate": "g"}}
-        )
+            {
+                "name": "x",
+                "stages": [
+                    {"kind": "extract_differences", "role": "extractor", "reads": ["comparisons"],
+                     "writes": "extracted"},
+                ],
+            }
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("limit", [0, -3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from drp_bench.pipeline.representatives import Embedder, select_representatives
 from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
@@ -24,6 +25,10 @@ class SampleContext:
     sample: Sample
     past_reviews: tuple[Review, ...]
     comparisons: tuple[ComparisonItem, ...]
+
+    def named(self) -> dict[str, Any]:
+        """The contexts under the names stages read them by (methods.contracts.CONTEXTS)."""
+        return {"past_reviews": self.past_reviews, "comparisons": self.comparisons}
 
 
 def build_contexts(

@@ -1,0 +1,17 @@
+"""How each stage kind runs (its contract is in drp_bench.methods.contracts): kind -> code."""
+
+from __future__ import annotations
+
+from drp_bench.pipeline.kinds.base import Kind
+from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
+from drp_bench.pipeline.kinds.generate import GenerateReview
+from drp_bench.pipeline.kinds.normalize import NormalizeDifferences
+from drp_bench.pipeline.kinds.summarize import SummarizeDifferences
+
+KINDS: dict[str, Kind] = {
+    "extract_differences": ExtractDifferences(),
+    "validate_differences": ValidateDifferences(),
+    "normalize_differences": NormalizeDifferences(),
+    "summarize_differences": SummarizeDifferences(),
+    "generate_review": GenerateReview(),
+}

@@ -1,0 +1,54 @@
+"""The interface of a stage kind's implementation, and what the runner gives it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from drp_bench.methods.spec import StageSpec
+from drp_bench.pipeline.prompts import Message
+from drp_bench.pipeline.stages import StageCall
+from drp_bench.pipeline.state import SampleState
+from drp_bench.records import Item
+
+#: (role, template, **variables) -> the messages of one call of that role.
+Render = Callable[..., list[Message]]
+
+
+@dataclass(frozen=True)
+class StageEnv:
+    """What every kind may use: the items' metadata, the renderer, how answers are cut."""
+
+    items: dict[str, Item]
+    render: Render
+    answer_prefix: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One unit of a stage's work for a sample: a call to make, or one skipped (``skip`` says
+    why: a call it needs failed). ``item``: the comparison item's index (per-item kinds)."""
+
+    item: int | None
+    messages: list[Message] | None = None
+    skip: str | None = None
+
+
+class Kind(Protocol):
+    """How a kind of stage runs. The runner calls ``plan`` for every sample, sends every
+    planned call of the stage in one batch, then ``store``s each call (skipped ones too) and,
+    when all stages ran, asks ``record`` for the sample's predictions.jsonl entry."""
+
+    def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]: ...
+
+    def store(
+        self,
+        stage: StageSpec,
+        sample: SampleState,
+        planned: Planned,
+        call: StageCall,
+        env: StageEnv,
+    ) -> None: ...
+
+    def record(self, stage: StageSpec, sample: SampleState) -> Any | None: ...

@@ -1,0 +1,48 @@
+"""The review: the item, the rating and title to write, and whatever context the stage reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drp_bench.methods.spec import StageSpec
+from drp_bench.pipeline.kinds.base import Planned, StageEnv
+from drp_bench.pipeline.parsing import strip_answer_prefix
+from drp_bench.pipeline.stages import StageCall
+from drp_bench.pipeline.state import CallOutput, SampleState
+
+
+class GenerateReview:
+    """One call per sample, skipped when the text it reads (the summary) failed. The
+    prediction is the answer after ``[Review]:`` (cut as ``answer_prefix`` says)."""
+
+    def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
+        summary: CallOutput | None = sample.read(stage.inputs.get("summary"))
+        if summary is not None and not summary.call.ok:
+            return [Planned(None, skip=f"the {summary.stage} call of this sample failed")]
+        target = sample.context.sample.target
+        messages = env.render(
+            stage.role,
+            stage.template,
+            item=env.items[target.asin],
+            target=target,
+            past_reviews=list(sample.read(stage.inputs.get("past_reviews")) or ()),
+            summary=summary.text if summary is not None else "",
+            items=env.items,
+        )
+        return [Planned(None, messages)]
+
+    def store(
+        self,
+        stage: StageSpec,
+        sample: SampleState,
+        planned: Planned,
+        call: StageCall,
+        env: StageEnv,
+    ) -> None:
+        prediction = (
+            strip_answer_prefix(call.answer, "Review", env.answer_prefix) if call.ok else ""
+        )
+        sample.values[stage.writes] = CallOutput(stage.record, call, prediction)
+
+    def record(self, stage: StageSpec, sample: SampleState) -> dict[str, Any]:
+        return sample.values[stage.writes].call.record()

@@ -1,0 +1,46 @@
+"""A sample's predictions.jsonl record from its stages' outputs: status, failures, prediction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drp_bench.methods.spec import MethodSpec
+from drp_bench.pipeline.kinds import KINDS
+from drp_bench.pipeline.state import CallOutput, SampleState
+
+
+def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
+    """The record: ids, reference, prediction, status, failed stages and every stage's calls."""
+    stages: dict[str, Any] = {}
+    failed: list[str] = []
+    for stage in method.stages:
+        entry = KINDS[stage.kind].record(stage, sample)
+        if entry is not None:
+            stages[stage.record] = entry
+        output = sample.values.get(stage.writes)
+        if output is not None and not all(call.ok for call in output.calls()):
+            failed.append(stage.record)
+    final = method.output
+    review: CallOutput = sample.values[final.writes]
+    context = {s.record for s in method.feeding(final)}
+    ctx = sample.context
+    return {
+        "sample_id": ctx.sample.sample_id,
+        "user_id": ctx.sample.user_id,
+        "target_asin": ctx.sample.target.asin,
+        "reference": ctx.sample.target.text,
+        "prediction": review.text,
+        "past_reviews": [r.asin for r in ctx.past_reviews],
+        "status": sample_status(review.call.ok, context.intersection(failed)),
+        "failed_stages": failed,
+        "stages": stages,
+        "error": review.call.result.error,
+    }
+
+
+def sample_status(generated: bool, failed_context_stages: set[str]) -> str:
+    """``complete``; ``context_incomplete`` (a call whose output the generation reads failed,
+    so the prediction is not the method's); ``failed`` (no prediction)."""
+    if not generated:
+        return "failed"
+    return "context_incomplete" if failed_context_stages else "complete"

@@ -1,0 +1,67 @@
+"""What a run knows about one sample as its stages go: named values (contexts, outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from drp_bench.pipeline.context import SampleContext
+from drp_bench.pipeline.parsing import format_features
+from drp_bench.pipeline.stages import StageCall
+from drp_bench.records import Feature
+
+
+@dataclass
+class ItemResult:
+    """One comparison item's call of a per-item stage and what was parsed from it."""
+
+    call: StageCall
+    parse_ok: bool = False
+    features: tuple[Feature, ...] = ()
+    units: tuple[Any, ...] = ()
+
+    def differences_text(self, handoff: str = "parsed") -> str:
+        """What a later stage reads of this answer: with ``handoff="raw"`` the answer as the
+        model wrote it (as the papers' code passes it on); with "parsed" the parsed features
+        re-formatted, or the raw answer when it did not parse."""
+        if handoff == "parsed" and self.parse_ok:
+            return format_features(self.features)
+        return self.call.answer
+
+
+@dataclass
+class ItemOutputs:
+    """A per-item stage's output for one sample: a result per comparison item, in order
+    (None where no call was made)."""
+
+    stage: str
+    results: list[ItemResult | None]
+
+    def calls(self) -> Iterator[StageCall]:
+        return (r.call for r in self.results if r is not None)
+
+
+@dataclass
+class CallOutput:
+    """A per-sample stage's output: its call and the answer without its label."""
+
+    stage: str
+    call: StageCall
+    text: str
+
+    def calls(self) -> Iterator[StageCall]:
+        return iter([self.call])
+
+
+@dataclass
+class SampleState:
+    """One sample: its context and every named value the stages have written so far."""
+
+    index: int
+    context: SampleContext
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, name: str | None) -> Any:
+        """The value called ``name`` (None for an unfilled optional input)."""
+        return None if name is None else self.values[name]
