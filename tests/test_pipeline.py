@@ -296,3 +296,49 @@ def test_with_the_raw_handoff_the_normaliser_reads_the_validation_output_as_writ
     _run(cfg, tiny_dataset, embedder, model)
     normalize_prompt = next(p for p in model.prompts if "[Keys]" in p)
     assert "Valid ones:\n" + FEATURE in normalize_prompt  # the answer verbatim, preamble too
+
+
+class BatchCounter(ScriptedModel):
+    """Counts the batches it is sent (one per stage)."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches: list[int] = []
+
+    def chat(self, requests, on_result=None):
+        self.batches.append(len(requests))
+        return super().chat(requests, on_result)
+
+
+def test_every_stage_is_one_batch_across_samples(tiny_dataset, embedder):
+    model = BatchCounter()
+    cfg = _config("drp", "num_users=2", "uvq=true")
+    contexts = build_contexts(tiny_dataset, True, True, 8, 2, 42, embedder)
+    pipeline = Pipeline(
+        cfg, BackendPool(None, opener=lambda s: model).for_roles(cfg.roles), PromptRenderer()
+    )
+    pipeline.run(tiny_dataset, contexts)
+    # extract, validate, normalize: 3 users x 2 items; summarize, generate: 3 samples
+    assert model.batches == [6, 6, 6, 3, 3]
+    report = pipeline.progress_report()
+    assert list(report) == ["extract", "validate", "normalize", "summarize", "generate"]
+    assert all(r["finished"] and r["calls"] == r["done"] for r in report.values())
+
+
+def test_an_edited_stage_list_changes_what_the_generation_reads(tiny_dataset, embedder):
+    model = ScriptedModel()
+    cfg = _config("drp", "num_users=2", "method.stages.4.reads=[summary]")
+    records = _run(cfg, tiny_dataset, embedder, model)
+    generation = records[0]["stages"]["generate"]["messages"][-1]["content"]
+    assert "terse writer" in generation and "past reviews" not in generation
+    assert records[0]["past_reviews"]  # the summary still reads them
+
+
+def test_a_missing_template_is_an_error_before_any_call(tiny_dataset, embedder):
+    cfg = _config("drp", "method.templates.validate=no_such_template")
+    with pytest.raises(FileNotFoundError, match=r"stages\[1\] \(validate_differences\)\.template"):
+        Pipeline(
+            cfg,
+            BackendPool(None, opener=lambda s: ScriptedModel()).for_roles(cfg.roles),
+            PromptRenderer(),
+        )
