@@ -421,3 +421,36 @@ def test_recomputed_scores_come_from_one_code_path(board: Path) -> None:
     assert {m: v["value"] for m, v in scores.items()} == {
         m: c["value"] for m, c in sub["metrics"].items()
     }
+
+
+def test_register_split_of_local_data_keeps_only_the_fingerprint(tmp_path: Path) -> None:
+    from drp_bench.leaderboard.splits import SplitError
+    from drp_bench.run import resolve_data_path
+
+    local = tmp_path / "dpl_main_books"
+    shutil.copytree(resolve_data_path("bundled:music_sample"), local)
+    board = tmp_path / "board"
+    with pytest.raises(SplitError, match="how_to_get"):
+        register_split(board, "books/test", local, limit=4)
+    record = register_split(
+        board, "books/test", local, limit=4, how_to_get="drp-bench data build ... (DPL-main)"
+    )
+    assert (record.data, record.public, record.num_samples) == ("local", False, 4)
+    text = (board / "splits.json").read_text()
+    assert str(local) not in text, "the local path is not recorded"
+    first_reference = json.loads(
+        gzip.decompress((local / "test.jsonl.gz").read_bytes()).split(b"\n")[0]
+    )
+    assert first_reference["data"]["text"] not in text, "references stay local"
+    how = record.how_to_get
+    assert register_split(board, "books/test", local, limit=4, how_to_get=how) == record
+    with pytest.raises(SplitError, match="already registered with other content"):
+        register_split(board, "books/test", local, limit=5, how_to_get=how)
+
+
+def test_cli_submit_reports_a_duplicate_in_one_line_and_exits_1(
+    made: tuple[Path, Path], board: Path, capsys
+) -> None:
+    code = cli.submit_main([str(made[1]), "--board", str(board), "--submitter", "again"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: duplicate of entry music-sample-test-3.rag.")

@@ -32,15 +32,16 @@ def entry_board(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return board, submit_run(run.run_dir, board, submitter="ci")
 
 
-def test_reproduce_passes_on_a_real_embedded_model_entry(entry_board, tmp_path, capsys) -> None:
+def test_reproduce_passes_on_a_real_embedded_model_entry(entry_board, capsys) -> None:
     board, entry = entry_board
+    work = board.parent / "reproduction"
     code = cli.main(
-        ["reproduce", entry.name, "--board", str(board), "--work-dir", str(tmp_path), "--record"]
+        ["reproduce", entry.name, "--board", str(board), "--work-dir", str(work), "--record"]
     )
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"REPRODUCED {entry.name}: 3 of 3 predictions identical, same models" in out
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((work / "run" / "metrics.json").read_text())
     assert metrics["calls"]["cached"] == 0, "a fresh cache: every call made again"
     assert metrics["calls"]["total"] == 3
     record = load_records(board, REPRODUCTIONS)[entry.name]
@@ -70,7 +71,13 @@ def test_reproduce_fails_on_edited_predictions_naming_the_samples(
     write_sub(forged, sub)
     forged = reseal(forged)
     assert verify_entry(forged, board).problems == [], "a consistent forgery verifies"
-    code = cli.main(["reproduce", forged.name, "--board", str(board), "--work-dir", str(tmp_path)])
+    # the first test's reproduction cache holds the model's real answers for these prompts
+    cache = board.parent / "reproduction" / "calls.sqlite"
+    assert cache.is_file()
+    code = cli.main(
+        ["reproduce", forged.name, "--board", str(board), "--work-dir", str(tmp_path),
+         "--cache", str(cache)]
+    )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1
     assert f"NOT REPRODUCED {forged.name}" in out

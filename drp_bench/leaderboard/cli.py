@@ -174,6 +174,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             data_paths=dict(args.data),
             settings=settings,
             work_dir=args.work_dir,
+            use_cache=args.cache,
             record=args.record,
         )
     except (ReproduceError, OSError, ValueError) as e:
@@ -265,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("entry", help="entry id or folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--work-dir", type=Path, default=None)
+    p.add_argument(
+        "--cache", type=Path, default=None,
+        help="answer from this call cache (default: an empty one, so every call is made again)",
+    )  # fmt: skip
     p.add_argument("--record", action="store_true", help="record the outcome")
     _board_arg(p)
     _data_option(p)
