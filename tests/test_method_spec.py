@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from drp_bench.config import RunConfig
-from drp_bench.methods.contracts import CONTEXTS, STAGE_KINDS
+from drp_bench.methods.contracts import STAGE_KINDS
 from drp_bench.methods.spec import MethodSpec
 from drp_bench.pipeline.kinds import KINDS
 from drp_bench.resources import config_dir
@@ -77,7 +77,7 @@ def test_the_settings_switch_stages_on_and_off(overrides, kinds):
 def test_contexts_are_built_only_when_a_stage_reads_them():
     assert method_of("method=nonp").contexts == frozenset()
     assert method_of("method=rag").contexts == {"past_reviews"}
-    assert method_of("method=drp").contexts == set(CONTEXTS)
+    assert method_of("method=drp").contexts == {"past_reviews", "comparisons"}
     rag = method_of("method=rag")
     assert rag.past_reviews and not rag.differences and rag.dimensions is None
 
@@ -200,16 +200,35 @@ def test_an_unknown_stage_field_in_a_method_file_is_rejected_by_the_schema(tmp_p
 
 def test_a_new_method_is_a_yaml_file(tmp_path):
     (tmp_path / "method").mkdir()
-    (tmp_path / "method" / "profile_only.yaml").write_text(
-        "name: profile_only\n"
+    (tmp_path / "method" / "differences_only.yaml").write_text(
+        "name: differences_only\n"
         "stages:\n"
         "  - {kind: extract_differences, role: extractor, template: extract_auto,"
         " reads: [comparisons], writes: extracted}\n"
         "  - {kind: summarize_differences, role: summarizer, template: summarize,"
-        " reads: [extracted], writes: profile}\n"
+        " reads: [extracted], writes: style}\n"
         "  - {kind: generate_review, role: generator, template: generate,"
-        " reads: [profile], writes: review}\n"
+        " reads: [style], writes: review}\n"
     )
-    spec = method_of(f"hydra.searchpath=[file://{tmp_path}]", "method=profile_only")
+    spec = method_of(f"hydra.searchpath=[file://{tmp_path}]", "method=differences_only")
     assert spec.differences and not spec.past_reviews
-    assert spec.stages[-1].inputs == {"summary": "profile"}
+    assert spec.stages[-1].inputs == {"summary": "style"}
+
+
+@pytest.mark.parametrize("value", [0, -1, "two", True])
+def test_a_count_option_must_be_a_positive_integer_or_null(value):
+    node = copy.deepcopy(compose_cfg("method=intsum")["method"])
+    node["stages"][1]["options"]["max_past_reviews"] = value
+    with pytest.raises(ValueError, match=r"stages\[1\] \(generate_review\)\.options\.max_past"):
+        MethodSpec.from_config(node)
+    node["stages"][1]["options"]["max_past_reviews"] = None
+    assert MethodSpec.from_config(node).stages[1].options["max_past_reviews"] is None
+
+
+def test_the_history_summary_reads_the_latest_reviews_oldest_first():
+    from drp_bench.pipeline.kinds.history import recent
+    from tests.conftest import review
+
+    reviews = (review("A", "a", "", ts=3), review("B", "b", "", ts=1), review("C", "c", "", ts=3))
+    assert [r.asin for r in recent(reviews, 2)] == ["A", "C"]
+    assert [r.asin for r in recent(reviews, None)] == ["B", "A", "C"]

@@ -342,3 +342,32 @@ def test_a_missing_template_is_an_error_before_any_call(tiny_dataset, embedder):
             BackendPool(None, opener=lambda s: ScriptedModel()).for_roles(cfg.roles),
             PromptRenderer(),
         )
+
+
+def test_intsum_summarizes_the_history_and_generates_with_fewer_past_reviews(
+    tiny_dataset, embedder
+):
+    model = ScriptedModel()
+    cfg = _config("intsum", "method.stages.0.options.max_reviews=2")
+    records = _run(cfg, tiny_dataset, embedder, model)
+    first = records[0]
+    assert list(first["stages"]) == ["summarize", "generate"]
+    summary_prompt = first["stages"]["summarize"]["messages"][-1]["content"]
+    # u1's two latest reviews (B, C), oldest first; nothing about the target item
+    assert summary_prompt.index("Too loud") < summary_prompt.index("Nice folk")
+    assert "Lovely jazz" not in summary_prompt and "Jazz at Dusk" not in summary_prompt
+    assert first["stages"]["summarize"]["summary"] == "terse writer"
+    generation = first["stages"]["generate"]["messages"][-1]["content"]
+    assert "[Summary of the user]\nterse writer" in generation
+    assert generation.count("[Past review ") == 2  # of the 3 retrieved
+    assert len(first["past_reviews"]) == 3 and first["prediction"] == "Short. Good."
+    metrics = summarize_run(cfg, tiny_dataset, records)
+    assert metrics["status"] == "complete" and metrics["run"]["summary_reads"] is None
+
+
+def test_a_failed_history_summary_skips_the_generation(tiny_dataset, embedder):
+    model = ScriptedModel(fail_when=lambda p: "[Summary]:" in p and "Too loud" in p)
+    records = _run(_config("intsum"), tiny_dataset, embedder, model)
+    assert records[0]["status"] == "failed"
+    assert records[0]["failed_stages"] == ["summarize", "generate"]
+    assert "summarize call of this sample failed" in records[0]["stages"]["generate"]["error"]

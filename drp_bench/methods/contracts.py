@@ -23,8 +23,14 @@ ITEM_UNITS = "item_units"  # per comparison item: UVQ units of the differences
 TEXT = "text"  # per sample: one answer without its label (e.g. a profile summary)
 REVIEW = "review"  # per sample: the generated review, the method's prediction
 
-#: Context name -> its type. Built for a run only when a stage reads it.
-CONTEXTS: dict[str, str] = {"past_reviews": REVIEWS, "comparisons": COMPARISONS}
+#: Context name -> its type. Built for a run only when a stage reads it: ``past_reviews`` (BM25
+#: top ``num_retrieved``), ``comparisons`` (difference items and representatives), ``profile``
+#: (every past review of the user, as stored).
+CONTEXTS: dict[str, str] = {
+    "past_reviews": REVIEWS,
+    "comparisons": COMPARISONS,
+    "profile": REVIEWS,
+}
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,12 @@ class Slot:
 
 @dataclass(frozen=True)
 class Option:
-    """A per-stage option: its default and, when limited, the allowed values."""
+    """A per-stage option: its default and, when limited, the allowed values, or a count
+    (``count=True``: null or an integer >= 1)."""
 
     default: Any
     choices: tuple[Any, ...] | None = None
+    count: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,11 +110,21 @@ STAGE_KINDS: dict[str, StageKind] = {
             options={"handoff": _HANDOFF},
         ),
         StageKind(
+            "summarize_history",
+            record="summarize",
+            reads={"history": Slot(REVIEWS)},
+            writes=TEXT,
+            doc="per sample: a task-aware summary of the user's reviews (IntSum); the same "
+            "prompt for every sample of a user",
+            options={"max_reviews": Option(None, count=True)},
+        ),
+        StageKind(
             "generate_review",
             record="generate",
             reads={"past_reviews": Slot(REVIEWS, False), "summary": Slot(TEXT, False)},
             writes=REVIEW,
             doc="per sample: the review (skipped when a text it reads failed)",
+            options={"max_past_reviews": Option(None, count=True)},
         ),
     )
 }

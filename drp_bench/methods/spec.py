@@ -274,5 +274,13 @@ class _Builder:
                 raise ValueError(
                     f"{at}.options.{key}: expected one of {option.choices}, found {value!r}"
                 )
+            if option.count and value is not None and not _is_count(value):
+                raise ValueError(
+                    f"{at}.options.{key}: expected null or an integer >= 1, found {value!r}"
+                )
             options[key] = value
         return options
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

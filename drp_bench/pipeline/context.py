@@ -28,7 +28,11 @@ class SampleContext:
 
     def named(self) -> dict[str, Any]:
         """The contexts under the names stages read them by (methods.contracts.CONTEXTS)."""
-        return {"past_reviews": self.past_reviews, "comparisons": self.comparisons}
+        return {
+            "past_reviews": self.past_reviews,
+            "comparisons": self.comparisons,
+            "profile": self.sample.profile,
+        }
 
 
 def build_contexts(

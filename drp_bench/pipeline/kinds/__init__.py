@@ -5,6 +5,7 @@ from __future__ import annotations
 from drp_bench.pipeline.kinds.base import Kind
 from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
 from drp_bench.pipeline.kinds.generate import GenerateReview
+from drp_bench.pipeline.kinds.history import SummarizeHistory
 from drp_bench.pipeline.kinds.normalize import NormalizeDifferences
 from drp_bench.pipeline.kinds.summarize import SummarizeDifferences
 
@@ -13,5 +14,6 @@ KINDS: dict[str, Kind] = {
     "validate_differences": ValidateDifferences(),
     "normalize_differences": NormalizeDifferences(),
     "summarize_differences": SummarizeDifferences(),
+    "summarize_history": SummarizeHistory(),
     "generate_review": GenerateReview(),
 }

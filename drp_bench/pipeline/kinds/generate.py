@@ -12,20 +12,22 @@ from drp_bench.pipeline.state import CallOutput, SampleState
 
 
 class GenerateReview:
-    """One call per sample, skipped when the text it reads (the summary) failed. The
-    prediction is the answer after ``[Review]:`` (cut as ``answer_prefix`` says)."""
+    """One call per sample, skipped when the text it reads (the summary) failed. It shows the
+    first ``max_past_reviews`` of the reviews it reads (all when null). The prediction is the
+    answer after ``[Review]:`` (cut as ``answer_prefix`` says)."""
 
     def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
         summary: CallOutput | None = sample.read(stage.inputs.get("summary"))
         if summary is not None and not summary.call.ok:
             return [Planned(None, skip=f"the {summary.stage} call of this sample failed")]
         target = sample.context.sample.target
+        keep = stage.options["max_past_reviews"]  # the first (best-ranked) ones; None: all
         messages = env.render(
             stage.role,
             stage.template,
             item=env.items[target.asin],
             target=target,
-            past_reviews=list(sample.read(stage.inputs.get("past_reviews")) or ()),
+            past_reviews=list(sample.read(stage.inputs.get("past_reviews")) or ())[:keep],
             summary=summary.text if summary is not None else "",
             items=env.items,
         )

@@ -1,4 +1,4 @@
-"""The profile summary of a sample: every item's differences and the past reviews."""
+"""Per-sample summaries: the part every summary stage shares, and DPL/DRP's summary."""
 
 from __future__ import annotations
 
@@ -12,10 +12,29 @@ from drp_bench.pipeline.stages import StageCall
 from drp_bench.pipeline.state import CallOutput, SampleState
 
 
-class SummarizeDifferences:
+class SummaryStage:
+    """A per-sample stage whose text is the answer after ``[Summary]:`` (cut as
+    ``answer_prefix`` says), recorded with the call."""
+
+    def store(
+        self,
+        stage: StageSpec,
+        sample: SampleState,
+        planned: Planned,
+        call: StageCall,
+        env: StageEnv,
+    ) -> None:
+        summary = strip_answer_prefix(call.answer, "Summary", env.answer_prefix)
+        sample.values[stage.writes] = CallOutput(stage.record, call, summary)
+
+    def record(self, stage: StageSpec, sample: SampleState) -> dict[str, Any]:
+        output: CallOutput = sample.values[stage.writes]
+        return {**output.call.record(), "summary": output.text}
+
+
+class SummarizeDifferences(SummaryStage):
     """One call per sample. An item whose differences call failed contributes nothing (the
-    sample is then marked incomplete in its record). The summary is the answer after
-    ``[Summary]:`` (cut as ``answer_prefix`` says)."""
+    sample is then marked incomplete in its record)."""
 
     def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
         source = items.source(stage, sample)
@@ -36,18 +55,3 @@ class SummarizeDifferences:
             items=env.items,
         )
         return [Planned(None, messages)]
-
-    def store(
-        self,
-        stage: StageSpec,
-        sample: SampleState,
-        planned: Planned,
-        call: StageCall,
-        env: StageEnv,
-    ) -> None:
-        summary = strip_answer_prefix(call.answer, "Summary", env.answer_prefix)
-        sample.values[stage.writes] = CallOutput(stage.record, call, summary)
-
-    def record(self, stage: StageSpec, sample: SampleState) -> dict[str, Any]:
-        output: CallOutput = sample.values[stage.writes]
-        return {**output.call.record(), "summary": output.text}
