@@ -97,6 +97,8 @@ CONFIGS: dict[str, Pinned] = {
     "paper-table-instructions-in-user": Pinned((*PAPER_CPU, "prompts.instructions_in=user")),
     "dpl-paper": Pinned(("+experiment=dpl_paper",)),
     "rag-failures": Pinned(("method=rag",), failures=True),
+    "intsum": Pinned(("method=intsum",)),
+    "intsum-failures": Pinned(("method=intsum",), failures=True),
     "drp-failures": Pinned(("method=drp", "uvq=true"), failures=True),
     "drp-summary-extracted-failures": Pinned(
         ("method=drp", "method.summary_reads=extracted"), failures=True
