@@ -454,3 +454,26 @@ def test_cli_submit_reports_a_duplicate_in_one_line_and_exits_1(
     code = cli.submit_main([str(made[1]), "--board", str(board), "--submitter", "again"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: duplicate of entry music-sample-test-3.rag.")
+
+
+def test_reproduce_fills_config_keys_added_since_the_entry_and_asks_for_local_files(
+    board: Path,
+) -> None:
+    from drp_bench.leaderboard.reproduce import ReproduceError, rerun_config
+
+    config = read_sub(the_entry(board))["config"]
+    older = {k: v for k, v in config.items() if k not in ("answer_prefix", "sweep_exit")}
+    cfg = rerun_config(older, Path("/data/split"), Path("/tmp/calls.sqlite"))
+    assert cfg["answer_prefix"] == "lenient" and cfg["sweep_exit"] == "strict"
+    assert cfg["dataset"]["path"] == "/data/split" and cfg["dataset"]["meta_path"] is None
+    assert cfg["cache"] == {"enabled": True, "path": "/tmp/calls.sqlite"}
+    assert {k: v for k, v in cfg.items() if k in config and k not in ("dataset", "cache")} == {
+        k: v for k, v in config.items() if k not in ("dataset", "cache")
+    }
+    config["generator"]["backend"]["options"]["model_path"] = "local:model.gguf"
+    with pytest.raises(ReproduceError, match=r"generator\.backend\.options\.model_path"):
+        rerun_config(config, Path("/data/split"), None)
+    cfg = rerun_config(
+        config, Path("/d"), None, {"generator.backend.options.model_path": "/m/model.gguf"}
+    )
+    assert cfg["generator"]["backend"]["options"]["model_path"] == "/m/model.gguf"

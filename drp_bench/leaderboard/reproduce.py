@@ -57,6 +57,20 @@ def _set(cfg: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def current_defaults() -> dict[str, Any]:
+    """Today's default run config, interpolations unresolved (``judge: ${generator}`` stays a
+    reference, so a role added since an entry was made follows the entry's own models)."""
+    from omegaconf import OmegaConf
+
+    from drp_bench.api import compose_run_config
+
+    cfg = compose_run_config([])
+    container = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(container, dict)
+    container.pop("hydra", None)
+    return container
+
+
 def rerun_config(
     submission_config: Mapping[str, Any],
     data_path: Path,
@@ -68,6 +82,8 @@ def rerun_config(
     import copy
 
     cfg = copy.deepcopy(dict(submission_config))
+    for key, value in current_defaults().items():  # keys added to drp-bench since the entry
+        cfg.setdefault(key, value)
     cfg["dataset"] = {**cfg.get("dataset", {}), "path": str(data_path), "meta_path": None}
     cfg["cache"] = {"enabled": cache_path is not None, "path": str(cache_path or "")}
     for key, value in (settings or {}).items():
