@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from drp_bench.leaderboard.view import BOARD_METRICS
 
 DEFAULT_BOARD = Path("results/leaderboard")
@@ -165,7 +167,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         if not sep:
             print(f"error: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
             return 2
-        settings[key] = value
+        settings[key] = yaml.safe_load(value)  # as on Hydra's command line: 1 is an int
     (entry,) = _entry_paths(args.board, [args.entry])
     try:
         outcome = reproduce_entry(
