@@ -84,6 +84,8 @@ class MethodConf:
     validate: bool = False
     summary_reads: str = "validated"  # validated | extracted
     handoff: str = "parsed"  # parsed | raw: what later stages read of earlier outputs
+    summarization: Optional[str] = None  # noqa: UP045  LLM-TRSR: recurrent | hierarchical
+    neighbours: int = 2  # P-DB: how many most similar other users (the neighbours context)
     templates: dict[str, str] = field(default_factory=dict)
     stages: list[StageConf] = field(default_factory=list)
 
