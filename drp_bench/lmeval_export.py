@@ -96,7 +96,7 @@ def default_task_name(cfg: Any) -> str:
 def _document(row: PredictionRow, where: str) -> dict[str, str] | None:
     """The lm-eval document of one predictions.jsonl row (None: its generation was skipped)."""
     generate = row.stages.generate
-    if generate.skipped:
+    if generate is None or generate.skipped:  # no generation call (peer) or skipped
         return None
     roles = [m.role for m in generate.messages]
     if roles not in (["user"], ["system", "user"]):

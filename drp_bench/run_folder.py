@@ -9,7 +9,11 @@ predictions row). Unknown fields, missing fields and wrong types are errors
 Version policy: any change to what a file may hold bumps :data:`SCHEMA_VERSION`; the readers
 read every earlier version, upgraded to the current models with documented defaults (the
 instance keeps the version it was read from), and refuse a newer one. Version ``"0"`` is a
-folder written before the field existed (see :func:`upgrade_row_v0` and friends). The JSON
+folder written before the field existed (see :func:`upgrade_row_v0` and friends); version
+``"1"`` is before the LLM judge and the ``excluded`` sample status (:func:`upgrade_row_v1`,
+:func:`upgrade_metrics_v1`). Version ``"2"`` added: the ``judge`` and ``peer`` entries of a
+row's ``stages`` (``generate`` is absent for the ``peer`` method, which calls no model), the
+sample status ``excluded``, and metrics.json's ``judge`` and ``excluded_samples``. The JSON
 Schema of each file is published under ``results/schema/``::
 
     python -m drp_bench.run_folder --write-schemas results/schema
@@ -36,17 +40,25 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 LEGACY_VERSION = "0"
-READABLE_VERSIONS = (LEGACY_VERSION, SCHEMA_VERSION)
+READABLE_VERSIONS = (LEGACY_VERSION, "1", SCHEMA_VERSION)
 
 PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
 ERROR = "error.json"
 
-StageName = Literal["extract", "validate", "normalize", "summarize", "generate"]
-STAGES: tuple[str, ...] = ("extract", "validate", "normalize", "summarize", "generate")
-SampleStatus = Literal["complete", "context_incomplete", "failed"]
+StageName = Literal["extract", "validate", "normalize", "summarize", "generate", "peer", "judge"]
+STAGES: tuple[str, ...] = (
+    "extract",
+    "validate",
+    "normalize",
+    "summarize",
+    "generate",
+    "peer",
+    "judge",
+)
+SampleStatus = Literal["complete", "context_incomplete", "failed", "excluded"]
 RunStatus = Literal["complete", "degraded"]
 
 
@@ -83,9 +95,9 @@ def _number(value: Any) -> int | float:
 #: An int or a float, kept as given (a JSON bool is not a number here).
 Number = Annotated[int | float, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 
-#: "0" only in memory, for a file read from before the field existed; files hold "1".
+#: "0" only in memory, for a file read from before the field existed; files hold "1" or "2".
 Version = Annotated[
-    Literal["0", "1"],
+    Literal["0", "1", "2"],
     WithJsonSchema(
         {"const": SCHEMA_VERSION, "type": "string", "description": "run-folder schema version"}
     ),
@@ -183,20 +195,47 @@ class NormalizeItemRecord(CallRecord, _ItemKey):
     parse_ok: bool = Field(description="the answer parsed into units")
 
 
+class JudgeRecord(CallRecord):
+    """The LLM judge's call for a sample (``metrics.judge=true``) and the score parsed from its
+    answer (:func:`drp_bench.judge.parse_score`): 0-10, or null when the answer is
+    unparseable (or the call failed); unparsed answers are counted, never scored."""
+
+    score: int | None = Field(description="the parsed 0-10 score; null: unparsed or failed")
+
+
+class PeerRecord(_Model):
+    """The ``peer`` method's choice (no model call): another real user's review of the same
+    item, or why the sample is excluded."""
+
+    peer_user_id: str | None = Field(description="whose review is the prediction; null: none")
+    similarity: float | None = Field(
+        description="cosine similarity of that review to the mean of the target user's "
+        "profile reviews (embedding.model)"
+    )
+    candidates: int = Field(description="other users' reviews of the item")
+    excluded: str | None = Field(description="why the sample is excluded; null when it is not")
+
+
 # A stage the method does not run is absent from the file (never null).
 FeatureItems = Annotated[list[FeatureItemRecord] | SkipJsonSchema[None], Field(default=None)]
 NormalizeItems = Annotated[list[NormalizeItemRecord] | SkipJsonSchema[None], Field(default=None)]
 OptionalSummarize = Annotated[SummarizeRecord | SkipJsonSchema[None], Field(default=None)]
+OptionalCall = Annotated[CallRecord | SkipJsonSchema[None], Field(default=None)]
+OptionalPeer = Annotated[PeerRecord | SkipJsonSchema[None], Field(default=None)]
+OptionalJudge = Annotated[JudgeRecord | SkipJsonSchema[None], Field(default=None)]
 
 
 class Stages(_Model):
-    """The calls of one sample per stage; a stage the method does not run is absent."""
+    """The calls of one sample per stage; a stage the method does not run is absent
+    (``generate`` is absent only for a method without a model call for the review: peer)."""
 
     extract: FeatureItems
     validate_: FeatureItems = Field(alias="validate")
     normalize: NormalizeItems
     summarize: OptionalSummarize
-    generate: CallRecord
+    generate: OptionalCall
+    peer: OptionalPeer
+    judge: OptionalJudge
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: Any) -> dict[str, Any]:
@@ -211,6 +250,7 @@ class Stages(_Model):
             ("normalize", self.normalize),
             ("summarize", self.summarize),
             ("generate", self.generate),
+            ("judge", self.judge),
         ):
             if entry is not None:
                 out.extend((stage, c) for c in (entry if isinstance(entry, list) else [entry]))
@@ -229,7 +269,9 @@ class PredictionRow(_Model):
     past_reviews: list[str] = Field(description="asins of the retrieved past reviews")
     status: SampleStatus = Field(
         description="complete; context_incomplete (generated without part of the method's "
-        "context); failed (no prediction)"
+        "context); failed (no prediction); excluded (the method has no prediction for it by "
+        "design, e.g. peer without another reviewer of the item: left out of the scores, "
+        "not a failure)"
     )
     failed_stages: list[StageName]
     stages: Stages
@@ -314,6 +356,19 @@ class CallCounts(_Model):
     )
 
 
+class JudgeSummary(_Model):
+    """The LLM judge's scores (DPL's 0-10 rubric) over the scored samples, divided by 10."""
+
+    mean: float | None = Field(description="mean score / 10 over parsed answers; null: none")
+    ci_low: float | None = Field(description="95% percentile bootstrap CI (scores / 10)")
+    ci_high: float | None
+    parsed: int = Field(description="answers that gave a 0-10 score")
+    unparsed: int = Field(description="answers without one (not scored, never counted as 0)")
+    failed: int = Field(description="judge calls that failed or were not sent")
+    n: int = Field(description="samples sent to the judge (those with a prediction)")
+    model: str = Field(description="the judge role's model")
+
+
 class MetricsFile(_Model):
     """metrics.json: scores, feature and call counts, UVQ, compute and provenance of a run."""
 
@@ -323,6 +378,12 @@ class MetricsFile(_Model):
     run: RunInfo
     metrics: dict[str, Number] = Field(description="bleu, meteor, rouge1, rougeL, ..., n")
     failed_samples: int
+    excluded_samples: int = Field(
+        default=0, description="samples with status excluded (not scored; version < 2: 0)"
+    )
+    judge: JudgeSummary | None = Field(
+        default=None, description="the LLM judge (metrics.judge=true); null when off"
+    )
     features: FeatureSummary | None = Field(description="the final feature stage; null: none")
     extracted_features: FeatureSummary | None
     uvq: dict[str, Any] | None = Field(description="null unless uvq=true; see docs/uvq.md")
@@ -427,6 +488,36 @@ _UPGRADES_V0 = {
 }
 
 
+# ---------------------------------------------------------------- version 1 (before judge, peer)
+
+
+def upgrade_row_v1(row: dict[str, Any]) -> dict[str, Any]:
+    """A predictions row of version 1 (or an upgraded 0): nothing to add: no ``judge`` or
+    ``peer`` entry (absent), ``generate`` present, never ``excluded``."""
+    return dict(row)
+
+
+def upgrade_metrics_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json of version 1 (or an upgraded 0): no excluded samples (0), no judge
+    (null)."""
+    obj = dict(obj)
+    obj.setdefault("excluded_samples", 0)
+    obj.setdefault("judge", None)
+    return obj
+
+
+def upgrade_error_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    """error.json of version 1: unchanged in version 2."""
+    return dict(obj)
+
+
+_UPGRADES_V1 = {
+    PredictionRow: upgrade_row_v1,
+    MetricsFile: upgrade_metrics_v1,
+    ErrorFile: upgrade_error_v1,
+}
+
+
 # ---------------------------------------------------------------- validation and errors
 
 
@@ -458,10 +549,30 @@ def _problem(err: Mapping[str, Any]) -> str:
     return f"{msg}, found {_show(err.get('input'))}"
 
 
+def _model_names(cls: type = BaseModel) -> set[str]:
+    names = set()
+    for sub in cls.__subclasses__():
+        names |= {sub.__name__, *_model_names(sub)}
+    return names
+
+
+def _without_union_branches(errors: list[Any]) -> list[Any]:
+    """An optional stage (``Record | None``) reports each branch: keep the record's errors
+    under the field's own path (no ``CallRecord`` / ``none`` tags)."""
+    models = _model_names()
+    out = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e["type"] == "none_required" and loc and loc[-1] == "none":
+            continue
+        out.append({**e, "loc": tuple(p for p in loc if p not in models)})
+    return out or errors
+
+
 def _schema_error(
     exc: ValidationError, path: Path, line: int | None, limit: int = 3
 ) -> RunFolderError:
-    errors = exc.errors()
+    errors = _without_union_branches(exc.errors())
     parts = [f"field {_loc(e['loc'])!r}: {_problem(e)}" for e in errors[:limit]]
     more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
     field = _loc(errors[0]["loc"]) if errors else None
@@ -492,8 +603,11 @@ def parse(model: type[M], obj: Any, path: Path, line: int | None = None) -> M:
             path=path,
             line=line,
         )
-    if _version(obj, path, line) == LEGACY_VERSION:
+    version = _version(obj, path, line)
+    if version == LEGACY_VERSION:
         obj = _UPGRADES_V0[model](obj)
+    if version in (LEGACY_VERSION, "1"):
+        obj = _UPGRADES_V1[model](obj)
     try:
         return model.model_validate(obj)
     except ValidationError as e:

@@ -26,6 +26,8 @@ from tests.test_pipeline import ScriptedModel, _config
 DATA = Path(__file__).resolve().parent / "data"
 OLD_RUN = DATA / "run_folder_v0"
 OLD_FAILED_RUN = DATA / "run_folder_v0_failed"
+V1_RUN = DATA / "run_folder_v1"
+V = rf.SCHEMA_VERSION
 PUBLISHED = REPO / "results" / "schema"
 
 
@@ -97,12 +99,13 @@ def test_pipeline_output_round_trips_through_the_files(case, tiny_dataset, embed
     assert rows == written
 
     assert [r.to_json_dict() for r in rows] == [
-        {"schema_version": "1", **r} for r in as_json(records)
+        {"schema_version": V, **r} for r in as_json(records)
     ]
-    assert read.to_json_dict() == {"schema_version": "1", **as_json(metrics)}
+    defaults = {"excluded_samples": 0, "judge": None}  # written when summarize_run omits them
+    assert read.to_json_dict() == {"schema_version": V, **defaults, **as_json(metrics)}
     assert read.status == ("complete" if fail_when is None else "degraded")
     lines = (tmp_path / rf.PREDICTIONS).read_text().splitlines()
-    assert [json.loads(line)["schema_version"] for line in lines] == ["1"] * len(records)
+    assert [json.loads(line)["schema_version"] for line in lines] == [V] * len(records)
     # writing what was read gives the same bytes
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     rf.write_predictions(tmp_path / rf.PREDICTIONS, rows)
@@ -124,7 +127,7 @@ def test_error_json_round_trips_with_the_progress_of_an_interrupted_run(
     }
     rf.write_error(tmp_path / rf.ERROR, body)
     read = rf.read_error(tmp_path / rf.ERROR)
-    assert read.to_json_dict() == {"schema_version": "1", **body}
+    assert read.to_json_dict() == {"schema_version": V, **body}
     assert read.finished is not None and read.finished.stages["extract"].finished
 
 
@@ -184,7 +187,7 @@ def test_metrics_json_with_a_wrong_type_names_file_and_field(good_folder):
 def test_metrics_json_with_an_unknown_field_names_it(good_folder):
     path = _edit_metrics(good_folder, lambda o: o["calls"].update(retried=2))
     assert _error(rf.read_metrics, path) == (
-        f"{path}: field 'calls.retried': unknown field (not in schema version 1)"
+        f"{path}: field 'calls.retried': unknown field (not in schema version 2)"
     )
 
 
@@ -194,8 +197,8 @@ def test_metrics_json_with_a_missing_field_names_it(good_folder):
 
 
 def test_metrics_json_of_a_newer_version_is_refused(good_folder):
-    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="2"))
-    assert "field 'schema_version': '2' is not a version this drp-bench reads" in _error(
+    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="3"))
+    assert "field 'schema_version': '3' is not a version this drp-bench reads" in _error(
         rf.read_metrics, path
     )
 
@@ -232,9 +235,9 @@ def test_a_wrong_type_deep_in_a_row_gets_its_full_path(good_folder):
     rows[0]["status"] = "done"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert _error(rf.read_predictions, path) == (
-        f"{path}:1: field 'status': expected 'complete', 'context_incomplete' or 'failed', "
-        "found 'done'; field 'stages.generate.messages[0].role': expected 'system', 'user' or "
-        "'assistant', found 'tool'"
+        f"{path}:1: field 'status': expected 'complete', 'context_incomplete', 'failed' or "
+        "'excluded', found 'done'; field 'stages.generate.messages[0].role': expected "
+        "'system', 'user' or 'assistant', found 'tool'"
     )
 
 
@@ -280,8 +283,8 @@ def test_todays_rows_without_the_version_fields_read_as_version_0(tiny_dataset, 
 def test_an_old_folder_rewritten_is_a_current_one(tmp_path):
     rf.write_predictions(tmp_path / rf.PREDICTIONS, rf.read_predictions(OLD_RUN / rf.PREDICTIONS))
     rf.write_metrics(tmp_path / rf.METRICS, rf.read_metrics(OLD_RUN / rf.METRICS))
-    assert rf.read_metrics(tmp_path / rf.METRICS).schema_version == "1"
-    assert {r.schema_version for r in rf.read_predictions(tmp_path / rf.PREDICTIONS)} == {"1"}
+    assert rf.read_metrics(tmp_path / rf.METRICS).schema_version == V
+    assert {r.schema_version for r in rf.read_predictions(tmp_path / rf.PREDICTIONS)} == {V}
 
 
 def test_report_reads_the_old_folders():
@@ -293,6 +296,42 @@ def test_report_reads_the_old_folders():
         "error.json: DataValidationError: /data/missing/Books: expected a data file or folder, "
         "found nothing there"
     )
+
+
+# ---------------------------------------------------------------- version 1
+
+
+def test_a_version_1_run_folder_reads_with_the_version_2_defaults(tmp_path):
+    rows = rf.read_predictions(V1_RUN / rf.PREDICTIONS)
+    assert rows and {r.schema_version for r in rows} == {"1"}
+    assert all(r.stages.generate is not None for r in rows)
+    assert all(r.stages.judge is None and r.stages.peer is None for r in rows)
+    metrics = rf.read_metrics(V1_RUN / rf.METRICS)
+    assert metrics.schema_version == "1" and metrics.status == "complete"
+    assert metrics.excluded_samples == 0 and metrics.judge is None
+    # re-written, it is a version-2 folder with the defaults written out
+    rf.write_predictions(tmp_path / rf.PREDICTIONS, rows)
+    rf.write_metrics(tmp_path / rf.METRICS, metrics)
+    written = json.loads((tmp_path / rf.METRICS).read_text())
+    assert written["schema_version"] == V == "2"
+    assert written["excluded_samples"] == 0 and written["judge"] is None
+    assert {r.schema_version for r in rf.read_predictions(tmp_path / rf.PREDICTIONS)} == {V}
+    run = read_run(V1_RUN)
+    assert run.status == "complete" and run.done == 3
+
+
+def test_a_version_2_row_with_judge_and_peer_round_trips(tmp_path):
+    row = json.loads((V1_RUN / rf.PREDICTIONS).read_text().splitlines()[0])
+    judge = {**row["stages"]["generate"], "output": "7", "score": 7}
+    row["stages"] = {
+        "peer": {"peer_user_id": "U2", "similarity": 0.5, "candidates": 3, "excluded": None},
+        "judge": judge,
+    }
+    written = rf.write_predictions(tmp_path / rf.PREDICTIONS, [row])
+    read = rf.read_predictions(tmp_path / rf.PREDICTIONS)
+    assert read == written and read[0].stages.generate is None
+    assert read[0].stages.judge is not None and read[0].stages.judge.score == 7
+    assert [s for s, _ in read[0].stages.calls()] == ["judge"]
 
 
 # ---------------------------------------------------------------- published JSON Schema
@@ -323,11 +362,14 @@ def test_schema_module_entry_writes_and_checks(tmp_path):
 def test_schemas_say_the_version_and_forbid_unknown_fields():
     schemas = rf.json_schemas()
     for schema in schemas.values():
-        assert schema["properties"]["schema_version"]["const"] == "1"
+        assert schema["properties"]["schema_version"]["const"] == V
         assert "schema_version" in schema["required"]
         assert schema["additionalProperties"] is False
     stages = schemas["predictions-row.schema.json"]["$defs"]["Stages"]
-    assert stages["required"] == ["generate"]
+    assert "required" not in stages  # generate is absent for peer (no model call)
+    assert set(stages["properties"]) >= {"generate", "peer", "judge"}
+    status = schemas["predictions-row.schema.json"]["properties"]["status"]["enum"]
+    assert "excluded" in status
 
 
 # ---------------------------------------------------------------- a real run
