@@ -168,6 +168,9 @@ def _reproduce(args: argparse.Namespace) -> int:
             print(f"error: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
             return 2
         settings[key] = yaml.safe_load(value)  # as on Hydra's command line: 1 is an int
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")  # progress
     (entry,) = _entry_paths(args.board, [args.entry])
     try:
         outcome = reproduce_entry(
