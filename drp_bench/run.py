@@ -161,6 +161,8 @@ def _execute(
         system_prompt=cfg.prompts.get("system"),
     )
     check_stages(cfg, renderer)  # a missing template fails before the data is read
+    if cfg.judge and not renderer.has_template("judge"):
+        raise FileNotFoundError("metrics.judge: prompt template 'judge' not found")
     state.phase = "loading data and building contexts"
     # Other reviewers come from the whole split (or pool_split), whatever `limit` keeps.
     full = load_run_dataset({**cfg.dataset, "limit": None})
@@ -179,7 +181,7 @@ def _execute(
         len(pool_samples),
     )
     embedder = None
-    if cfg.method.differences:
+    if cfg.method.embeds:  # representatives (comparisons) or neighbours
         from drp_bench.pipeline.embedding_cache import embedding_cache_path
         from drp_bench.pipeline.representatives import Embedder
 
@@ -195,6 +197,7 @@ def _execute(
             seed=cfg.seed,
             embedder=embedder,
             pool=pool_samples,
+            neighbours=cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
         )
     finally:
         if embedder is not None:
@@ -205,6 +208,15 @@ def _execute(
     state.pipeline, state.phase = pipeline, "model calls"
     try:
         records = pipeline.run(dataset, contexts)
+        if cfg.judge:  # the LLM judge (metrics.judge=true): one call per prediction
+            from drp_bench.judge import ROLE, judge_records
+
+            state.phase = "judging"
+            judge = cfg.roles[ROLE]
+            pipeline.stage_wall_s["judge"] = judge_records(
+                records, dataset, pipeline.backends[ROLE], renderer, judge.sampling,
+                judge.instructions_in,
+            )  # fmt: skip
     finally:
         pool.close()
     state.phase = "writing predictions and scoring"

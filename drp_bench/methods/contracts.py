@@ -22,14 +22,17 @@ ITEM_DIFFERENCES = "item_differences"  # per comparison item: a model answer and
 ITEM_UNITS = "item_units"  # per comparison item: UVQ units of the differences
 TEXT = "text"  # per sample: one answer without its label (e.g. a profile summary)
 REVIEW = "review"  # per sample: the generated review, the method's prediction
+USERS = "users"  # other users of the pool, each with their reviews (P-DB's neighbours)
 
 #: Context name -> its type. Built for a run only when a stage reads it: ``past_reviews`` (BM25
 #: top ``num_retrieved``), ``comparisons`` (difference items and representatives), ``profile``
-#: (every past review of the user, as stored).
+#: (every past review of the user, as stored), ``neighbours`` (the ``method.neighbours`` other
+#: users most similar by embedding, each with their reviews BM25-ranked against the target).
 CONTEXTS: dict[str, str] = {
     "past_reviews": REVIEWS,
     "comparisons": COMPARISONS,
     "profile": REVIEWS,
+    "neighbours": USERS,
 }
 
 
@@ -44,11 +47,13 @@ class Slot:
 @dataclass(frozen=True)
 class Option:
     """A per-stage option: its default and, when limited, the allowed values, or a count
-    (``count=True``: null or an integer >= 1)."""
+    (``count=True``: null or an integer >= 1), or the name of a further prompt template the
+    stage renders (``template=True``: checked to exist before the data is read)."""
 
     default: Any
     choices: tuple[Any, ...] | None = None
     count: bool = False
+    template: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,10 @@ class StageKind:
 
     ``record``: the key of its calls in predictions.jsonl's ``stages`` (one stage per key);
     ``model``: it calls a role's model with a template; ``passes_through``: disabled
-    (``enabled: false``), its output is its input from this slot (a filter that keeps all).
+    (``enabled: false``), its output is its input from this slot (a filter that keeps all);
+    ``rounds``: its calls come in rounds (a call may need the answer of an earlier call of the
+    same sample): the runner sends one batch per round, every sample's calls of that round
+    together, until a round plans no call (docs/methods.md).
     """
 
     name: str
@@ -68,6 +76,7 @@ class StageKind:
     model: bool = True
     options: dict[str, Option] = field(default_factory=dict)
     passes_through: str | None = None
+    rounds: bool = False
 
 
 _HANDOFF = Option("parsed", HANDOFFS)
@@ -121,10 +130,54 @@ STAGE_KINDS: dict[str, StageKind] = {
         StageKind(
             "generate_review",
             record="generate",
-            reads={"past_reviews": Slot(REVIEWS, False), "summary": Slot(TEXT, False)},
+            reads={
+                "past_reviews": Slot(REVIEWS, False),
+                "summary": Slot(TEXT, False),
+                "neighbours": Slot(USERS, False),
+            },
             writes=REVIEW,
             doc="per sample: the review (skipped when a text it reads failed)",
-            options={"max_past_reviews": Option(None, count=True)},
+            options={
+                "max_past_reviews": Option(None, count=True),
+                "max_neighbour_reviews": Option(2, count=True),
+            },
+        ),
+        StageKind(
+            "summarize_blocks",
+            record="summarize",
+            reads={"history": Slot(REVIEWS)},
+            writes=TEXT,
+            doc="per sample: the user's history in time order, cut into blocks, summarised "
+            "block by block, each call updating the previous summary (recurrent) or each "
+            "block alone, then merged (hierarchical) (LLM-TRSR); one round per call",
+            options={
+                "mode": Option("recurrent", ("recurrent", "hierarchical")),
+                "block_size": Option(5, count=True),
+                "max_blocks": Option(5, count=True),
+                "merge_template": Option("trsr_merge", template=True),
+            },
+            rounds=True,
+        ),
+        StageKind(
+            "contrast_reviews",
+            record="summarize",
+            reads={"comparisons": Slot(COMPARISONS), "past_reviews": Slot(REVIEWS, False)},
+            writes=TEXT,
+            doc="per sample: what distinguishes the user's reviews (positives) from other "
+            "users' reviews of the same items (negatives) (CICL)",
+        ),
+        StageKind(
+            "build_persona",
+            record="summarize",
+            reads={"history": Slot(REVIEWS)},
+            writes=TEXT,
+            doc="per sample: a persona in fixed categories distilled from the user's reviews, "
+            "then induced (generalised and condensed) by a second call (P-DB); two rounds",
+            options={
+                "max_reviews": Option(None, count=True),
+                "induce_template": Option("pdb_induce", template=True),
+            },
+            rounds=True,
         ),
     )
 }

@@ -56,6 +56,7 @@ class MethodSpec:
     summary_reads: str = "validated"
     handoff: str = "parsed"
     templates: Mapping[str, str] = field(default_factory=dict)
+    neighbours: int = 2  # the neighbours context: how many most similar other users
 
     @property
     def contexts(self) -> frozenset[str]:
@@ -69,6 +70,11 @@ class MethodSpec:
     @property
     def differences(self) -> bool:
         return "comparisons" in self.contexts
+
+    @property
+    def embeds(self) -> bool:
+        """Whether its contexts need the embedding model (representatives, neighbours)."""
+        return bool(self.contexts & {"comparisons", "neighbours"})
 
     @property
     def validate(self) -> bool:
@@ -105,6 +111,11 @@ class MethodSpec:
         _check_setting(where, "dimensions", dimensions, (None, *DIMENSIONS))
         _check_setting(where, "summary_reads", summary_reads, SUMMARY_SOURCES)
         _check_setting(where, "handoff", handoff, HANDOFFS)
+        neighbours = cfg.get("neighbours", 2)
+        if not _is_count(neighbours):
+            raise ValueError(
+                f"{where}: method.neighbours: expected an integer >= 1, found {neighbours!r}"
+            )
         builder = _Builder(where)
         stages = builder.build(cfg.get("stages"))
         spec = cls(
@@ -114,6 +125,7 @@ class MethodSpec:
             summary_reads=summary_reads,
             handoff=handoff,
             templates=dict(cfg.get("templates") or {}),
+            neighbours=neighbours,
         )
         if cfg.get("validate") and "validate_differences" not in builder.kinds:
             raise ValueError(
@@ -278,6 +290,8 @@ class _Builder:
                 raise ValueError(
                     f"{at}.options.{key}: expected null or an integer >= 1, found {value!r}"
                 )
+            if option.template and (not isinstance(value, str) or not value):
+                raise ValueError(f"{at}.options.{key}: expected a template name, found {value!r}")
             options[key] = value
         return options
 

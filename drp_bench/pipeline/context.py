@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from drp_bench.pipeline.representatives import Embedder, select_representatives
 from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
 from drp_bench.records import Dataset, Review, Sample
@@ -21,10 +23,22 @@ class ComparisonItem:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """Another user of the pool similar to the sample's user (P-DB): the cosine similarity of
+    their mean review embeddings, and their reviews BM25-ranked against the target (the target
+    item's review left out)."""
+
+    user_id: str
+    similarity: float
+    reviews: tuple[Review, ...]
+
+
+@dataclass(frozen=True)
 class SampleContext:
     sample: Sample
     past_reviews: tuple[Review, ...]
     comparisons: tuple[ComparisonItem, ...]
+    neighbours: tuple[Neighbour, ...] = ()
 
     def named(self) -> dict[str, Any]:
         """The contexts under the names stages read them by (methods.contracts.CONTEXTS)."""
@@ -32,6 +46,7 @@ class SampleContext:
             "past_reviews": self.past_reviews,
             "comparisons": self.comparisons,
             "profile": self.sample.profile,
+            "neighbours": self.neighbours,
         }
 
 
@@ -44,9 +59,16 @@ def build_contexts(
     seed: int,
     embedder: Embedder | None,
     pool: Sequence[Sample] | None = None,
+    neighbours: int = 0,
 ) -> list[SampleContext]:
-    """Context of every sample; ``pool`` (default: the dataset's own samples) gives other users."""
+    """Context of every sample; ``pool`` (default: the dataset's own samples) gives other users.
+
+    ``neighbours`` > 0 builds the neighbours context: that many most similar other users of
+    the pool (:func:`similar_users`), each with their ``num_retrieved`` best reviews."""
     index = ReviewerIndex(pool if pool is not None else dataset.samples)
+    users = (
+        UserVectors(pool if pool is not None else dataset.samples, embedder) if neighbours else None
+    )
     contexts = []
     for sample in dataset.samples:
         past = (
@@ -63,8 +85,76 @@ def build_contexts(
                 _compare(sample.user_id, review, index, num_users, seed, embedder)
                 for review in chosen
             )
-        contexts.append(SampleContext(sample, past, comparisons))
+        near: tuple[Neighbour, ...] = ()
+        if users is not None:
+            near = tuple(
+                Neighbour(
+                    user_id,
+                    similarity,
+                    tuple(
+                        bm25_top(
+                            [r for r in users.profiles[user_id] if r.asin != sample.target.asin],
+                            sample.target,
+                            dataset.items,
+                            num_retrieved,
+                        )
+                    ),
+                )
+                for user_id, similarity in users.most_similar(sample, neighbours)
+            )
+        contexts.append(SampleContext(sample, past, comparisons, near))
     return contexts
+
+
+class UserVectors:
+    """One vector per user: the mean of the embeddings of the texts of the user's profile
+    reviews (the pool's users: the first sample of each; the persistent embedding cache
+    keeps every text's vector)."""
+
+    def __init__(self, pool: Sequence[Sample], embedder: Embedder | None):
+        if embedder is None:
+            raise ValueError("the neighbours context needs an embedder")
+        self.embedder = embedder
+        self.profiles: dict[str, tuple[Review, ...]] = {}
+        for sample in pool:
+            if sample.profile:
+                self.profiles.setdefault(sample.user_id, sample.profile)
+        texts = [r.text for profile in self.profiles.values() for r in profile]
+        embedder.encode(texts)  # one batch for the whole pool (then from memory)
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def vector(self, reviews: Sequence[Review]) -> np.ndarray:
+        return self.embedder.encode([r.text for r in reviews]).astype(np.float64).mean(axis=0)
+
+    def user(self, user_id: str) -> np.ndarray:
+        if user_id not in self._vectors:
+            self._vectors[user_id] = self.vector(self.profiles[user_id])
+        return self._vectors[user_id]
+
+    def most_similar(self, sample: Sample, k: int) -> list[tuple[str, float]]:
+        """The ``k`` other users with the highest cosine similarity to the sample's user (its
+        own profile's vector), best first; ties by user id."""
+        if not sample.profile:
+            return []
+        return similar_users(
+            self.vector(sample.profile),
+            {u: self.user(u) for u in self.profiles if u != sample.user_id},
+            k,
+        )
+
+
+def similar_users(
+    target: np.ndarray, others: dict[str, np.ndarray], k: int
+) -> list[tuple[str, float]]:
+    """The ``k`` users of ``others`` most cosine-similar to ``target``, best first (ties by
+    user id), with their similarity."""
+
+    def cosine(v: np.ndarray) -> float:
+        norm = float(np.linalg.norm(target) * np.linalg.norm(v))
+        return float(np.dot(target, v) / norm) if norm else 0.0
+
+    scored = sorted(((-cosine(v), u) for u, v in others.items()))
+    return [(u, -score) for score, u in scored[:k]]
 
 
 def _compare(

@@ -19,6 +19,9 @@ from drp_bench.pipeline.state import SampleState
 from drp_bench.progress import StageProgress
 from drp_bench.records import Dataset
 
+#: A kind with rounds that still plans calls after this many rounds is a bug, not a method.
+MAX_ROUNDS = 100
+
 
 class Pipeline:
     """Runs a method's stages over all samples: per stage, one batch of every sample's calls
@@ -33,7 +36,7 @@ class Pipeline:
         self.backends = backends
         self.renderer = renderer
         self.stage_wall_s: dict[str, float] = {}
-        self.stage_progress: dict[str, StageProgress] = {}
+        self.stage_progress: dict[str, list[StageProgress]] = {}  # per stage: one per round
 
     def render(self, role: str, template: str, **variables: Any) -> list[Message]:
         """The messages of one call of ``role``: its model may say where instructions go
@@ -45,12 +48,12 @@ class Pipeline:
         """Per stage started so far: calls planned, finished, failed, and whether it ended."""
         return {
             stage: {
-                "calls": p.total,
-                "done": p.done,
-                "failed": p.failed,
+                "calls": sum(p.total for p in rounds),
+                "done": sum(p.done for p in rounds),
+                "failed": sum(p.failed for p in rounds),
                 "finished": stage in self.stage_wall_s,
             }
-            for stage, p in self.stage_progress.items()
+            for stage, rounds in self.stage_progress.items()
         }
 
     def run(self, dataset: Dataset, contexts: list[SampleContext]) -> list[dict[str, Any]]:
@@ -62,38 +65,57 @@ class Pipeline:
         return [sample_record(self.cfg.method, sample) for sample in samples]
 
     def _run_stage(self, stage: StageSpec, samples: list[SampleState], env: StageEnv) -> None:
+        """One batch of every sample's calls; a kind with ``rounds`` plans again after each
+        batch (its next calls may read the answers just stored) until a round plans none."""
         kind = KINDS[stage.kind]
-        planned = [(s, p) for s in samples for p in kind.plan(stage, s, env)]
-        todo: list[tuple[SampleState, Planned]] = []
-        for sample, unit in planned:
-            if unit.skip is not None:
-                kind.store(stage, sample, unit, StageCall.skip(unit.skip), env)
-            else:
-                todo.append((sample, unit))
-        calls = self._calls(stage, [unit.messages or [] for _, unit in todo])
-        for (sample, unit), call in zip(todo, calls, strict=True):
-            kind.store(stage, sample, unit, call, env)
+        start = time.perf_counter()
+        for round_ in range(MAX_ROUNDS):
+            planned = [(s, p) for s in samples for p in kind.plan(stage, s, env)]
+            if round_ and not planned:
+                break
+            todo: list[tuple[SampleState, Planned]] = []
+            for sample, unit in planned:
+                if unit.skip is not None:
+                    kind.store(stage, sample, unit, StageCall.skip(unit.skip), env)
+                else:
+                    todo.append((sample, unit))
+            calls = self._calls(stage, [unit.messages or [] for _, unit in todo], round_)
+            for (sample, unit), call in zip(todo, calls, strict=True):
+                kind.store(stage, sample, unit, call, env)
+            if not stage.contract.rounds:
+                break
+        else:
+            raise RuntimeError(f"stage {stage.record}: still planning calls after {MAX_ROUNDS}")
+        self.stage_wall_s[stage.record] = round(time.perf_counter() - start, 3)
 
-    def _calls(self, stage: StageSpec, prompts: list[list[Message]]) -> list[StageCall]:
-        """One batch to the stage's role, with progress and wall time under its record name."""
+    def _calls(
+        self, stage: StageSpec, prompts: list[list[Message]], round_: int
+    ) -> list[StageCall]:
+        """One batch to the stage's role, with progress under its record name (a later round
+        adds to the stage's progress)."""
         assert stage.role is not None
         name = stage.record
-        start = time.perf_counter()
-        progress = self.stage_progress[name] = StageProgress(name, len(prompts))
+        progress = StageProgress(name if not round_ else f"{name} round {round_ + 1}", len(prompts))
+        self.stage_progress.setdefault(name, []).append(progress)
         role = self.cfg.roles[stage.role]
-        calls = run_stage(name, prompts, self.backends[stage.role], role.sampling, progress)
-        self.stage_wall_s[name] = round(time.perf_counter() - start, 3)
-        return calls
+        return run_stage(name, prompts, self.backends[stage.role], role.sampling, progress)
 
 
 def check_stages(cfg: RunConfig, renderer: PromptRenderer) -> None:
-    """Every stage's kind has code and its template exists (before any model call)."""
+    """Every stage's kind has code and its templates exist (before any model call): its
+    ``template`` and the options that name further templates."""
     for stage in cfg.method.stages:
         at = f"method {cfg.method.name!r}: stages[{stage.index}] ({stage.kind})"
         if stage.kind not in KINDS:
             raise ValueError(f"{at}: no implementation of this kind in drp_bench.pipeline.kinds")
-        if stage.template is not None and not renderer.has_template(stage.template):
-            raise FileNotFoundError(
-                f"{at}.template: prompt template {stage.template!r} not found "
-                f"(prompts.dir={cfg.prompts.get('dir')!r}, then the package's)"
-            )
+        templates = {"template": stage.template} | {
+            f"options.{key}": stage.options[key]
+            for key, option in stage.contract.options.items()
+            if option.template
+        }
+        for where, template in templates.items():
+            if template is not None and not renderer.has_template(template):
+                raise FileNotFoundError(
+                    f"{at}.{where}: prompt template {template!r} not found "
+                    f"(prompts.dir={cfg.prompts.get('dir')!r}, then the package's)"
+                )

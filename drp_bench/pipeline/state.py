@@ -55,6 +55,28 @@ class CallOutput:
 
 
 @dataclass
+class StepsOutput:
+    """A per-sample stage with several calls, made in rounds (LLM-TRSR's blocks, P-DB's two
+    steps): every call in order with its answer without its label. Later stages read the last
+    call's text; a step whose earlier step failed is a skipped call, so the last call fails
+    whenever any step did."""
+
+    stage: str
+    steps: list[tuple[StageCall, str]] = field(default_factory=list)
+
+    @property
+    def call(self) -> StageCall:
+        return self.steps[-1][0]
+
+    @property
+    def text(self) -> str:
+        return self.steps[-1][1]
+
+    def calls(self) -> Iterator[StageCall]:
+        return (call for call, _ in self.steps)
+
+
+@dataclass
 class SampleState:
     """One sample: its context and every named value the stages have written so far."""
 
