@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from drp_bench.pipeline.kinds.base import Kind
 from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
+from drp_bench.pipeline.kinds.contrast import ContrastReviews
 from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.history import SummarizeHistory
 from drp_bench.pipeline.kinds.normalize import NormalizeDifferences
+from drp_bench.pipeline.kinds.steps import BuildPersona, SummarizeBlocks
 from drp_bench.pipeline.kinds.summarize import SummarizeDifferences
 
 KINDS: dict[str, Kind] = {
@@ -16,4 +18,7 @@ KINDS: dict[str, Kind] = {
     "summarize_differences": SummarizeDifferences(),
     "summarize_history": SummarizeHistory(),
     "generate_review": GenerateReview(),
+    "summarize_blocks": SummarizeBlocks(),
+    "contrast_reviews": ContrastReviews(),
+    "build_persona": BuildPersona(),
 }

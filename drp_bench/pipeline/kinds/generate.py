@@ -13,8 +13,9 @@ from drp_bench.pipeline.state import CallOutput, SampleState
 
 class GenerateReview:
     """One call per sample, skipped when the text it reads (the summary) failed. It shows the
-    first ``max_past_reviews`` of the reviews it reads (all when null). The prediction is the
-    answer after ``[Review]:`` (cut as ``answer_prefix`` says)."""
+    first ``max_past_reviews`` of the reviews it reads (all when null) and, when it reads
+    the neighbours, each one's first ``max_neighbour_reviews``. The prediction is the answer
+    after ``[Review]:`` (cut as ``answer_prefix`` says)."""
 
     def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
         summary: CallOutput | None = sample.read(stage.inputs.get("summary"))
@@ -22,6 +23,11 @@ class GenerateReview:
             return [Planned(None, skip=f"the {summary.stage} call of this sample failed")]
         target = sample.context.sample.target
         keep = stage.options["max_past_reviews"]  # the first (best-ranked) ones; None: all
+        per_user = stage.options["max_neighbour_reviews"]
+        neighbours = [
+            {"user_id": n.user_id, "similarity": n.similarity, "reviews": n.reviews[:per_user]}
+            for n in sample.read(stage.inputs.get("neighbours")) or ()
+        ]
         messages = env.render(
             stage.role,
             stage.template,
@@ -29,6 +35,7 @@ class GenerateReview:
             target=target,
             past_reviews=list(sample.read(stage.inputs.get("past_reviews")) or ())[:keep],
             summary=summary.text if summary is not None else "",
+            neighbours=neighbours,
             items=env.items,
         )
         return [Planned(None, messages)]

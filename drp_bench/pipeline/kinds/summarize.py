@@ -14,7 +14,9 @@ from drp_bench.pipeline.state import CallOutput, SampleState
 
 class SummaryStage:
     """A per-sample stage whose text is the answer after ``[Summary]:`` (cut as
-    ``answer_prefix`` says), recorded with the call."""
+    ``answer_prefix`` says; a subclass may name another ``label``), recorded with the call."""
+
+    label = "Summary"
 
     def store(
         self,
@@ -24,7 +26,7 @@ class SummaryStage:
         call: StageCall,
         env: StageEnv,
     ) -> None:
-        summary = strip_answer_prefix(call.answer, "Summary", env.answer_prefix)
+        summary = strip_answer_prefix(call.answer, self.label, env.answer_prefix)
         sample.values[stage.writes] = CallOutput(stage.record, call, summary)
 
     def record(self, stage: StageSpec, sample: SampleState) -> dict[str, Any]:
