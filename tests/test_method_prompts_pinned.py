@@ -99,6 +99,16 @@ CONFIGS: dict[str, Pinned] = {
     "rag-failures": Pinned(("method=rag",), failures=True),
     "intsum": Pinned(("method=intsum",)),
     "intsum-failures": Pinned(("method=intsum",), failures=True),
+    "llm-trsr": Pinned(("method=llm-trsr",)),
+    "llm-trsr-hierarchical": Pinned(("method=llm-trsr", "method.summarization=hierarchical")),
+    "llm-trsr-failures": Pinned(("method=llm-trsr",), failures=True),
+    "llm-trsr-hierarchical-failures": Pinned(
+        ("method=llm-trsr", "method.summarization=hierarchical"), failures=True
+    ),
+    "cicl": Pinned(("method=cicl",)),
+    "cicl-failures": Pinned(("method=cicl",), failures=True),
+    "p-db": Pinned(("method=p-db",)),
+    "p-db-failures": Pinned(("method=p-db",), failures=True),
     "drp-failures": Pinned(("method=drp", "uvq=true"), failures=True),
     "drp-summary-extracted-failures": Pinned(
         ("method=drp", "method.summary_reads=extracted"), failures=True
@@ -241,8 +251,9 @@ def _labelled(label: str, body: str, h: int) -> str:
     )[h % 4]
 
 
-def _summary(h: int, _user: str) -> str:
-    return _labelled("Summary", f"A {DEGREES[h % 5]} detailed writer ({h % 1009}).", h >> 3)
+def _summary(h: int, user: str) -> str:
+    label = next((x for x in ("Persona", "Analysis") if f"[{x}]:" in user), "Summary")
+    return _labelled(label, f"A {DEGREES[h % 5]} detailed writer ({h % 1009}).", h >> 3)
 
 
 def _review(h: int, _user: str) -> str:
@@ -279,7 +290,12 @@ def full_dataset() -> Dataset:
 
 @cache
 def contexts_for(
-    past_reviews: bool, differences: bool, num_retrieved: int, num_users: int, seed: int
+    past_reviews: bool,
+    differences: bool,
+    num_retrieved: int,
+    num_users: int,
+    seed: int,
+    neighbours: int = 0,
 ) -> tuple[SampleContext, ...]:
     full = full_dataset()
     dataset = replace(full, samples=full.samples[:SAMPLES])
@@ -293,6 +309,7 @@ def contexts_for(
             seed,
             HashedEmbedder(),  # type: ignore[arg-type]
             pool=full.samples,
+            neighbours=neighbours,
         )
     )
 
@@ -310,6 +327,7 @@ def run_config(name: str) -> dict[str, Any]:
         cfg.num_retrieved,
         cfg.num_users,
         cfg.seed,
+        cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
     )
     renderer = PromptRenderer(
         extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],

@@ -1,0 +1,268 @@
+"""The baselines of the DRP paper's table beyond its four methods (LLM-TRSR, CICL, P-DB): each
+does what its paper says, with a scripted stand-in for the model (the code around the LLM)
+on the first samples of the bundled sample; one slow test runs them (and IntSum) with the
+real embedded model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from drp_bench.backends.base import ChatResult
+from drp_bench.pipeline.context import similar_users
+from drp_bench.pipeline.kinds.steps import blocks
+from drp_bench.pipeline.prompts import PromptRenderer
+from drp_bench.pipeline.runner import Pipeline
+from drp_bench.run_folder import write_predictions
+from tests.conftest import review
+from tests.test_method_prompts_pinned import (
+    SAMPLES,
+    HashedEmbedder,
+    compose_config,
+    contexts_for,
+    full_dataset,
+)
+
+
+class Scripted:
+    """Answers every call with a unique, labelled text; logs (batch, prompt, answer)."""
+
+    def __init__(self, role: str, log: list[dict[str, Any]], fail: str | None = None):
+        self.role, self.log, self.fail = role, log, fail
+        self.identity = {"backend": "scripted", "role": role}
+        self.batch = 0
+
+    def chat(self, requests, on_result=None):
+        batch = max((c["batch"] for c in self.log), default=-1) + 1
+        results = []
+        for i, request in enumerate(requests):
+            prompt = request.messages[-1]["content"]
+            label = re.findall(r"^\[(Summary|Persona|Analysis|Review)\]: <", prompt, re.M)[-1]
+            answer = f"[{label}]: answer-{len(self.log)}"
+            failed = self.fail is not None and self.fail in prompt
+            self.log.append({"batch": batch, "role": self.role, "prompt": prompt, "answer": answer})
+            result = ChatResult(text="", error="ScriptedError") if failed else ChatResult(answer)
+            if on_result:
+                on_result(i, result)
+            results.append(result)
+        return results
+
+    def close(self) -> None:
+        pass
+
+
+def run(*overrides: str, fail: str | None = None):
+    """The records and the call log of a method on the first samples of the bundled sample."""
+    cfg = compose_config(tuple(overrides))
+    full = full_dataset()
+    dataset = replace(full, samples=full.samples[:SAMPLES])
+    contexts = contexts_for(
+        cfg.method.past_reviews,
+        cfg.method.differences,
+        cfg.num_retrieved,
+        cfg.num_users,
+        cfg.seed,
+        cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
+    )
+    log: list[dict[str, Any]] = []
+    backends = {role: Scripted(role, log, fail) for role in cfg.roles}
+    records = Pipeline(cfg, backends, PromptRenderer()).run(dataset, list(contexts))
+    return records, log, contexts
+
+
+# ---------------------------------------------------------------- LLM-TRSR
+
+
+def test_blocks_are_in_time_order_the_newest_full_at_most_max_blocks():
+    reviews = tuple(review(f"A{i}", "t", "x", ts=10 - i) for i in range(12))  # A0 newest
+    names = [[r.asin for r in b] for b in blocks(reviews, 5, None)]
+    assert names == [
+        ["A11", "A10"],
+        ["A9", "A8", "A7", "A6", "A5"],
+        ["A4", "A3", "A2", "A1", "A0"],
+    ]
+    assert [[r.asin for r in b] for b in blocks(reviews, 5, 2)] == names[1:]
+    assert blocks((), 5, 5) == [[]]
+
+
+def _user_blocks(sample) -> list[list]:
+    return blocks(sample.profile, 5, 5)
+
+
+def test_llm_trsr_recurrent_one_call_per_block_each_reading_the_previous_summary():
+    records, log, contexts = run("method=llm-trsr")
+    summaries = [c for c in log if c["role"] == "summarizer"]
+    by_batch: dict[int, list] = {}
+    for c in summaries:
+        by_batch.setdefault(c["batch"], []).append(c)
+    for ctx, record in zip(contexts, records, strict=True):
+        parts = _user_blocks(ctx.sample)
+        steps = record["stages"]["summarize"]
+        assert len(steps) == len(parts)  # one call per block
+        for n, (step, part) in enumerate(zip(steps, parts, strict=True)):
+            prompt = step["messages"][-1]["content"]
+            for r in part:  # the n-th call reads the n-th block ...
+                assert f"Review title: {r.title}" in prompt
+            if n:  # ... and the (n-1)-th summary
+                assert f"[Summary so far]\n{steps[n - 1]['summary']}\n" in prompt
+            else:
+                assert "[Summary so far]" not in prompt
+        final = steps[-1]["summary"]
+        assert f"\n{final}\n" in record["stages"]["generate"]["messages"][-1]["content"]
+        assert record["status"] == "complete"
+    # call k of every user in one batch (round k)
+    rounds = max(len(_user_blocks(c.sample)) for c in contexts)
+    assert len(by_batch) == rounds
+    first = sorted(by_batch)[0]
+    assert len(by_batch[first]) == len(contexts)
+    generate_batches = {c["batch"] for c in log if c["role"] == "generator"}
+    assert len(generate_batches) == 1
+
+
+def test_llm_trsr_hierarchical_summarises_blocks_alone_then_merges():
+    records, log, contexts = run("method=llm-trsr", "method.summarization=hierarchical")
+    for ctx, record in zip(contexts, records, strict=True):
+        parts = _user_blocks(ctx.sample)
+        steps = record["stages"]["summarize"]
+        assert len(parts) > 1 and len(steps) == len(parts) + 1
+        assert not any("[Summary so far]" in s["messages"][-1]["content"] for s in steps)
+        merge = steps[-1]["messages"][-1]["content"]
+        for i, step in enumerate(steps[:-1], start=1):
+            assert f"[Summary of block {i}]\n{step['summary']}\n" in merge
+    batches = sorted({c["batch"] for c in log if c["role"] == "summarizer"})
+    assert len(batches) == 2  # every block of every user, then every merge
+
+
+def test_llm_trsr_a_failed_block_skips_the_later_calls_and_the_generation(tmp_path):
+    full = full_dataset()
+    victim = blocks(full.samples[0].profile, 5, 5)[0][0].title
+    records, _, _ = run("method=llm-trsr", fail=f"Review title: {victim}\n")
+    steps = records[0]["stages"]["summarize"]
+    assert steps[0]["error"] and all(s["skipped"] for s in steps[1:])
+    assert records[0]["status"] == "failed" and records[0]["stages"]["generate"]["skipped"]
+    assert records[1]["status"] == "complete"
+    write_predictions(tmp_path / "predictions.jsonl", records)  # a list of summarize calls
+
+
+# ---------------------------------------------------------------- CICL
+
+
+def test_cicl_negatives_are_other_users_reviews_of_the_same_items():
+    records, log, contexts = run("method=cicl")
+    full = full_dataset()
+    reviews_of = {(s.user_id, r.asin): r for s in full.samples for r in s.profile}
+    seen_items = 0
+    for ctx, record in zip(contexts, records, strict=True):
+        prompt = record["stages"]["summarize"]["messages"][-1]["content"]
+        items = prompt.split("\n[Item ")[1:]
+        assert len(items) == len(ctx.comparisons)
+        for comparison, text in zip(ctx.comparisons, items, strict=True):
+            seen_items += 1
+            asin = comparison.review.asin
+            assert reviews_of[(ctx.sample.user_id, asin)] == comparison.review  # a positive
+            assert f"Review title: {comparison.review.title}" in text
+            negatives = text.split("'s review of item")[2:]  # after the user's own
+            assert len(negatives) == len(comparison.representatives) > 0
+            for user, other in zip(
+                comparison.representative_users, comparison.representatives, strict=True
+            ):
+                assert user != ctx.sample.user_id
+                assert reviews_of[(user, asin)] == other  # another user, the same item
+                assert f"Review title: {other.title}" in text
+        generate = record["stages"]["generate"]["messages"][-1]["content"]
+        assert record["stages"]["summarize"]["summary"] in generate  # the analysis
+        for r in ctx.past_reviews:  # the positive examples
+            assert f"Review title: {r.title}" in generate
+    assert seen_items > 0
+    assert [c["role"] for c in log].count("generator") == len(contexts)
+
+
+# ---------------------------------------------------------------- P-DB
+
+
+def test_p_db_neighbours_are_the_most_similar_users_by_embedding():
+    records, log, contexts = run("method=p-db")
+    full = full_dataset()
+    embedder = HashedEmbedder()
+    profiles: dict[str, tuple] = {}
+    for s in full.samples:
+        profiles.setdefault(s.user_id, s.profile)
+
+    def mean(reviews) -> np.ndarray:
+        return embedder.encode([r.text for r in reviews]).astype(np.float64).mean(axis=0)
+
+    for ctx, record in zip(contexts, records, strict=True):
+        target = mean(ctx.sample.profile)
+        scores = []
+        for user, profile in profiles.items():
+            if user == ctx.sample.user_id or not profile:
+                continue
+            v = mean(profile)
+            scores.append((-(target @ v) / (np.linalg.norm(target) * np.linalg.norm(v)), user))
+        expected = [u for _, u in sorted(scores)[:2]]
+        assert [n.user_id for n in ctx.neighbours] == expected
+        generate = record["stages"]["generate"]["messages"][-1]["content"]
+        for n in ctx.neighbours:
+            assert ctx.sample.target.asin not in {r.asin for r in n.reviews}
+            for r in n.reviews[:2]:
+                assert f"Review title: {r.title}" in generate
+        steps = record["stages"]["summarize"]
+        assert len(steps) == 2  # distilled, then induced from the distilled persona
+        assert (
+            f"[Distilled persona]\n{steps[0]['summary']}\n" in steps[1]["messages"][-1]["content"]
+        )
+        assert f"[Persona of the user]\n{steps[1]['summary']}\n" in generate
+    assert len({c["batch"] for c in log if c["role"] == "summarizer"}) == 2
+
+
+def test_p_db_neighbour_count_is_a_setting():
+    _, _, contexts = run("method=p-db", "method.neighbours=3")
+    assert all(len(c.neighbours) == 3 for c in contexts)
+
+
+def test_similar_users_ties_go_by_user_id():
+    target = np.array([1.0, 0.0])
+    others = {"b": np.array([2.0, 0.0]), "a": np.array([1.0, 0.0]), "c": np.array([0.0, 1.0])}
+    assert [u for u, _ in similar_users(target, others, 2)] == ["a", "b"]
+
+
+# ---------------------------------------------------------------- the real model
+
+
+@pytest.mark.slow
+def test_the_baselines_run_end_to_end_with_the_embedded_model(tmp_path):
+    from drp_bench import evaluate
+
+    common = [
+        "dataset.limit=1",
+        "num_retrieved=2",
+        "num_users=2",
+        "prompts.max_review_chars=150",
+        "prompts.max_description_chars=80",
+        "extractor.sampling.max_tokens=48",
+        "generator.sampling.max_tokens=48",
+        "extractor.backend.options.n_threads=1",
+        "generator.backend.options.n_threads=1",
+        f"cache.path={tmp_path / 'calls.sqlite'}",
+    ]
+    full = full_dataset()
+    profile = full.samples[0].profile
+    expected = {  # summarize calls of the first sample, then its one generate call
+        "intsum": 1,
+        "llm-trsr": len(blocks(profile, 5, 5)),
+        "cicl": 1,
+        "p-db": 2,
+    }
+    for method, summaries in expected.items():
+        result = evaluate([f"method={method}", *common], out_dir=tmp_path / method)
+        assert result.status == "complete", result.summary()
+        (record,) = result.records
+        steps = record["stages"]["summarize"]
+        assert len(steps if isinstance(steps, list) else [steps]) == summaries
+        assert set(record["stages"]) == {"summarize", "generate"}
+        assert record["status"] == "complete" and record["prediction"]
+        assert result.metrics["calls"]["total"] == summaries + 1
