@@ -219,7 +219,11 @@ class PeerRecord(_Model):
 # A stage the method does not run is absent from the file (never null).
 FeatureItems = Annotated[list[FeatureItemRecord] | SkipJsonSchema[None], Field(default=None)]
 NormalizeItems = Annotated[list[NormalizeItemRecord] | SkipJsonSchema[None], Field(default=None)]
-OptionalSummarize = Annotated[SummarizeRecord | SkipJsonSchema[None], Field(default=None)]
+# A summarize stage with several calls per sample (LLM-TRSR's blocks, P-DB's two persona
+# steps) is a list of them, in order; the last one's summary is what the generator read.
+OptionalSummarize = Annotated[
+    SummarizeRecord | list[SummarizeRecord] | SkipJsonSchema[None], Field(default=None)
+]
 OptionalCall = Annotated[CallRecord | SkipJsonSchema[None], Field(default=None)]
 OptionalPeer = Annotated[PeerRecord | SkipJsonSchema[None], Field(default=None)]
 OptionalJudge = Annotated[JudgeRecord | SkipJsonSchema[None], Field(default=None)]
