@@ -43,8 +43,19 @@ SCORED: frozenset[str] = frozenset({"complete", "degraded"})
 TABLE_METRICS: dict[str, str] = METRIC_LABELS
 #: Largest accepted gap between metrics.json BLEU and BLEU recomputed from predictions.jsonl.
 BLEU_TOLERANCE = 1e-3
-METHOD_NAMES: dict[str, str] = {"nonp": "Non-P", "rag": "RAG", "dpl": "DPL", "drp": "DRP"}
-METHOD_ORDER: tuple[str, ...] = ("nonp", "rag", "dpl", "drp")
+#: Method -> its name in the DRP paper's table (what the paper's numbers are matched by).
+METHOD_NAMES: dict[str, str] = {
+    "nonp": "Non-P",
+    "rag": "RAG",
+    "intsum": "IntSum",
+    "llm-trsr": "LLM-TRSR",
+    "cicl": "CICL",
+    "p-db": "P-DB",
+    "dpl": "DPL",
+    "drp": "DRP",
+}
+#: The paper's column order.
+METHOD_ORDER: tuple[str, ...] = ("nonp", "rag", "intsum", "llm-trsr", "cicl", "p-db", "dpl", "drp")
 EXTRACTOR_METHODS = frozenset({"dpl", "drp"})
 #: Run fields that tell apart runs of the same method and extractor (used in column labels).
 DISTINGUISHING_FIELDS: tuple[str, ...] = (
