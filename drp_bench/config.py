@@ -10,7 +10,10 @@ from drp_bench.models import ROLES, ModelSpec
 
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 #: Roles that analyse a run's output rather than produce it; a top-level temperature skips them.
-ANALYSIS_ROLES = frozenset({"normalizer"})
+ANALYSIS_ROLES = frozenset({"normalizer", "judge"})
+#: Roles a run config may leave out (configs written before the role existed): role -> the
+#: role whose model it then gets.
+OPTIONAL_ROLES = {"judge": "generator"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class RunConfig:
     cache_path: str | None
     answer_prefix: str = "lenient"
     uvq_rules: tuple[str, ...] = ("drop-conflicts",)
+    judge: bool = False  # metrics.judge: score every prediction with the judge role
+
+    @property
+    def used_roles(self) -> dict[str, ModelSpec]:
+        """The roles whose model the run lists: every role, the judge only when it judges."""
+        return {r: s for r, s in self.roles.items() if r != "judge" or self.judge}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunConfig:
@@ -61,6 +70,7 @@ class RunConfig:
         Types and keys were checked when Hydra composed it onto the schema
         (:mod:`drp_bench.config_schema`); this adds the checks of values.
         """
+        cfg = {**cfg, **{r: cfg[f] for r, f in OPTIONAL_ROLES.items() if cfg.get(r) is None}}
         for key in ("method", "dataset", *ROLES):
             if not isinstance(cfg.get(key), dict):
                 raise ValueError(f"config: {key!r} must be a mapping, found {cfg.get(key)!r:.60}")
@@ -102,6 +112,7 @@ class RunConfig:
             answer_prefix=_one_of(
                 "answer_prefix", cfg.get("answer_prefix", "lenient"), PREFIX_MODES
             ),
+            judge=bool((cfg.get("metrics") or {}).get("judge", False)),
         )
 
 

@@ -114,6 +114,13 @@ class CacheConf:
 
 
 @dataclass
+class MetricsConf:
+    """Optional measures that cost model calls."""
+
+    judge: bool = False  # the LLM judge (role ``judge``) scores every prediction 0-10
+
+
+@dataclass
 class RunConf:
     method: MethodConf = field(default_factory=MethodConf)
     dataset: DatasetConf = field(default_factory=DatasetConf)
@@ -125,6 +132,7 @@ class RunConf:
     validator: Any = None
     normalizer: Any = None
     summarizer: Any = None
+    judge: Any = None  # the LLM judge's model (metrics.judge); ${generator} by default
     num_retrieved: int = 8
     num_users: int = 4
     seed: int = 42
@@ -135,6 +143,7 @@ class RunConf:
     embedding: EmbeddingConf = field(default_factory=EmbeddingConf)
     prompts: PromptsConf = field(default_factory=PromptsConf)
     cache: CacheConf = field(default_factory=CacheConf)
+    metrics: MetricsConf = field(default_factory=MetricsConf)
     sweep_exit: str = "strict"  # strict | zero
 
 

@@ -232,5 +232,6 @@ def _execute(
     metrics["git_commit"] = git_commit()
     metrics["dataset_fingerprint"] = dataset.fingerprint
     metrics = {"schema_version": run_folder.SCHEMA_VERSION, **metrics}
-    run_folder.write_metrics(out_dir / run_folder.METRICS, metrics)
+    # as written: the defaults of fields summarize_run leaves out filled in
+    metrics = run_folder.write_metrics(out_dir / run_folder.METRICS, metrics).to_json_dict()
     return RunOutput(metrics, records)

@@ -9,7 +9,10 @@ from drp_bench.config import RunConfig
 from drp_bench.metrics.table import METRICS
 from drp_bench.records import Dataset
 
-STAGES = ("extract", "validate", "normalize", "summarize", "generate")
+STAGES = ("extract", "validate", "normalize", "summarize", "generate", "judge")
+#: Sample statuses left out of the scores by design (not failures): peer without another
+#: reviewer of the item.
+UNSCORED = frozenset({"excluded"})
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
 
 
@@ -86,6 +89,8 @@ def failure_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
             elif call.get("error") is not None:
                 counts["failed"] += 1
         status = record.get("status") or ("failed" if record.get("error") else "complete")
+        if status in UNSCORED:  # left out by design: not a failure
+            continue
         if status != "complete" or record.get("failed_stages"):
             samples[record["sample_id"]] = status
     failed = sum(c["failed"] for c in by_stage.values())
@@ -140,14 +145,15 @@ def uvq_summary(
 def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]]) -> dict:
     from drp_bench.metrics.text import score_all
 
-    predictions = [r["prediction"] for r in records]
-    references = [r["reference"] for r in records]
-    scores = score_all(predictions, references, seed=cfg.seed) if records else {}
+    scored = [r for r in records if r.get("status") not in UNSCORED]
+    predictions = [r["prediction"] for r in scored]
+    references = [r["reference"] for r in scored]
+    scores = score_all(predictions, references, seed=cfg.seed) if scored else {}
     compute, calls = compute_summary(records)
     method = cfg.method
     final_stage = "validate" if method.validate else "extract"
     failures = failure_summary(records)
-    return {
+    out: dict[str, Any] = {
         "status": "degraded" if failures else "complete",
         "failures": failures,
         "run": {
@@ -162,7 +168,7 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
             "summary_reads": method.summary_reads if method.differences else None,
             "temperature": cfg.roles["generator"].sampling.temperature,
             "seed": cfg.seed,
-            "models": {role: spec.summary() for role, spec in cfg.roles.items()},
+            "models": {role: spec.summary() for role, spec in cfg.used_roles.items()},
         },
         "metrics": scores,
         "failed_samples": sum(1 for r in records if r.get("status") == "failed"),
@@ -172,6 +178,28 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
         "calls": calls,
         "compute": compute,
     }
+    # written only when there is something to say (the writer's defaults are 0 and null)
+    excluded = sum(1 for r in records if r.get("status") in UNSCORED)
+    if excluded:
+        out = _insert_after(out, "failed_samples", "excluded_samples", excluded)
+    if cfg.judge:
+        from drp_bench.judge import judge_summary
+
+        out = _insert_after(
+            out, "excluded_samples" if excluded else "failed_samples", "judge",
+            judge_summary(records, cfg.roles["judge"].name),
+        )  # fmt: skip
+    return out
+
+
+def _insert_after(d: dict[str, Any], after: str, key: str, value: Any) -> dict[str, Any]:
+    """``d`` with ``key`` placed right after ``after`` (the order of metrics.json's fields)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out[k] = v
+        if k == after:
+            out[key] = value
+    return out
 
 
 # ---------------------------------------------------------------- terminal summary
@@ -187,6 +215,8 @@ def format_summary(metrics: dict) -> str:
         ("extractor", run.get("models", {}).get("extractor", {}).get("name")),
         ("generator", run.get("models", {}).get("generator", {}).get("name")),
         *((info.label, _fmt(m.get(info.key))) for info in METRICS),
+        *_judge_rows(metrics),
+        *_excluded_rows(metrics),
         ("calls (cached/failed)", "{total} ({cached}/{failed})".format(**metrics["calls"])),
         *_truncated_row(metrics["calls"]),
         ("samples affected", _affected(metrics)),
@@ -218,6 +248,22 @@ def _truncated_row(calls: dict) -> list[tuple[str, str]]:
     """A row for reasoning outputs cut off before ``</think>``, when there were any."""
     n = calls.get("reasoning_truncated") or 0
     return [("reasoning cut off", f"{n} calls (no </think>: whole text kept)")] if n else []
+
+
+def _judge_rows(metrics: dict) -> list[tuple[str, str]]:
+    """The LLM judge's line: mean/10 with its CI and the parsed/unparsed counts."""
+    j = metrics.get("judge")
+    if not j:
+        return []
+    ci = f" [{j['ci_low']:.4f}, {j['ci_high']:.4f}]" if j.get("ci_low") is not None else ""
+    counts = f"{j['parsed']} parsed, {j['unparsed']} unparsed"
+    counts += f", {j['failed']} failed" if j.get("failed") else ""
+    return [(f"judge (0-1, {j['model']})", f"{_fmt(j.get('mean'))}{ci} ({counts})")]
+
+
+def _excluded_rows(metrics: dict) -> list[tuple[str, str]]:
+    n = metrics.get("excluded_samples") or 0
+    return [("samples excluded", f"{n} (no prediction by design; not scored)")] if n else []
 
 
 def _affected(metrics: dict) -> str:

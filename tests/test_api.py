@@ -69,7 +69,7 @@ def test_evaluate_serves_a_role_with_the_callers_backend(tmp_path: Path) -> None
 
 def test_evaluate_refuses_a_backend_for_an_unknown_role(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown role"):
-        evaluate(["method=nonp", "dataset.limit=1"], out_dir=tmp_path, backends={"judge": None})
+        evaluate(["method=nonp", "dataset.limit=1"], out_dir=tmp_path, backends={"critic": None})
 
 
 @pytest.mark.slow

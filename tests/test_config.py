@@ -96,8 +96,10 @@ def test_backend_options_stay_free_form():
 
 def test_a_top_level_temperature_sets_every_roles_sampling():
     cfg = RunConfig.from_config(_compose(["temperature=0.8"]))
-    assert {cfg.roles[r].sampling.temperature for r in cfg.roles if r != "normalizer"} == {0.8}
-    assert cfg.roles["normalizer"].sampling.temperature == 0.0  # analysis, not the method
+    analysis = ("normalizer", "judge")
+    assert {cfg.roles[r].sampling.temperature for r in cfg.roles if r not in analysis} == {0.8}
+    for role in analysis:  # analysis, not the method
+        assert cfg.roles[role].sampling.temperature == 0.0
     assert {s.sampling.temperature for s in RunConfig.from_config(_compose()).roles.values()} == {
         0.0
     }

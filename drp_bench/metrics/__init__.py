@@ -16,6 +16,7 @@ _EXPORTS = {
     "score_all": "text",
     "bootstrap_ci": "bootstrap",
     "bootstrap_ci_values": "bootstrap",
+    "bootstrap_ci_mean": "bootstrap",
     "paired_bootstrap_pvalue": "bootstrap",
     "paired_bootstrap_pvalue_values": "bootstrap",
     "install_nltk_data": "nltk_data",

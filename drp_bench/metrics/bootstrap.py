@@ -137,6 +137,26 @@ def bootstrap_ci_values(
     return statistic(values, metric), float(low), float(high)
 
 
+def bootstrap_ci_mean(
+    values: np.ndarray | Sequence[float],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the percentile bootstrap CI of the mean of any per-sample values
+    (e.g. the LLM judge's scores / 10), with the same resamples and percentiles as
+    :func:`bootstrap_ci_values`."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected 0 < confidence < 1, found {confidence}")
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise ValueError(f"values: expected a non-empty 1-d sequence, found shape {arr.shape}")
+    dist = _distribution(arr, "mean", resample_weights(arr.shape[0], n_resamples, seed))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(dist, [tail, 100 - tail])
+    return float(arr.mean()), float(low), float(high)
+
+
 def bootstrap_ci(
     predictions: Sequence[str],
     references: Sequence[str],

@@ -41,6 +41,9 @@ SCORED: frozenset[str] = frozenset({"complete", "degraded"})
 
 #: Metrics that get bootstrap CIs and appear in the tables (key -> display name), paper order.
 TABLE_METRICS: dict[str, str] = METRIC_LABELS
+#: The LLM judge's row (metrics.json ``judge``: mean score / 10, its CI from that file; ``n``
+#: the parsed answers).
+JUDGE_METRIC = "judge"
 #: Largest accepted gap between metrics.json BLEU and BLEU recomputed from predictions.jsonl.
 BLEU_TOLERANCE = 1e-3
 #: Method -> its name in the DRP paper's table (what the paper's numbers are matched by).
@@ -421,6 +424,19 @@ def tidy_rows(run: Run, n_bootstrap: int, seed: int) -> list[dict[str, Any]]:
                 "ci_low": float(low),
                 "ci_high": float(high),
                 "n": len(run.predictions) if run.predictions else base["num_samples"],
+            }
+        )
+    judge = run.record.get("judge")
+    if isinstance(judge, dict) and judge.get("mean") is not None:  # metrics.judge=true
+        ci = (judge.get("ci_low"), judge.get("ci_high"))
+        rows.append(
+            {
+                **base,
+                "metric": JUDGE_METRIC,
+                "value": float(judge["mean"]),
+                "ci_low": math.nan if ci[0] is None else float(ci[0]),
+                "ci_high": math.nan if ci[1] is None else float(ci[1]),
+                "n": judge.get("parsed"),
             }
         )
     return rows

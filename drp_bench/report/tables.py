@@ -4,6 +4,11 @@ Columns are methods / extractor models (Non-P, RAG, DPL, then DRP per extractor)
 dataset x metric. Per row the best measured value is bold and the second underlined; runs not
 significantly different from the best (paired bootstrap, p >= 0.05) get a dagger. For Books and
 CDs & Vinyl datasets the paper's reported numbers are shown in an extra row under each metric.
+
+The LLM judge (runs with ``metrics.judge=true``) is one more metric row, with the CI from
+metrics.json and no significance test. The ``peer`` method (another real user's review of the
+same item) is a human-written reference: its column is shown, labelled ``peer (human)``, but
+never ranked (no bold or underline) nor tested.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from drp_bench.report.collect import TABLE_METRICS, Run, RunTable
+from drp_bench.report.collect import JUDGE_METRIC, TABLE_METRICS, Run, RunTable
 from drp_bench.resources import paper_table_path
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,10 @@ MIN_SHARED_SAMPLES = 10
 PAPER_LABEL = "paper (reported)"
 #: Paper dataset spelling (as in drp_paper_table.csv) -> display name.
 PAPER_DATASETS = {"Books": "Books", "CDs_and_Vinyl": "CDs & Vinyl"}
+#: The rows of the tables: the papers' metrics, then the LLM judge when a run has it.
+REPORT_METRICS: dict[str, str] = {**TABLE_METRICS, JUDGE_METRIC: "LLM judge (0–1)"}
+#: Methods that are references, not methods: shown, never ranked or tested.
+REFERENCE_METHODS: frozenset[str] = frozenset({"peer"})
 #: results/reference/drp_paper_table.csv in the checkout, or its copy shipped in the wheel.
 DEFAULT_PAPER_TABLE = paper_table_path()
 
@@ -179,6 +188,7 @@ class Cell:
     dagger: bool = False  # not significantly different from the best
     degraded: bool = False  # from a run with failed calls: not ranked unless asked
     replicate: bool = False  # one temperature of a group whose mean is shown: not ranked
+    reference: bool = False  # a human-written reference (peer): shown, never ranked
 
 
 @dataclass
@@ -210,6 +220,14 @@ class ResultsTable:
         return any(c.degraded for r in self.rows for c in r.cells.values())
 
     @property
+    def has_reference(self) -> bool:
+        return any(c.reference for r in self.rows for c in r.cells.values())
+
+    @property
+    def has_judge(self) -> bool:
+        return any(r.metric == REPORT_METRICS[JUDGE_METRIC] for r in self.rows)
+
+    @property
     def has_dagger(self) -> bool:
         return any(c.dagger for r in self.rows for c in r.cells.values())
 
@@ -225,10 +243,10 @@ def build_table(
 
     Cells of degraded runs are shown but get no best/second mark unless ``include_degraded``.
     """
-    frame = frame[frame["metric"].isin(TABLE_METRICS)]
+    frame = frame[frame["metric"].isin(REPORT_METRICS)]
     cols_df = frame.drop_duplicates("label").sort_values("order")
     columns = [Column(r.label, r.method_name, r.detail) for r in cols_df.itertuples()]
-    ns = {m: i for i, m in enumerate(TABLE_METRICS)}
+    ns = {m: i for i, m in enumerate(REPORT_METRICS)}
     rows: list[Row] = []
     has_paper = False
     groups = frame.groupby(["dataset", "split"], dropna=False, sort=True)
@@ -236,12 +254,13 @@ def build_table(
         ds_label = _dataset_label(ds, split, grp)
         for metric in sorted(grp["metric"].unique(), key=ns.__getitem__):
             mg = grp[grp["metric"] == metric]
-            row = Row(ds_label, TABLE_METRICS[metric], "measured")
+            row = Row(ds_label, REPORT_METRICS[metric], "measured")
             for r in mg.itertuples():
                 # a degraded run, or one replicate of a group whose mean is shown: not ranked
                 unranked = getattr(r, "status", "complete") == "degraded"
                 row.cells[r.label] = Cell(r.value, r.ci_low, r.ci_high, degraded=unranked)
                 row.cells[r.label].replicate = bool(getattr(r, "replicate_member", False))
+                row.cells[r.label].reference = r.method in REFERENCE_METHODS
             _rank(row, include_degraded)
             if sig is not None and not sig.empty:
                 s = sig[(sig["dataset"] == ds) & (sig["metric"] == metric)]
@@ -250,6 +269,8 @@ def build_table(
                     if r.label in row.cells and not math.isnan(r.p_value) and r.p_value >= ALPHA:
                         row.cells[r.label].dagger = True
             rows.append(row)
+            if metric not in TABLE_METRICS:  # the paper reports no judge scores
+                continue
             prow = Row(ds_label, TABLE_METRICS[metric], "paper")
             for r in mg.itertuples():
                 v = paper_value(paper, ds, r.method_name, r.extractor, TABLE_METRICS[metric])
@@ -269,14 +290,18 @@ def _dataset_label(ds: str, split: str | None, grp: pd.DataFrame) -> str:
     pds = paper_dataset(ds)
     if pds:
         label += f" (paper: {PAPER_DATASETS[pds]})"
-    ns = sorted({int(n) for n in grp["n"].dropna()})
+    # the methods' sample counts (the judge's parsed answers and peer's n say other things)
+    main = grp[grp["metric"].isin(TABLE_METRICS) & ~grp["method"].isin(REFERENCE_METHODS)]
+    ns = sorted({int(n) for n in (main if not main.empty else grp)["n"].dropna()})
     if ns:
         label += f", n={ns[0]}" if len(ns) == 1 else f", n={ns[0]}–{ns[-1]}"
     return label
 
 
 def ranked_rows(frame: pd.DataFrame, include_degraded: bool) -> pd.DataFrame:
-    """The rows that compete for best/second and significance."""
+    """The rows that compete for best/second and significance (never a reference: peer)."""
+    if "method" in frame:
+        frame = frame[~frame["method"].isin(REFERENCE_METHODS)]
     if include_degraded or "status" not in frame:
         return frame
     return frame[frame["status"] != "degraded"]
@@ -287,7 +312,10 @@ def _rank(row: Row, include_degraded: bool = False) -> None:
     shown = {
         k: round(c.value, DECIMALS)
         for k, c in row.cells.items()
-        if c.value is not None and (include_degraded or not c.degraded) and not c.replicate
+        if c.value is not None
+        and (include_degraded or not c.degraded)
+        and not c.replicate
+        and not c.reference
     }
     if len(shown) < 2:
         return
@@ -388,6 +416,20 @@ def footnotes(t: ResultsTable) -> list[str]:
                 else "They are shown but get no best/second mark and no significance test; "
                 "re-run them to retry the failed calls, or pass --include-degraded."
             )
+        )
+    if t.has_judge:
+        notes.append(
+            "LLM judge (0–1): the judge role's 0–10 score of each prediction against the real "
+            "review (DPL's rubric), divided by 10, averaged over the answers that gave a "
+            "score (unparsed answers are counted in metrics.json, not scored); CI: 95% "
+            "percentile bootstrap; not tested for significance."
+        )
+    if t.has_reference:
+        notes.append(
+            "peer (human): not a method but a reference: for each target review, another real "
+            "user's review of the same item (the one nearest to the target user's history), "
+            "scored like a prediction; samples whose item nobody else reviewed are left out "
+            "(its n is smaller). It is never marked best/second nor tested."
         )
     if t.has_paper:
         notes.append(

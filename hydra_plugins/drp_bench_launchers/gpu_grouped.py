@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 # The roles of a drp-bench run (drp_bench.models.ROLES); they run one after another in a job.
-DEFAULT_ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator")
+DEFAULT_ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
 
 _MODULE = "hydra_plugins.drp_bench_launchers.gpu_grouped"
 
