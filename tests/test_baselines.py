@@ -266,3 +266,15 @@ def test_the_baselines_run_end_to_end_with_the_embedded_model(tmp_path):
         assert set(record["stages"]) == {"summarize", "generate"}
         assert record["status"] == "complete" and record["prediction"]
         assert result.metrics["calls"]["total"] == summaries + 1
+
+
+def test_the_report_names_every_method_of_the_papers_table():
+    from drp_bench.report.collect import METHOD_NAMES, METHOD_ORDER
+    from drp_bench.report.tables import load_paper_table
+    from drp_bench.resources import config_dir
+
+    paper = load_paper_table()
+    assert paper is not None
+    in_paper = list(dict.fromkeys(paper["method"]))
+    assert [METHOD_NAMES[m] for m in METHOD_ORDER] == in_paper
+    assert set(METHOD_ORDER) <= {p.stem for p in (config_dir() / "method").glob("*.yaml")}
