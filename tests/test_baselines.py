@@ -278,3 +278,15 @@ def test_the_report_names_every_method_of_the_papers_table():
     in_paper = list(dict.fromkeys(paper["method"]))
     assert [METHOD_NAMES[m] for m in METHOD_ORDER] == in_paper
     assert set(METHOD_ORDER) <= {p.stem for p in (config_dir() / "method").glob("*.yaml")}
+
+
+def test_settings_and_template_options_are_checked_before_any_call():
+    from drp_bench.pipeline.runner import check_stages
+
+    with pytest.raises(ValueError, match=r"stages\[0\] \(summarize_blocks\)\.options\.mode"):
+        compose_config(("method=llm-trsr", "method.summarization=both"))
+    with pytest.raises(ValueError, match=r"method\.neighbours: expected an integer >= 1"):
+        compose_config(("method=p-db", "method.neighbours=0"))
+    cfg = compose_config(("method=llm-trsr", "method.templates.merge=nope"))
+    with pytest.raises(FileNotFoundError, match=r"options\.merge_template: prompt template 'nope'"):
+        check_stages(cfg, PromptRenderer())
