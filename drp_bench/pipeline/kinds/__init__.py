@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from drp_bench.pipeline.kinds.base import Kind
-from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
 from drp_bench.pipeline.kinds.contrast import ContrastReviews
+from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
 from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.history import SummarizeHistory
 from drp_bench.pipeline.kinds.normalize import NormalizeDifferences

@@ -38,7 +38,9 @@ class Planned:
 class Kind(Protocol):
     """How a kind of stage runs. The runner calls ``plan`` for every sample, sends every
     planned call of the stage in one batch, then ``store``s each call (skipped ones too) and,
-    when all stages ran, asks ``record`` for the sample's predictions.jsonl entry."""
+    when all stages ran, asks ``record`` for the sample's predictions.jsonl entry. A kind whose
+    contract has ``rounds`` is asked to ``plan`` again after each batch (it reads what it
+    stored) until a round plans nothing: one batch per round."""
 
     def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]: ...
 
