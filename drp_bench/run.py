@@ -198,6 +198,7 @@ def _execute(
             embedder=embedder,
             pool=pool_samples,
             neighbours=cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
+            peer="peer" in cfg.method.contexts,
         )
     finally:
         if embedder is not None:

@@ -23,6 +23,7 @@ ITEM_UNITS = "item_units"  # per comparison item: UVQ units of the differences
 TEXT = "text"  # per sample: one answer without its label (e.g. a profile summary)
 REVIEW = "review"  # per sample: the generated review, the method's prediction
 USERS = "users"  # other users of the pool, each with their reviews (P-DB's neighbours)
+PEER_REVIEW = "peer_review"  # per sample: another user's review of the target item, or none
 
 #: Context name -> its type. Built for a run only when a stage reads it: ``past_reviews`` (BM25
 #: top ``num_retrieved``), ``comparisons`` (difference items and representatives), ``profile``
@@ -33,6 +34,7 @@ CONTEXTS: dict[str, str] = {
     "comparisons": COMPARISONS,
     "profile": REVIEWS,
     "neighbours": USERS,
+    "peer": PEER_REVIEW,  # the other reviewer of the target item nearest to the user's history
 }
 
 
@@ -178,6 +180,15 @@ STAGE_KINDS: dict[str, StageKind] = {
                 "induce_template": Option("pdb_induce", template=True),
             },
             rounds=True,
+        ),
+        StageKind(
+            "peer",
+            record="peer",
+            reads={"peer": Slot(PEER_REVIEW)},
+            writes=REVIEW,
+            doc="per sample: the review is another real user's review of the same item (a "
+            "human reference, no model call); excluded when nobody else reviewed it",
+            model=False,
         ),
     )
 }

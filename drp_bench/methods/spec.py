@@ -73,8 +73,8 @@ class MethodSpec:
 
     @property
     def embeds(self) -> bool:
-        """Whether its contexts need the embedding model (representatives, neighbours)."""
-        return bool(self.contexts & {"comparisons", "neighbours"})
+        """Whether its contexts need the embedding model (representatives, neighbours, peer)."""
+        return bool(self.contexts & {"comparisons", "neighbours", "peer"})
 
     @property
     def validate(self) -> bool:

@@ -34,11 +34,24 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class PeerChoice:
+    """The ``peer`` context: another real user's review of the sample's target item, the one
+    nearest (cosine of embeddings) to the mean of the user's profile reviews; ties by user id.
+    ``review`` None: nobody else reviewed the item (the sample is excluded)."""
+
+    review: Review | None
+    user_id: str | None
+    similarity: float | None
+    candidates: int
+
+
+@dataclass(frozen=True)
 class SampleContext:
     sample: Sample
     past_reviews: tuple[Review, ...]
     comparisons: tuple[ComparisonItem, ...]
     neighbours: tuple[Neighbour, ...] = ()
+    peer: PeerChoice | None = None
 
     def named(self) -> dict[str, Any]:
         """The contexts under the names stages read them by (methods.contracts.CONTEXTS)."""
@@ -47,6 +60,7 @@ class SampleContext:
             "comparisons": self.comparisons,
             "profile": self.sample.profile,
             "neighbours": self.neighbours,
+            "peer": self.peer,
         }
 
 
@@ -60,6 +74,7 @@ def build_contexts(
     embedder: Embedder | None,
     pool: Sequence[Sample] | None = None,
     neighbours: int = 0,
+    peer: bool = False,
 ) -> list[SampleContext]:
     """Context of every sample; ``pool`` (default: the dataset's own samples) gives other users.
 
@@ -102,8 +117,27 @@ def build_contexts(
                 )
                 for user_id, similarity in users.most_similar(sample, neighbours)
             )
-        contexts.append(SampleContext(sample, past, comparisons, near))
+        chosen_peer = peer_choice(sample, index, embedder) if peer else None
+        contexts.append(SampleContext(sample, past, comparisons, near, chosen_peer))
     return contexts
+
+
+def peer_choice(sample: Sample, index: ReviewerIndex, embedder: Embedder | None) -> PeerChoice:
+    """The ``peer`` context of a sample: among the pool's other reviewers of its target item
+    (their profile reviews, as for representatives), the review nearest to the user's history
+    (:func:`similar_users` on the mean embedding of the profile reviews; ties by user id)."""
+    others = index.others(sample.target.asin, sample.user_id)
+    if not others:
+        return PeerChoice(None, None, None, 0)
+    if embedder is None:
+        raise ValueError("the peer context needs an embedder")
+    users = sorted(others)
+    vectors = embedder.encode([others[u].text for u in users]).astype(np.float64)
+    if not sample.profile:  # no history to compare with: the first by user id
+        return PeerChoice(others[users[0]], users[0], None, len(users))
+    history = embedder.encode([r.text for r in sample.profile]).astype(np.float64).mean(axis=0)
+    (user_id, similarity), *_ = similar_users(history, dict(zip(users, vectors, strict=True)), 1)
+    return PeerChoice(others[user_id], user_id, round(similarity, 6), len(users))
 
 
 class UserVectors:

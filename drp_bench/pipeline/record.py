@@ -24,6 +24,11 @@ def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
     review: CallOutput = sample.values[final.writes]
     context = {s.record for s in method.feeding(final)}
     ctx = sample.context
+    call = review.call  # None: a kind without a model call wrote the review (peer)
+    generated = call.ok if call is not None else True
+    status = sample_status(generated, context.intersection(failed))
+    if getattr(review, "excluded", None):  # no prediction by design: not scored, not a failure
+        status = "excluded"
     return {
         "sample_id": ctx.sample.sample_id,
         "user_id": ctx.sample.user_id,
@@ -31,16 +36,17 @@ def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
         "reference": ctx.sample.target.text,
         "prediction": review.text,
         "past_reviews": [r.asin for r in ctx.past_reviews],
-        "status": sample_status(review.call.ok, context.intersection(failed)),
+        "status": status,
         "failed_stages": failed,
         "stages": stages,
-        "error": review.call.result.error,
+        "error": call.result.error if call is not None else None,
     }
 
 
 def sample_status(generated: bool, failed_context_stages: set[str]) -> str:
     """``complete``; ``context_incomplete`` (a call whose output the generation reads failed,
-    so the prediction is not the method's); ``failed`` (no prediction)."""
+    so the prediction is not the method's); ``failed`` (no prediction). (``excluded``, no
+    prediction by design, is set by :func:`sample_record` from the review's output.)"""
     if not generated:
         return "failed"
     return "context_incomplete" if failed_context_stages else "complete"

@@ -71,6 +71,8 @@ class Pipeline:
         start = time.perf_counter()
         for round_ in range(MAX_ROUNDS):
             planned = [(s, p) for s in samples for p in kind.plan(stage, s, env)]
+            if not stage.contract.model:  # no role, no model call: plan() did the work
+                break
             if round_ and not planned:
                 break
             todo: list[tuple[SampleState, Planned]] = []

@@ -56,8 +56,9 @@ METHOD_NAMES: dict[str, str] = {
     "p-db": "P-DB",
     "dpl": "DPL",
     "drp": "DRP",
+    "peer": "peer (human)",  # a human-written reference, not ranked (report.tables)
 }
-#: The paper's column order.
+#: The paper's column order (other methods, e.g. the peer reference, come after it).
 METHOD_ORDER: tuple[str, ...] = ("nonp", "rag", "intsum", "llm-trsr", "cicl", "p-db", "dpl", "drp")
 EXTRACTOR_METHODS = frozenset({"dpl", "drp"})
 #: Run fields that tell apart runs of the same method and extractor (used in column labels).
@@ -249,8 +250,10 @@ def _read_finished(run: Run, metrics_path: Path, error_path: Path, preds_path: P
     run.record = metrics.to_json_dict()
     run.expected = metrics.run.num_samples or run.expected
     if preds_path.is_file():
-        run.predictions = list(read_predictions(preds_path))
-        run.done = len(run.predictions)
+        # excluded samples (peer without another reviewer) have no prediction: not scored
+        rows = read_predictions(preds_path)
+        run.predictions = [p for p in rows if p.status != "excluded"]
+        run.done = len(rows)
     run.status = metrics.status
     if metrics.status == "degraded":
         reason = metrics.failures.reason if metrics.failures else ""

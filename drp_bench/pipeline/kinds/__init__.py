@@ -8,6 +8,7 @@ from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDif
 from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.history import SummarizeHistory
 from drp_bench.pipeline.kinds.normalize import NormalizeDifferences
+from drp_bench.pipeline.kinds.peer import PeerReview
 from drp_bench.pipeline.kinds.steps import BuildPersona, SummarizeBlocks
 from drp_bench.pipeline.kinds.summarize import SummarizeDifferences
 
@@ -21,4 +22,5 @@ KINDS: dict[str, Kind] = {
     "summarize_blocks": SummarizeBlocks(),
     "contrast_reviews": ContrastReviews(),
     "build_persona": BuildPersona(),
+    "peer": PeerReview(),
 }

@@ -1,0 +1,135 @@
+"""The ``peer`` reference row: another real user's review of the same item, no model call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drp_bench import evaluate, run_folder
+from drp_bench.backends.base import ChatResult
+from drp_bench.pipeline.context import build_contexts
+from drp_bench.report.collect import collect_runs
+from drp_bench.report.tables import build_table, to_markdown
+from drp_bench.run import load_run_dataset
+from tests.test_method_prompts_pinned import HashedEmbedder
+
+BUNDLED = {"path": "bundled:music_sample", "name": "music_sample"}
+#: The bundled test samples whose target item no other user of the split reviewed.
+EXCLUDED_BUNDLED = 7
+
+
+def _others(dataset, asin: str, user_id: str) -> dict[str, str]:
+    """user -> their review text of ``asin``, from the other users' profiles (brute force)."""
+    found: dict[str, str] = {}
+    for sample in dataset.samples:
+        if sample.user_id == user_id:
+            continue
+        for review in sample.profile:
+            if review.asin == asin:
+                found.setdefault(sample.user_id, review.text)
+    return found
+
+
+def test_the_peer_context_is_the_nearest_other_review_of_the_same_item():
+    dataset = load_run_dataset(BUNDLED)
+    embedder = HashedEmbedder()
+    contexts = build_contexts(dataset, False, False, 8, 4, 42, embedder, peer=True)  # type: ignore[arg-type]
+    excluded = [c for c in contexts if c.peer is not None and c.peer.review is None]
+    assert len(contexts) == 57 and len(excluded) == EXCLUDED_BUNDLED
+    for ctx in contexts:
+        sample, choice = ctx.sample, ctx.peer
+        assert choice is not None
+        others = _others(dataset, sample.target.asin, sample.user_id)
+        assert choice.candidates == len(others)
+        if choice.review is None:
+            assert not others
+            continue
+        # a real review of the same item by another user, as the data has it
+        assert choice.user_id in others and choice.user_id != sample.user_id
+        assert choice.review.asin == sample.target.asin
+        assert choice.review.text == others[choice.user_id]
+        # the nearest to the mean of the user's history; ties by user id
+        history = embedder.encode([r.text for r in sample.profile]).astype(np.float64).mean(0)
+
+        def cosine(text: str, h: np.ndarray = history) -> float:
+            v = embedder.encode([text])[0].astype(np.float64)
+            return float(v @ h / (np.linalg.norm(v) * np.linalg.norm(h)))
+
+        best = min(others, key=lambda u: (-cosine(others[u]), u))
+        assert choice.user_id == best
+        assert choice.similarity == pytest.approx(cosine(others[best]), abs=1e-6)
+
+
+class Writer:
+    def __init__(self, text: str):
+        self.identity = {"backend": "writer", "text": text}
+        self.text = text
+
+    def chat(self, requests, on_result=None):
+        out = []
+        for i, _ in enumerate(requests):
+            result = ChatResult(text=f"[Review]: {self.text}", prompt_tokens=5)
+            if on_result:
+                on_result(i, result)
+            out.append(result)
+        return out
+
+    def close(self):
+        pass
+
+
+def test_a_peer_run_is_complete_with_excluded_samples_left_out(tmp_path: Path):
+    # the first 4 bundled samples: the 4th has no other reviewer of its item
+    result = evaluate(
+        ["method=peer", "dataset.limit=4", f"cache.path={tmp_path / 'calls.sqlite'}"],
+        out_dir=tmp_path / "peer",
+    )
+    assert result.status == "complete" and result.metrics["failures"] is None
+    assert result.metrics["calls"]["total"] == 0  # no model call
+    assert result.metrics["excluded_samples"] == 1 and result.metrics["metrics"]["n"] == 3
+    assert result.metrics["failed_samples"] == 0
+    rows = run_folder.read_predictions(tmp_path / "peer" / run_folder.PREDICTIONS)
+    assert [r.status for r in rows] == ["complete", "complete", "complete", "excluded"]
+    dataset = load_run_dataset({**BUNDLED, "limit": None})
+    for row in rows:
+        assert row.stages.generate is None and row.stages.peer is not None
+        assert row.failed_stages == [] and row.error is None
+        others = _others(dataset, row.target_asin, row.user_id)
+        if row.status == "excluded":
+            assert row.prediction == "" and not others
+            assert row.stages.peer.excluded and row.stages.peer.peer_user_id is None
+        else:
+            assert row.stages.peer.peer_user_id in others
+            assert row.prediction == others[row.stages.peer.peer_user_id] != row.reference
+    assert "samples excluded       1" in result.summary()
+
+    # the report: a reference column, never marked best or second
+    for method, text in (("nonp", "Great album."), ("rag", "Great album, lovely vocals.")):
+        evaluate(
+            [f"method={method}", "dataset.limit=4", f"cache.path={tmp_path / 'calls.sqlite'}"],
+            out_dir=tmp_path / method,
+            backends={"generator": Writer(text)},
+        )
+    table = collect_runs([tmp_path], n_bootstrap=20)
+    peer_run = next(r for r in table.runs if r.record["run"]["method"] == "peer")
+    assert peer_run.status == "complete" and peer_run.done == 4
+    assert len(peer_run.predictions) == 3  # the excluded sample is not scored
+    t = build_table(table.frame)
+    labels = [c.label for c in t.columns]
+    assert labels[-1] == "peer (human)"
+    for row in t.rows:
+        peer_cell = row.cells["peer (human)"]
+        assert peer_cell.reference and peer_cell.rank is None
+        assert 1 in {c.rank for k, c in row.cells.items() if k != "peer (human)"}
+    markdown = to_markdown(t)
+    assert "| peer (human) |" in markdown
+    assert all(not cell.startswith("**") for cell in _column(markdown, "peer (human)"))
+
+
+def _column(markdown: str, label: str) -> list[str]:
+    lines = [line.split("|")[1:-1] for line in markdown.splitlines()]
+    header = [h.strip() for h in lines[0]]
+    i = header.index(label)
+    return [line[i].strip() for line in lines[2:]]
