@@ -217,3 +217,54 @@ def test_without_the_judge_nothing_is_judged(tmp_path: Path):
     written = json.loads((tmp_path / "run" / run_folder.METRICS).read_text())
     assert written["judge"] is None and "judge" not in written["run"]["models"]
     assert "judge" not in result.records[0]["stages"]
+
+
+# ---------------------------------------------------------------- the embedded model
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the embedded model on 2 shared cores
+def test_the_judge_on_the_embedded_model_end_to_end(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    exe = str(Path(sys.executable).with_name("drp-bench"))
+    cmd = [
+        exe, "run", "method=nonp", "dataset.limit=2", "metrics.judge=true",
+        "generator.sampling.max_tokens=24", "generator.backend.options.n_threads=1",
+        "prompts.max_review_chars=300", "prompts.max_description_chars=200",
+        f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    env = {**os.environ, "DRP_BENCH_CACHE": str(tmp_path / "calls.sqlite")}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=840)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "judge (0-1, SmolLM2-135M-Instruct)" in proc.stdout
+    rows = run_folder.read_predictions(run_dir / run_folder.PREDICTIONS)
+    metrics = run_folder.read_metrics(run_dir / run_folder.METRICS)
+    assert metrics.status == "complete" and len(rows) == 2
+    for row in rows:  # every prediction judged: the call and what its answer parsed to
+        judge = row.stages.judge
+        assert judge is not None and judge.error is None and judge.messages
+        assert row.prediction in judge.messages[-1].content
+        assert judge.score == parse_score(judge.output)
+    j = metrics.judge
+    assert j is not None and j.n == 2 and j.parsed + j.unparsed == 2 and j.failed == 0
+    scores = [
+        r.stages.judge.score for r in rows if r.stages.judge and r.stages.judge.score is not None
+    ]
+    if scores:
+        assert j.mean == pytest.approx(sum(scores) / len(scores) / 10)
+    else:
+        assert j.mean is None
+    assert metrics.compute["judge"]["calls"] == 2
+
+    report = subprocess.run(
+        [exe, "report", str(tmp_path), "--out", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    markdown = (tmp_path / "report" / "results.md").read_text()
+    if j.mean is not None:
+        assert "LLM judge (0–1)" in markdown and f"{j.mean:.4f}" in markdown
