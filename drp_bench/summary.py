@@ -258,7 +258,7 @@ def _judge_rows(metrics: dict) -> list[tuple[str, str]]:
     ci = f" [{j['ci_low']:.4f}, {j['ci_high']:.4f}]" if j.get("ci_low") is not None else ""
     counts = f"{j['parsed']} parsed, {j['unparsed']} unparsed"
     counts += f", {j['failed']} failed" if j.get("failed") else ""
-    return [(f"judge (0-1, {j['model']})", f"{_fmt(j.get('mean'))}{ci} ({counts})")]
+    return [("LLM judge (0-1)", f"{_fmt(j.get('mean'))}{ci} ({counts}; {j['model']})")]
 
 
 def _excluded_rows(metrics: dict) -> list[tuple[str, str]]:

@@ -188,8 +188,10 @@ def test_a_run_with_the_judge_records_scores_and_counts(tmp_path: Path):
     assert metrics.status == "degraded"  # a judge call failed: every call counts
     assert metrics.failures is not None and metrics.failures.calls_by_stage["judge"].failed == 1
     assert metrics.compute["judge"]["calls"] == 4
-    assert "judge (0-1, SmolLM2-135M-Instruct)  0.7000 [" in format_summary(result.metrics)
-    assert "(2 parsed, 1 unparsed, 1 failed)" in format_summary(result.metrics)
+    assert "LLM judge (0-1)        0.7000 [" in format_summary(result.metrics)
+    assert "(2 parsed, 1 unparsed, 1 failed; SmolLM2-135M-Instruct)" in format_summary(
+        result.metrics
+    )
 
     # judge calls go through the call cache: a second run makes none
     again = Judge()
@@ -240,7 +242,7 @@ def test_the_judge_on_the_embedded_model_end_to_end(tmp_path: Path):
     env = {**os.environ, "DRP_BENCH_CACHE": str(tmp_path / "calls.sqlite")}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=840)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "judge (0-1, SmolLM2-135M-Instruct)" in proc.stdout
+    assert "LLM judge (0-1)" in proc.stdout and "SmolLM2-135M-Instruct)" in proc.stdout
     rows = run_folder.read_predictions(run_dir / run_folder.PREDICTIONS)
     metrics = run_folder.read_metrics(run_dir / run_folder.METRICS)
     assert metrics.status == "complete" and len(rows) == 2
