@@ -90,9 +90,10 @@ def judge_records(
     its ``score``) to each; returns the stage's wall time in seconds."""
     start = time.perf_counter()
     todo = [r for r in records if r.get("status") in JUDGED_STATUSES]
+    samples = {s.sample_id: s for s in dataset.samples}
     prompts = []
     for record in todo:
-        sample = _sample(dataset, record["sample_id"])
+        sample = samples[record["sample_id"]]
         prompts.append(
             renderer.messages(
                 TEMPLATE,
@@ -109,13 +110,6 @@ def judge_records(
         score = parse_score(call.answer) if call.ok else None
         record["stages"][RECORD] = {**call.record(), "score": score}
     return round(time.perf_counter() - start, 3)
-
-
-def _sample(dataset: Dataset, sample_id: str) -> Any:
-    for sample in dataset.samples:
-        if sample.sample_id == sample_id:
-            return sample
-    raise KeyError(f"judge: no sample {sample_id!r} in the dataset")
 
 
 def judge_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
