@@ -208,6 +208,13 @@ def test_a_run_with_the_judge_records_scores_and_counts(tmp_path: Path):
     judged = table.frame[table.frame["metric"] == "judge"]
     assert len(judged) == 1 and judged["value"].iloc[0] == pytest.approx(0.7)
     assert judged["ci_low"].iloc[0] == pytest.approx(j.ci_low)
+    from drp_bench.report.tables import build_table, footnotes, to_markdown
+
+    t = build_table(table.frame)
+    assert [r.metric for r in t.rows][-1] == "LLM judge (0–1)"
+    assert "| LLM judge (0–1) | 0.7000 |" in to_markdown(t)
+    assert f"[{j.ci_low:.4f}, {j.ci_high:.4f}]" in to_markdown(t, ci=True)
+    assert any(n.startswith("LLM judge (0–1):") for n in footnotes(t))
 
 
 def test_without_the_judge_nothing_is_judged(tmp_path: Path):
