@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -271,53 +267,6 @@ def test_task_metrics_reproduce_drp_bench_score_all(run_dir: Path, tmp_path: Pat
     assert metrics.rougeL_mid([s["rougeL"] for s in per_sample]) == expected["rougeL"]
 
 
-@pytest.mark.slow
-def test_lm_eval_runs_the_exported_task_against_a_real_llama_server(
-    run_dir: Path, tmp_path: Path
-) -> None:
-    require("llama_cpp.server.app", "llama-cpp-python[server]")
-    from drp_bench.backends.bundled import bundled_gguf_path
-    from tests.servers import LlamaServer
-
-    export_run(run_dir, tmp_path / "task", TASK)
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "HF_DATASETS_CACHE": str(tmp_path / "hf_datasets"),
-    }
-    with LlamaServer(bundled_gguf_path(), n_ctx=4096, log_path=tmp_path / "server.log") as server:
-        model_args = f"model=smollm,base_url={server.base_url}/chat/completions,num_concurrent=1"
-        cmd = [
-            sys.executable, "-m", "lm_eval",
-            "--model", "local-chat-completions", "--model_args", model_args,
-            "--tasks", TASK, "--include_path", str(tmp_path / "task"),
-            "--apply_chat_template", "--limit", "2",
-            "--output_path", str(tmp_path / "lm_eval_out"), "--log_samples",
-        ]  # fmt: skip
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-    (results_path,) = (tmp_path / "lm_eval_out").rglob("results_*.json")
-    results_file = json.loads(results_path.read_text())
-    results = results_file["results"][TASK]
-    # lm-eval carries the task's metadata into its results: what import-lmeval reads
-    meta = results_file["configs"][TASK]["metadata"]["drp_bench"]
-    assert (meta["method"], meta["num_samples"]) == ("dpl", 2)
-    for metric in ("bleu", "meteor", "rouge1", "rougeL"):
-        value = results[f"{metric},strip_review_prefix"]
-        assert isinstance(value, float) and math.isfinite(value), (metric, value)
-
-    (samples_path,) = (tmp_path / "lm_eval_out").rglob("samples_*.jsonl")
-    samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
-    # The model received exactly the run's generate-stage messages and max tokens.
-    # (arg_0 is lm-eval's JsonChatStr, logged as a one-element list.)
-    args = {s["doc"]["sample_id"]: s["arguments"]["gen_args_0"] for s in samples}
-    sent = {sid: json.loads(a["arg_0"][0]) for sid, a in args.items()}
-    assert {a["arg_1"]["max_gen_toks"] for a in args.values()} == {16}
-    run_messages = {
-        r["sample_id"]: r["stages"]["generate"]["messages"]
-        for r in map(json.loads, (run_dir / "predictions.jsonl").read_text().splitlines())
-        if not r["stages"]["generate"]["skipped"]
-    }
-    assert sent == run_messages
+# lm_eval itself runs an exported task in tests/test_lmeval_import.py's end-to-end test
+# (export -> lm_eval against a llama.cpp server -> import -> submit), which also checks
+# that lm-eval sent exactly the run's generate-stage messages and max tokens.

@@ -521,6 +521,13 @@ def test_real_drp_bench_run_exported_run_by_lm_eval_and_imported(tmp_path: Path)
     (samples_path,) = results_path.parent.glob(f"samples_{task}_*.jsonl")
     samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
 
+    # lm-eval sent exactly the run's generate-stage messages and max tokens (arg_0 is
+    # lm-eval's JsonChatStr, logged as a one-element list)
+    args = {s["doc"]["sample_id"]: s["arguments"]["gen_args_0"] for s in samples}
+    assert {a["arg_1"]["max_gen_toks"] for a in args.values()} == {48}
+    sent = {sid: json.loads(a["arg_0"][0]) for sid, a in args.items()}
+    assert sent == {r["sample_id"]: r["stages"]["generate"]["messages"] for r in source.records}
+
     rows = read_predictions(run / "predictions.jsonl")
     metrics = read_metrics(run / "metrics.json")
     assert len(rows) == 3 and metrics.status == "complete"
