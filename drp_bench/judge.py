@@ -85,9 +85,11 @@ def judge_records(
     renderer: PromptRenderer,
     sampling: Any,
     instructions_in: str | None = None,
+    progress: list[StageProgress] | None = None,
 ) -> float:
     """Judge every record with a prediction, in one batch: adds ``stages.judge`` (the call and
-    its ``score``) to each; returns the stage's wall time in seconds."""
+    its ``score``) to each; returns the stage's wall time in seconds. The stage's progress is
+    appended to ``progress`` (the run's report of finished calls, for error.json)."""
     start = time.perf_counter()
     todo = [r for r in records if r.get("status") in JUDGED_STATUSES]
     samples = {s.sample_id: s for s in dataset.samples}
@@ -104,8 +106,10 @@ def judge_records(
                 prediction=record["prediction"],
             )
         )
-    progress = StageProgress(RECORD, len(prompts))
-    calls = run_stage(RECORD, prompts, backend, sampling, progress)
+    counter = StageProgress(RECORD, len(prompts))
+    if progress is not None:
+        progress.append(counter)
+    calls = run_stage(RECORD, prompts, backend, sampling, counter)
     for record, call in zip(todo, calls, strict=True):
         score = parse_score(call.answer) if call.ok else None
         record["stages"][RECORD] = {**call.record(), "score": score}

@@ -216,7 +216,7 @@ def _execute(
             judge = cfg.roles[ROLE]
             pipeline.stage_wall_s["judge"] = judge_records(
                 records, dataset, pipeline.backends[ROLE], renderer, judge.sampling,
-                judge.instructions_in,
+                judge.instructions_in, pipeline.stage_progress.setdefault(ROLE, []),
             )  # fmt: skip
     finally:
         pool.close()
