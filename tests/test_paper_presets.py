@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from drp_bench.backends.base import ChatResult
 from drp_bench.backends.pool import BackendPool
-from drp_bench.config import RunConfig
+from drp_bench.config import ANALYSIS_ROLES, RunConfig
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder
@@ -105,7 +105,8 @@ def test_dpl_paper_sets_what_dpl_ran(key, expected):
     cfg = compose_cfg("+experiment=dpl_paper")
     assert OmegaConf.select(OmegaConf.create(cfg), key) == expected
     run = RunConfig.from_config(cfg)
-    assert {s.sampling.temperature for r, s in run.roles.items() if r != "normalizer"} == {0.8}
+    method_roles = {r: s for r, s in run.roles.items() if r not in ANALYSIS_ROLES}
+    assert {s.sampling.temperature for s in method_roles.values()} == {0.8}
 
 
 class Recorder:
