@@ -477,3 +477,15 @@ def test_reproduce_fills_config_keys_added_since_the_entry_and_asks_for_local_fi
         config, Path("/d"), None, {"generator.backend.options.model_path": "/m/model.gguf"}
     )
     assert cfg["generator"]["backend"]["options"]["model_path"] == "/m/model.gguf"
+
+
+def test_a_run_with_excluded_samples_is_refused(
+    made: tuple[Path, Path], board: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(made[1], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["excluded_samples"] = 1  # what method=peer reports for an item nobody else reviewed
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SubmitError, match="1 sample\\(s\\) excluded from its scores"):
+        submit_run(run, board)

@@ -123,6 +123,11 @@ class Submission(_Strict):
     )
     config: dict[str, Any] = Field(description="the run's resolved config, local paths removed")
     predictions: PredictionsInfo
+    judge: dict[str, Any] | None = Field(
+        default=None,
+        description="the LLM judge's score as the run reported it (metrics.judge=true): not "
+        "recomputed by verify, since that needs the judge's model; reproduce re-runs it",
+    )
 
 
 class StageOutput(_Strict):

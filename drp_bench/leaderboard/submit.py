@@ -53,6 +53,7 @@ STAGE_ROLES = {
     "normalize": "normalizer",
     "summarize": "summarizer",
     "generate": "generator",
+    "judge": "judge",
 }
 HYPERPARAMETERS = (
     "num_retrieved", "num_users", "seed", "temperature", "answer_prefix", "uvq", "uvq_rule",
@@ -253,6 +254,12 @@ def build_submission(
             f"{run_dir / METRICS}: status {metrics.status!r} ({reason}); re-run the same command "
             "to retry the failed calls, then submit the complete run"
         )
+    if metrics.excluded_samples:
+        raise SubmitError(
+            f"{run_dir / METRICS}: {metrics.excluded_samples} sample(s) excluded from its scores "
+            "(method peer: no other reviewer of the item); an entry is scored on every sample "
+            "of its split, so such a run stays a reference row of `drp-bench report`"
+        )
     rows = list(read_predictions(run_dir / RUN_PREDICTIONS))
     ids = [r.sample_id for r in rows]
     if len(set(ids)) != len(ids):
@@ -322,6 +329,8 @@ def build_submission(
             "with_stages": with_stages,
         },
     }
+    if metrics.judge is not None:  # claimed as the run reported it (needs the judge's model)
+        submission["judge"] = metrics.judge.model_dump()
     submission = json.loads(json.dumps(submission))  # plain JSON types (tuples -> lists)
     submission["entry_id"] = derive_entry_id(submission)
     return submission, pred_rows
