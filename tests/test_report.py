@@ -411,6 +411,12 @@ def test_report_cli_writes_tables_plots_and_lists_problem_runs(
     for value in (*bleus, "0.1111", "0.2222", "0.3333", "0.3444", "0.2555", "0.1844"):
         assert value in md and value in tex and value in out, value
     assert set(csv["run_dir"].map(lambda p: Path(p).name)) == {"0", "1", "2", "3", "4"}
+    # the cost of each column, from metrics.json's compute.per_sample
+    cost = md.split("## Cost per sample")[1].split("## ")[0]
+    assert (
+        "|  | Model calls | 5.0 | 5.0 |" in cost
+        and "| Tokens (prompt + completion) | 1800 |" in cost
+    )
     # the paper's reported numbers for books, labelled as such
     assert "paper (reported)" in md and "paper (reported)" in tex
     assert "1.2616" in md and "6.0444" in md and "5.2209" in md  # Non-P, DRP 7B, DRP 1.5B

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import fmean
 
 import pandas as pd
 
@@ -575,6 +576,43 @@ def write_tables(
     return list(paths.values()), t
 
 
+def cost_per_sample(table: RunTable, t: ResultsTable) -> dict[str, dict[str, float]]:
+    """Column label -> model calls and tokens (prompt + completion) per sample, from the
+    ``compute.per_sample`` of metrics.json (the mean over a column's runs)."""
+    by_dir = {str(r.run_dir): r for r in table.runs}
+    pairs = table.frame.drop_duplicates(["label", "run_dir"])[["label", "run_dir"]]
+    out: dict[str, dict[str, float]] = {}
+    for col in t.columns:
+        per_sample = [
+            by_dir[d].record.get("compute", {}).get("per_sample", {})
+            for d in pairs.loc[pairs["label"] == col.label, "run_dir"]
+            if d in by_dir
+        ]
+        per_sample = [p for p in per_sample if "calls" in p]
+        if per_sample:
+            out[col.label] = {
+                "calls": fmean(p["calls"] for p in per_sample),
+                "tokens": fmean(
+                    p.get("prompt_tokens", 0) + p.get("completion_tokens", 0) for p in per_sample
+                ),
+            }
+    return out
+
+
+def cost_markdown(table: RunTable, t: ResultsTable) -> str:
+    cost = cost_per_sample(table, t)
+
+    def cells(key: str, fmt: str) -> list[str]:
+        return [format(cost[c.label][key], fmt) if c.label in cost else "—" for c in t.columns]
+
+    header = ["All datasets", "Per sample", *[_md_esc(c.label) for c in t.columns]]
+    body = [
+        ["", "Model calls", *cells("calls", ".1f")],
+        ["", "Tokens (prompt + completion)", *cells("tokens", ".0f")],
+    ]
+    return _md_grid(header, body)
+
+
 def markdown_report(table: RunTable, t: ResultsTable) -> str:
     parts = ["# drp-bench results", ""]
     if t.rows:
@@ -582,6 +620,7 @@ def markdown_report(table: RunTable, t: ResultsTable) -> str:
         parts += [f"- {f}" for f in footnotes(t)] + [""]
         if table.frame["ci_low"].notna().any():
             parts += ["## 95% bootstrap confidence intervals", "", to_markdown(t, ci=True), ""]
+        parts += ["## Cost per sample", "", cost_markdown(table, t), ""]
     else:
         parts += ["No complete runs found.", ""]
     parts += ["## Runs not included or with warnings", "", problems_markdown(table.runs), ""]
