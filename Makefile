@@ -31,7 +31,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.drp-bench-installed
 DEMO_ARGS ?= +experiment=demo
 
-.PHONY: setup lock browser demo test test-fast lint bench clean
+.PHONY: setup lock browser demo test test-slow test-all test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -104,11 +104,19 @@ browser:
 		echo "      DRP_BENCH_CHROMIUM to a Chromium/Chrome executable."; \
 	fi
 
+# `make test`: every test but the end-to-end ones marked slow (a few minutes);
+# `make test-slow`: those (real model runs, servers, sweeps, lm-eval; about 12 minutes on 2
+# cores). CI (.ci/run) runs both; `make test-all` runs both in one pytest session.
 test: setup browser
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+test-all: setup browser
 	$(PY) -m pytest -q
 
-test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+test-fast: test
 
 lint: setup
 	$(VENV)/bin/ruff check setup.py drp_bench tests benchmarks hydra_plugins tasks
