@@ -89,7 +89,8 @@ def submit_main(argv: list[str] | None = None) -> int:
 
 
 def _entry_paths(board: Path, names: list[str]) -> list[Path]:
-    from drp_bench.leaderboard.verify import ENTRIES, entry_folders
+    from drp_bench.leaderboard.entry import ENTRIES
+    from drp_bench.leaderboard.verify import entry_folders
 
     if not names:
         return entry_folders(board)

@@ -21,6 +21,8 @@ ENTRY_SCHEMA_VERSION = "1"
 SUBMISSION = "submission.json"
 PREDICTIONS = "predictions.jsonl.gz"
 ENTRY_FILES = frozenset({SUBMISSION, PREDICTIONS})
+ENTRIES = "entries"  # <board>/entries/<id>/
+STAGING = ".staging"  # <board>/.staging/<id>/ while submit checks a new entry
 
 # ---------------------------------------------------------------- limits
 MAX_SUBMISSION_BYTES = 1_000_000
@@ -143,6 +145,15 @@ class EntryPrediction(_Strict):
 
 
 # ---------------------------------------------------------------- ids and keys
+
+
+def is_local_path(value: str) -> bool:
+    """Absolute, home-relative or parent-relative: a path into someone's disk."""
+    return (
+        value.startswith(("/", "~", "\\", ".."))
+        or "/../" in value
+        or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")
+    )
 
 
 def canonical_json(obj: Any) -> str:

@@ -19,13 +19,16 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from drp_bench.leaderboard.entry import (
+    ENTRIES,
     ENTRY_SCHEMA_VERSION,
     METRIC_TOLERANCE,
     PREDICTIONS,
+    STAGING,
     SUBMISSION,
     canonical_json,
     dedup_key,
     derive_entry_id,
+    is_local_path,
     sha256_text,
 )
 from drp_bench.leaderboard.scoring import score_entry
@@ -43,8 +46,6 @@ from drp_bench.run_folder import (
     PREDICTIONS as RUN_PREDICTIONS,
 )
 
-ENTRIES = "entries"
-STAGING = ".staging"
 IMPORT_PROVENANCE = "lmeval_import.json"
 #: Stage -> the role whose model answers it.
 STAGE_ROLES = {
@@ -90,15 +91,6 @@ def _run_config(run_dir: Path) -> dict[str, Any]:
     return resolved
 
 
-def _is_local_path(value: str) -> bool:
-    return (
-        value.startswith(("/", "~", "\\"))
-        or value.startswith("..")
-        or "/../" in value
-        or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")
-    )
-
-
 def sanitize_config(cfg: Any, where: str = "", found: list[str] | None = None) -> Any:
     """The config without machine paths: a local path becomes its file name (recorded in
     ``found``), so an entry carries nothing that points into someone's disk."""
@@ -109,7 +101,7 @@ def sanitize_config(cfg: Any, where: str = "", found: list[str] | None = None) -
         }
     if isinstance(cfg, list):
         return [sanitize_config(v, f"{where}[{i}]", found) for i, v in enumerate(cfg)]
-    if isinstance(cfg, str) and _is_local_path(cfg):
+    if isinstance(cfg, str) and is_local_path(cfg):
         found.append(where)
         return "local:" + Path(cfg.replace("\\", "/")).name
     return cfg

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from drp_bench.leaderboard.entry import (
+    ENTRIES,
     ENTRY_FILES,
     ENTRY_ID_RE,
     MAX_FIELD_CHARS,
@@ -43,19 +44,19 @@ from drp_bench.leaderboard.entry import (
     MAX_SUBMISSION_BYTES,
     METRIC_TOLERANCE,
     PREDICTIONS,
+    STAGING,
     SUBMISSION,
     EntryPrediction,
     Submission,
     dedup_key,
     derive_entry_id,
+    is_local_path,
     sha256_text,
 )
 from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import SplitError, SplitRecord, load_registry, split_references
 from drp_bench.leaderboard.view import BOARD_METRICS
 
-ENTRIES = "entries"
-STAGING = ".staging"
 SHOWN = 5  # sample ids named per problem (the count is always given)
 
 
@@ -147,15 +148,13 @@ def _long_strings(obj: Any, where: str, out: list[str]) -> None:
 
 
 def _local_paths(obj: Any, where: str, out: list[str]) -> None:
-    from drp_bench.leaderboard.submit import _is_local_path
-
     if isinstance(obj, dict):
         for k, v in obj.items():
             _local_paths(v, f"{where}.{k}" if where else str(k), out)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             _local_paths(v, f"{where}[{i}]", out)
-    elif isinstance(obj, str) and _is_local_path(obj):
+    elif isinstance(obj, str) and is_local_path(obj):
         out.append(
             f"{SUBMISSION}: field {where!r}: path-like value {obj[:80]!r} (an entry names no "
             "file outside itself; submit writes local paths as 'local:<name>')"
