@@ -8,7 +8,7 @@ import signal
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +16,11 @@ from drp_bench import run_folder
 from drp_bench.backends.base import Backend
 from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
-from drp_bench.pipeline.context import build_contexts
-from drp_bench.pipeline.prompts import PromptRenderer
-from drp_bench.pipeline.runner import Pipeline, check_stages
+from drp_bench.pipeline.runner import Pipeline
 from drp_bench.provenance import git_commit, package_versions
-from drp_bench.records import Dataset
+from drp_bench.run_inputs import build_run_inputs, make_renderer
 
 log = logging.getLogger("drp_bench")
-
-BUNDLED_PREFIX = "bundled:"
-SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
-
-
-def resolve_data_path(path: str | None) -> str | None:
-    """``bundled:NAME`` -> the sample shipped in the package; other paths as given."""
-    if path and path.startswith(BUNDLED_PREFIX):
-        folder = SAMPLE_DATA / path[len(BUNDLED_PREFIX) :]
-        if not folder.exists():
-            known = sorted(p.name for p in SAMPLE_DATA.iterdir() if p.is_dir())
-            raise FileNotFoundError(f"no bundled dataset {path!r}; bundled: {known}")
-        return str(folder)
-    return path
-
-
-def load_run_dataset(dataset_cfg: dict[str, Any]) -> Dataset:
-    from drp_bench.data.loader import load_dataset
-
-    return load_dataset(
-        resolve_data_path(dataset_cfg["path"]),
-        resolve_data_path(dataset_cfg.get("meta_path")),
-        split=dataset_cfg.get("split", "test"),
-        name=dataset_cfg.get("name"),
-        limit=dataset_cfg.get("limit"),
-    )
 
 
 class Interrupted(KeyboardInterrupt):
@@ -153,57 +125,10 @@ def _execute(
     cfg = RunConfig.from_config(cfg_dict)
     for stale in ("error.json", "metrics.json", "predictions.jsonl"):
         (out_dir / stale).unlink(missing_ok=True)
-    renderer = PromptRenderer(
-        extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
-        max_review_chars=cfg.prompts.get("max_review_chars"),
-        max_description_chars=cfg.prompts.get("max_description_chars"),
-        instructions_in=cfg.prompts.get("instructions_in", "system"),
-        system_prompt=cfg.prompts.get("system"),
-    )
-    check_stages(cfg, renderer)  # a missing template fails before the data is read
-    if cfg.judge and not renderer.has_template("judge"):
-        raise FileNotFoundError("metrics.judge: prompt template 'judge' not found")
+    renderer = make_renderer(cfg)  # a missing template fails before the data is read
     state.phase = "loading data and building contexts"
-    # Other reviewers come from the whole split (or pool_split), whatever `limit` keeps.
-    full = load_run_dataset({**cfg.dataset, "limit": None})
-    pool_split = cfg.dataset.get("pool_split")
-    if pool_split and pool_split != full.split:
-        pool_samples = load_run_dataset({**cfg.dataset, "split": pool_split, "limit": None}).samples
-    else:
-        pool_samples = full.samples
-    limit = cfg.dataset.get("limit")
-    dataset = replace(full, samples=full.samples[:limit] if limit is not None else full.samples)
-    log.info(
-        "dataset %s/%s: %d samples (pool of other reviewers: %d users)",
-        dataset.name,
-        dataset.split,
-        len(dataset.samples),
-        len(pool_samples),
-    )
-    embedder = None
-    if cfg.method.embeds:  # representatives (comparisons) or neighbours
-        from drp_bench.pipeline.embedding_cache import embedding_cache_path
-        from drp_bench.pipeline.representatives import Embedder
-
-        # review embeddings are cached next to the call cache: a sweep embeds each review once
-        embedder = Embedder(cfg.embedder, cache_path=embedding_cache_path(cfg.cache_path))
-    try:
-        contexts = build_contexts(
-            dataset,
-            past_reviews=cfg.method.past_reviews,
-            differences=cfg.method.differences,
-            num_retrieved=cfg.num_retrieved,
-            num_users=cfg.num_users,
-            seed=cfg.seed,
-            embedder=embedder,
-            pool=pool_samples,
-            neighbours=cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
-            peer="peer" in cfg.method.contexts,
-        )
-    finally:
-        if embedder is not None:
-            embedder.close()
-    context_s = time.perf_counter() - start
+    inputs = build_run_inputs(cfg)
+    dataset, contexts, context_s = inputs.dataset, inputs.contexts, inputs.context_s
     pool = BackendPool(cfg.cache_path)
     pipeline = Pipeline(cfg, pool.for_roles(cfg.roles, backends), renderer)
     state.pipeline, state.phase = pipeline, "model calls"

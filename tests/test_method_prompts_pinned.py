@@ -40,7 +40,7 @@ from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.records import Dataset, Feature
 from drp_bench.resources import config_dir
-from drp_bench.run import load_run_dataset
+from drp_bench.run_inputs import load_run_dataset
 from drp_bench.summary import summarize_run
 from drp_bench.uvq.taxonomy import all_keys, parse_key
 

@@ -19,7 +19,7 @@ from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.resources import config_dir
-from drp_bench.run import load_run_dataset
+from drp_bench.run_inputs import load_run_dataset
 
 # The extraction answer: not in the feature format, so a re-formatting hand-off would change it.
 EXTRACTION = "Free-form analysis: the user writes shorter sentences. (no feature format)"

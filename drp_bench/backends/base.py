@@ -16,8 +16,13 @@ ProgressCallback = Callable[[int, "ChatResult"], None]
 
 @dataclass(frozen=True)
 class ChatRequest:
+    """One call. ``stage`` names the stage that makes it (statistics per stage: the call
+    cache's completion-token records that ``drp-bench plan`` reads); it is not part of the
+    call's identity, and backends ignore it."""
+
     messages: tuple[Message, ...]
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    stage: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -26,6 +31,8 @@ class ChatResult:
 
     ``reasoning_truncated``: a reasoning model's output had no ``</think>`` (cut off while
     thinking); ``text`` then holds the whole output, as the DRP reference code keeps it.
+    ``cached_prompt_tokens``: prompt tokens the backend served from its prefix (KV) cache
+    rather than computing them, when it says so (None: not reported).
     """
 
     text: str
@@ -37,6 +44,7 @@ class ChatResult:
     error: str | None = None
     cached: bool = False
     reasoning_truncated: bool = False
+    cached_prompt_tokens: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -27,7 +27,7 @@ from drp_bench.backends.base import (
     SamplingParams,
 )
 from drp_bench.reasoning import split_separated
-from drp_bench.sqlite_store import SqliteStore
+from drp_bench.sqlite_store import SqliteStore, in_transaction
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"
@@ -41,6 +41,13 @@ _SCHEMA = (
         created_at REAL NOT NULL
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS calls_model ON calls(model)",
+    # which stage(s) made a call: per model and stage statistics (`drp-bench plan`); a table of
+    # its own, so files written before it simply gain it
+    """CREATE TABLE IF NOT EXISTS call_stages (
+        key TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        PRIMARY KEY (key, stage)
+    ) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', '" + SCHEMA_VERSION + "')",
@@ -150,18 +157,56 @@ class CallCache(SqliteStore):
             self._count(conn, hits=len(found), misses=len(unique) - len(found))
         return found
 
-    def put(self, key: str, result: ChatResult, model: str = "") -> bool:
-        """Store a successful result (the first one stored for a key stays); True if stored."""
+    def put(self, key: str, result: ChatResult, model: str = "", stage: str | None = None) -> bool:
+        """Store a successful result (the first one stored for a key stays) and the stage that
+        made it; True if stored."""
         if not result.ok:
             return False
         text = result_to_json(result)
         with self._lock:
-            cur = self._connect().execute(
+            conn = self._connect()
+            cur = conn.execute(
                 "INSERT INTO calls(key, model, result, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(key) DO NOTHING",
                 (key, model, text, time.time()),
             )
+            if stage:
+                conn.execute(
+                    "INSERT OR IGNORE INTO call_stages(key, stage) VALUES (?, ?)", (key, stage)
+                )
         return cur.rowcount > 0
+
+    def tag_stages(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record that the stored calls ``key`` were (also) made by ``stage``."""
+        rows = list(dict.fromkeys(pairs))
+        if not rows:
+            return
+        with self._lock:
+            conn = self._connect()
+            self._retry_locked(
+                lambda: in_transaction(
+                    conn,
+                    lambda: conn.executemany(
+                        "INSERT OR IGNORE INTO call_stages(key, stage) VALUES (?, ?)", rows
+                    ),
+                )
+            )
+
+    def completion_stats(self, model: str, stage: str) -> tuple[int, float] | None:
+        """(calls, mean completion tokens) of the stored calls of ``model`` (its
+        :func:`model_label`) made by ``stage``; None when there are none."""
+        with self._lock:
+            row = (
+                self._connect()
+                .execute(
+                    "SELECT COUNT(*), AVG(json_extract(c.result, '$.completion_tokens'))"
+                    " FROM call_stages s JOIN calls c ON c.key = s.key"
+                    " WHERE c.model = ? AND s.stage = ?",
+                    (model, stage),
+                )
+                .fetchone()
+            )
+        return (int(row[0]), float(row[1])) if row and row[0] else None
 
     @staticmethod
     def _count(conn: sqlite3.Connection, hits: int, misses: int) -> None:
@@ -225,6 +270,8 @@ class CachedBackend:
     ) -> list[ChatResult]:
         keys = [CallCache.key(self.identity, r) for r in requests]
         found = self.cache.get_many(keys)
+        hits = zip(keys, requests, strict=True)
+        self.cache.tag_stages((k, r.stage) for k, r in hits if k in found and r.stage)
         results: list[ChatResult | None] = [None] * len(requests)
         waiting: dict[str, list[int]] = {}  # missed key -> indices of the requests wanting it
         for i, key in enumerate(keys):
@@ -244,7 +291,8 @@ class CachedBackend:
             if delivered[j]:
                 return
             delivered[j] = True
-            self.cache.put(miss_keys[j], result, self._model)
+            stage = requests[waiting[miss_keys[j]][0]].stage
+            self.cache.put(miss_keys[j], result, self._model, stage)
             for n, i in enumerate(waiting[miss_keys[j]]):
                 results[i] = result if n == 0 else dataclasses.replace(result)
                 if on_result is not None:

@@ -71,7 +71,7 @@ def run_stage(
 
     ``progress`` (made here when not given) counts the calls as they finish.
     """
-    requests = [ChatRequest(tuple(m), sampling) for m in messages]
+    requests = [ChatRequest(tuple(m), sampling, stage=stage) for m in messages]
     progress = progress or StageProgress(stage, len(requests))
 
     def on_result(_index: int, result: ChatResult) -> None:

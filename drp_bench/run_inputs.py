@@ -1,0 +1,118 @@
+"""What a run needs before its first model call: the data, the pool of other reviewers, every
+sample's context (BM25, representatives, neighbours) and the prompt renderer.
+
+``drp-bench run`` and ``drp-bench plan`` both start here, so a plan counts the calls and renders
+the prompts of exactly the run it plans.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from drp_bench.config import RunConfig
+from drp_bench.pipeline.context import SampleContext, build_contexts
+from drp_bench.pipeline.prompts import PromptRenderer
+from drp_bench.pipeline.runner import check_stages
+from drp_bench.records import Dataset
+
+log = logging.getLogger("drp_bench")
+
+BUNDLED_PREFIX = "bundled:"
+SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
+
+
+def resolve_data_path(path: str | None) -> str | None:
+    """``bundled:NAME`` -> the sample shipped in the package; other paths as given."""
+    if path and path.startswith(BUNDLED_PREFIX):
+        folder = SAMPLE_DATA / path[len(BUNDLED_PREFIX) :]
+        if not folder.exists():
+            known = sorted(p.name for p in SAMPLE_DATA.iterdir() if p.is_dir())
+            raise FileNotFoundError(f"no bundled dataset {path!r}; bundled: {known}")
+        return str(folder)
+    return path
+
+
+def load_run_dataset(dataset_cfg: dict[str, Any]) -> Dataset:
+    from drp_bench.data.loader import load_dataset
+
+    return load_dataset(
+        resolve_data_path(dataset_cfg["path"]),
+        resolve_data_path(dataset_cfg.get("meta_path")),
+        split=dataset_cfg.get("split", "test"),
+        name=dataset_cfg.get("name"),
+        limit=dataset_cfg.get("limit"),
+    )
+
+
+def make_renderer(cfg: RunConfig) -> PromptRenderer:
+    """The run's prompt renderer; every stage's templates are checked to exist."""
+    renderer = PromptRenderer(
+        extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
+        max_review_chars=cfg.prompts.get("max_review_chars"),
+        max_description_chars=cfg.prompts.get("max_description_chars"),
+        instructions_in=cfg.prompts.get("instructions_in", "system"),
+        system_prompt=cfg.prompts.get("system"),
+    )
+    check_stages(cfg, renderer)  # a missing template fails before the data is read
+    if cfg.judge and not renderer.has_template("judge"):
+        raise FileNotFoundError("metrics.judge: prompt template 'judge' not found")
+    return renderer
+
+
+@dataclass
+class RunInputs:
+    """The evaluated samples (``dataset``), their contexts, and how long building took."""
+
+    dataset: Dataset
+    contexts: list[SampleContext]
+    pool_size: int
+    context_s: float
+
+
+def build_run_inputs(cfg: RunConfig) -> RunInputs:
+    """Load the data (the pool of other reviewers is the whole split, or ``pool_split``,
+    whatever ``limit`` keeps) and build every evaluated sample's context."""
+    start = time.perf_counter()
+    full = load_run_dataset({**cfg.dataset, "limit": None})
+    pool_split = cfg.dataset.get("pool_split")
+    if pool_split and pool_split != full.split:
+        pool_samples = load_run_dataset({**cfg.dataset, "split": pool_split, "limit": None}).samples
+    else:
+        pool_samples = full.samples
+    limit = cfg.dataset.get("limit")
+    dataset = replace(full, samples=full.samples[:limit] if limit is not None else full.samples)
+    log.info(
+        "dataset %s/%s: %d samples (pool of other reviewers: %d users)",
+        dataset.name,
+        dataset.split,
+        len(dataset.samples),
+        len(pool_samples),
+    )
+    embedder = None
+    if cfg.method.embeds:  # representatives (comparisons) or neighbours
+        from drp_bench.pipeline.embedding_cache import embedding_cache_path
+        from drp_bench.pipeline.representatives import Embedder
+
+        # review embeddings are cached next to the call cache: a sweep embeds each review once
+        embedder = Embedder(cfg.embedder, cache_path=embedding_cache_path(cfg.cache_path))
+    try:
+        contexts = build_contexts(
+            dataset,
+            past_reviews=cfg.method.past_reviews,
+            differences=cfg.method.differences,
+            num_retrieved=cfg.num_retrieved,
+            num_users=cfg.num_users,
+            seed=cfg.seed,
+            embedder=embedder,
+            pool=pool_samples,
+            neighbours=cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
+            peer="peer" in cfg.method.contexts,
+        )
+    finally:
+        if embedder is not None:
+            embedder.close()
+    return RunInputs(dataset, contexts, len(pool_samples), time.perf_counter() - start)
