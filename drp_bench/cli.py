@@ -1,6 +1,7 @@
 """`drp-bench` command: thin dispatch to library functions.
 
 drp-bench run [HYDRA OVERRIDES]    one run (or a sweep with -m), configs in conf/
+drp-bench plan [-m] [HYDRA OVERRIDES]   calls, tokens and GPU-hours of a run or sweep
 drp-bench data build|check ...     build / validate DPL-layout data
 drp-bench report DIR [DIR ...]     tables and plots from run folders
 drp-bench cache stats|clear        the persistent call cache
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return code
+    if command == "plan":
+        from drp_bench.plan.cli import main as plan_main
+
+        return plan_main(rest)
     if command == "data":
         from drp_bench.data.cli import main as data_main
 

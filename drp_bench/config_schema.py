@@ -34,6 +34,17 @@ class SamplingConf:
 
 
 @dataclass
+class ThroughputConf:
+    """What ``drp-bench plan`` assumes one replica of the model processes per second (its
+    hours and GPU-hours); ``device: gpu`` counts ``tensor_parallel_size`` GPUs per replica."""
+
+    device: str = "gpu"  # gpu | cpu
+    hardware: str = "A100-80GB, vLLM, offline batched"
+    prefill_tokens_per_s: float = 10000.0
+    decode_tokens_per_s: float = 1500.0
+
+
+@dataclass
 class ModelConf:
     """A model registry entry (conf/model/*.yaml)."""
 
@@ -49,6 +60,7 @@ class ModelConf:
     instructions_in: Optional[str] = None  # noqa: UP045
     backend: BackendConf = field(default_factory=BackendConf)
     sampling: SamplingConf = field(default_factory=SamplingConf)
+    throughput: ThroughputConf = field(default_factory=ThroughputConf)
 
 
 @dataclass

@@ -101,6 +101,16 @@ def _upgrade_truncated(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "text": split.answer, "reasoning": None, "reasoning_truncated": True}
 
 
+@dataclasses.dataclass(frozen=True)
+class CompletionStats:
+    """Stored calls of one model and stage: how many, their mean completion tokens and the
+    mean length of their answers in characters (without reasoning)."""
+
+    calls: int
+    mean_completion_tokens: float
+    mean_answer_chars: float
+
+
 class CallCache(SqliteStore):
     """SQLite store of successful ``ChatResult``s keyed by :meth:`key`.
 
@@ -142,8 +152,9 @@ class CallCache(SqliteStore):
         """The stored result for ``key`` (with ``cached=True``), or None; counts a hit or miss."""
         return self.get_many([key]).get(key)
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, ChatResult]:
-        """Stored results for the distinct ``keys`` found; counts each distinct key once."""
+    def get_many(self, keys: Iterable[str], count: bool = True) -> dict[str, ChatResult]:
+        """Stored results for the distinct ``keys`` found; counts each distinct key once as a
+        hit or a miss (``count=False``: a look that is not a use, e.g. ``drp-bench plan``)."""
         unique = list(dict.fromkeys(keys))
         found: dict[str, ChatResult] = {}
         with self._lock:
@@ -154,7 +165,8 @@ class CallCache(SqliteStore):
                     found[key] = result_from_json(text)
                 except (ValueError, TypeError) as exc:
                     raise ValueError(f"{self.path}: unreadable entry {key}: {exc}") from exc
-            self._count(conn, hits=len(found), misses=len(unique) - len(found))
+            if count:
+                self._count(conn, hits=len(found), misses=len(unique) - len(found))
         return found
 
     def put(self, key: str, result: ChatResult, model: str = "", stage: str | None = None) -> bool:
@@ -192,21 +204,24 @@ class CallCache(SqliteStore):
                 )
             )
 
-    def completion_stats(self, model: str, stage: str) -> tuple[int, float] | None:
-        """(calls, mean completion tokens) of the stored calls of ``model`` (its
-        :func:`model_label`) made by ``stage``; None when there are none."""
+    def completion_stats(self, model: str, stage: str) -> CompletionStats | None:
+        """What the stored calls of ``model`` (its :func:`model_label`) made by ``stage``
+        produced on average; None when there are none."""
         with self._lock:
             row = (
                 self._connect()
                 .execute(
-                    "SELECT COUNT(*), AVG(json_extract(c.result, '$.completion_tokens'))"
+                    "SELECT COUNT(*), AVG(json_extract(c.result, '$.completion_tokens')),"
+                    " AVG(length(json_extract(c.result, '$.text')))"
                     " FROM call_stages s JOIN calls c ON c.key = s.key"
                     " WHERE c.model = ? AND s.stage = ?",
                     (model, stage),
                 )
                 .fetchone()
             )
-        return (int(row[0]), float(row[1])) if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        return CompletionStats(int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0))
 
     @staticmethod
     def _count(conn: sqlite3.Connection, hits: int, misses: int) -> None:

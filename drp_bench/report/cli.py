@@ -7,7 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from drp_bench.report.collect import collect_runs
+from drp_bench.report.collect import Run, collect_runs
+from drp_bench.report.plan_compare import NOTE, compare, find_plans
+from drp_bench.report.plan_compare import to_markdown as plan_markdown
 from drp_bench.report.tables import (
     DEFAULT_PAPER_TABLE,
     footnotes,
@@ -33,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default: FIRST_SWEEP_DIR/report)"
     )
     p.add_argument("--no-plots", action="store_true", help="write tables only")
+    p.add_argument(
+        "--plan",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="PLAN_JSON",
+        help="a `drp-bench plan` output to put beside what happened (default: plan.json in "
+        "the given folders, when there)",
+    )
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -80,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         include_degraded=args.include_degraded,
     )
     written = table_paths + written
+    written += _plan_beside_actuals(args.plan or find_plans(args.sweep_dirs), table.runs, out)
 
     if results.rows:
         print(to_markdown(results))
@@ -110,6 +122,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in table.notes:
         print(f"note: {n}")
     return 0 if table.complete else 1
+
+
+def _plan_beside_actuals(plans: Sequence[Path], runs: Sequence[Run], out: Path) -> list[Path]:
+    """plan_vs_actual.csv and a section of results.md per plan; printed too."""
+    from drp_bench.plan.sweep import read_plan
+
+    written: list[Path] = []
+    for n, path in enumerate(plans):
+        frame = compare(read_plan(path), runs)
+        csv = out / ("plan_vs_actual.csv" if n == 0 else f"plan_vs_actual_{n}.csv")
+        frame.to_csv(csv, index=False)
+        section = f"## Plan beside what happened ({path})\n\n{plan_markdown(frame)}\n\n{NOTE}\n"
+        results_md = out / "results.md"
+        with results_md.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + section)
+        print("\n" + section)
+        written.append(csv)
+    return written
 
 
 if __name__ == "__main__":

@@ -1,0 +1,159 @@
+"""A backend that makes no call: it answers from the call cache where it can, otherwise with
+a stand-in of the expected length, and counts each request's prompt tokens per stage.
+
+The pipeline runs on it exactly as on a model, so the plan has the run's calls (the same
+stages, samples, items, rounds and skips) and renders the run's prompts. A prompt that reads an
+earlier answer reads the cached answer when there is one and the stand-in otherwise; the
+stage's prompt tokens are then an estimate (``inputs_exact`` false).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.backends.cache import CallCache, CompletionStats, model_label
+from drp_bench.plan.tokens import TokenCounter
+
+#: Characters per token assumed for a stand-in answer when the cache has no record to size it.
+CHARS_PER_TOKEN = 4
+_FILLER = "the user writes plain short sentences about the sound and the songs "
+
+
+def stand_in(chars: int) -> str:
+    """A neutral text of about ``chars`` characters, standing for an answer not yet made."""
+    if chars <= 0:
+        return "."
+    repeats = chars // len(_FILLER) + 1
+    return (_FILLER * repeats)[:chars].rstrip() or "."
+
+
+@dataclass
+class StageTally:
+    """One stage's planned calls, as the planning backend saw them."""
+
+    stage: str
+    role: str
+    model: str
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    prompt_tokens_uncached: int = 0
+    completion_tokens_cached: int = 0
+    completion_tokens_expected: float = 0.0  # of the calls not in the cache
+    read_stand_ins: bool = False  # some prompt may hold a stand-in answer
+    completion_source: str = ""
+    max_tokens: int = 0
+
+
+@dataclass
+class PlanRecorder:
+    """Tallies per stage, in the order stages first appear; whether stand-ins were handed out."""
+
+    stages: dict[str, StageTally] = field(default_factory=dict)
+    stand_ins_given: bool = False
+
+
+class PlanningBackend:
+    """Serves one role in a plan: cached answers, else stand-ins; never calls a model."""
+
+    def __init__(
+        self,
+        role: str,
+        identity: dict[str, Any],
+        cache: CallCache | None,
+        counter: TokenCounter,
+        recorder: PlanRecorder,
+    ):
+        self.role = role
+        self.identity = identity
+        self.cache = cache
+        self.counter = counter
+        self.recorder = recorder
+        self.model = model_label(identity)
+        self._stats: dict[str, CompletionStats | None] = {}
+
+    def _expected(self, stage: str) -> CompletionStats | None:
+        if stage not in self._stats:
+            found = self.cache.completion_stats(self.model, stage) if self.cache else None
+            self._stats[stage] = found
+        return self._stats[stage]
+
+    def chat(
+        self, requests: Sequence[ChatRequest], on_result: ProgressCallback | None = None
+    ) -> list[ChatResult]:
+        keys = [CallCache.key(self.identity, r) for r in requests]
+        found = self.cache.get_many(keys, count=False) if self.cache is not None else {}
+        after_stand_ins = self.recorder.stand_ins_given  # earlier batches' answers are read
+        results = []
+        for i, (key, request) in enumerate(zip(keys, requests, strict=True)):
+            stage = request.stage or "unknown"
+            tally = self.recorder.stages.get(stage)
+            if tally is None:
+                tally = self.recorder.stages[stage] = StageTally(stage, self.role, self.model)
+            tally.read_stand_ins |= after_stand_ins
+            tokens = self.counter.count(request.messages)
+            tally.calls += 1
+            tally.prompt_tokens += tokens
+            tally.max_tokens = request.sampling.max_tokens
+            if key in found:
+                result = found[key]
+                tally.cached += 1
+                tally.completion_tokens_cached += result.completion_tokens
+            else:
+                result = self._stand_in(stage, request, tally)
+                tally.prompt_tokens_uncached += tokens
+            result.prompt_tokens = tokens
+            results.append(result)
+            if on_result is not None:
+                on_result(i, result)
+        return results
+
+    def _stand_in(self, stage: str, request: ChatRequest, tally: StageTally) -> ChatResult:
+        limit = request.sampling.max_tokens
+        stats = self._expected(stage)
+        if stats is not None:
+            completion = min(stats.mean_completion_tokens, limit)
+            chars = round(stats.mean_answer_chars)
+            tally.completion_source = (
+                f"mean of {stats.calls} cached call(s) of this model and stage"
+            )
+        else:
+            completion = float(limit)
+            chars = limit * CHARS_PER_TOKEN
+            tally.completion_source = "max_tokens (upper bound: no cached call of this stage)"
+        tally.completion_tokens_expected += completion
+        self.recorder.stand_ins_given = True
+        return ChatResult(text=stand_in(chars), completion_tokens=round(completion))
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class PlannedStage:
+    """A stage of a job's plan, as plan.json and the table show it."""
+
+    stage: str
+    role: str
+    model: str
+    calls: int
+    cached: int
+    calls_per_sample: float
+    prompt_tokens: int
+    prompt_tokens_to_compute: int  # of the calls not in the cache
+    prompt_tokens_method: str
+    prompt_tokens_exact: bool  # own tokenizer, and no prompt read a stand-in answer
+    completion_tokens_cached: int
+    completion_tokens_expected: float  # of the calls not in the cache
+    completion_tokens_source: str
+    max_tokens: int
+    device: str
+    hardware: str
+    prefill_tokens_per_s: float
+    decode_tokens_per_s: float
+    gpus: int
+    hours: float
+    gpu_hours: float

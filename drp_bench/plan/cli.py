@@ -1,0 +1,42 @@
+"""``drp-bench plan [-m] [--out FILE] [--json] OVERRIDES``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+What `drp-bench run [-m] OVERRIDES` will cost, before anything runs: per job and stage the
+calls, the calls already in the call cache, prompt tokens (counted with the model's own
+tokenizer where it is on this machine), expected completion tokens (the call cache's records
+for that model and stage, else max_tokens as an upper bound), and the hours and GPU-hours at
+each model's `throughput` (conf/model/*.yaml; override e.g.
+extractor.throughput.decode_tokens_per_s=3000). Writes plan.json (default: into the run's or
+sweep's folder, hydra.run.dir / hydra.sweep.dir; `drp-bench report` on that folder puts the
+plan beside what happened)."""
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="drp-bench plan", description=DESCRIPTION)
+    parser.add_argument("-m", "--multirun", action="store_true", help="plan a sweep")
+    parser.add_argument("--out", type=Path, help="where to write plan.json")
+    parser.add_argument("--json", action="store_true", help="print plan.json, not the table")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for drp-bench run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from drp_bench.plan.sweep import PLAN_FILE, plan, write_plan
+    from drp_bench.plan.table import format_plan
+
+    try:
+        body = plan(args.overrides, multirun=args.multirun)
+    except Exception as exc:  # bad config or data: one line, as drp-bench run
+        print(f"drp-bench plan: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    out = args.out or Path(body["folder"] or ".") / PLAN_FILE
+    write_plan(body, out)
+    print(json.dumps(body, indent=1) if args.json else format_plan(body))
+    print(f"plan: {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,196 @@
+"""Plan one job: build its inputs as the run does, run its stages on planning backends, and
+turn the tallies into calls, tokens, hours and GPU-hours per stage."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from drp_bench.backends.cache import CallCache
+from drp_bench.config import RunConfig
+from drp_bench.plan.backend import PlannedStage, PlanningBackend, PlanRecorder, StageTally
+from drp_bench.plan.tokens import counter_for
+from drp_bench.run_inputs import RunInputs, build_run_inputs, make_renderer
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """A role's model: tokens per second of one replica, and the GPUs a replica holds."""
+
+    device: str
+    hardware: str
+    prefill_tokens_per_s: float
+    decode_tokens_per_s: float
+    gpus: int
+
+    @classmethod
+    def of(cls, role_cfg: dict[str, Any], tensor_parallel_size: int) -> Throughput:
+        t = dict(role_cfg.get("throughput") or {})
+        prefill = float(t.get("prefill_tokens_per_s") or 0)
+        decode = float(t.get("decode_tokens_per_s") or 0)
+        if prefill <= 0 or decode <= 0:
+            raise ValueError(
+                f"{role_cfg.get('name')}: throughput.prefill_tokens_per_s and "
+                f"decode_tokens_per_s must be > 0 (found {prefill}, {decode})"
+            )
+        device = str(t.get("device") or "gpu")
+        return cls(
+            device=device,
+            hardware=str(t.get("hardware") or ""),
+            prefill_tokens_per_s=prefill,
+            decode_tokens_per_s=decode,
+            gpus=tensor_parallel_size if device == "gpu" else 0,
+        )
+
+    def seconds(self, prompt_tokens: float, completion_tokens: float) -> float:
+        return (
+            prompt_tokens / self.prefill_tokens_per_s + completion_tokens / self.decode_tokens_per_s
+        )
+
+
+@dataclass
+class JobPlan:
+    """One job's plan: its overrides, what it runs on, and every stage's figures."""
+
+    overrides: list[str]
+    method: str
+    dataset: str
+    samples: int
+    models: dict[str, str]
+    stages: list[PlannedStage]
+    planning_s: float = 0.0
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "stages": [asdict(s) for s in self.stages]}
+
+
+class ContextMemo:
+    """Jobs that differ only in models share their inputs (data, BM25, representatives):
+    built once per distinct data and context setting."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, RunInputs] = {}
+
+    def inputs(self, cfg: RunConfig) -> RunInputs:
+        method = cfg.method
+        key = json.dumps(
+            [
+                cfg.dataset,
+                method.past_reviews,
+                method.differences,
+                method.embeds,
+                sorted(method.contexts),
+                method.neighbours,
+                cfg.num_retrieved,
+                cfg.num_users,
+                cfg.seed,
+                asdict(cfg.embedder),
+                cfg.cache_path,
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        if key not in self._built:
+            self._built[key] = build_run_inputs(cfg)
+        return self._built[key]
+
+
+def plan_job(
+    overrides: Sequence[str], cfg_dict: dict[str, Any], memo: ContextMemo | None = None
+) -> JobPlan:
+    """The plan of one job (``cfg_dict``: its resolved config, without Hydra's node)."""
+    from drp_bench.backends.pool import model_identity
+    from drp_bench.pipeline.runner import Pipeline
+
+    start = time.perf_counter()
+    cfg = RunConfig.from_config(cfg_dict)
+    renderer = make_renderer(cfg)
+    inputs = (memo or ContextMemo()).inputs(cfg)
+    cache = CallCache(cfg.cache_path) if cfg.cache_path else None
+    recorder = PlanRecorder()
+    try:
+        backends = {
+            role: PlanningBackend(role, model_identity(spec), cache, counter_for(spec), recorder)
+            for role, spec in cfg.roles.items()
+        }
+        pipeline = Pipeline(cfg, backends, renderer)
+        with contextlib.redirect_stderr(io.StringIO()):  # no per-stage progress lines
+            records = pipeline.run(inputs.dataset, inputs.contexts)
+        if cfg.judge:
+            from drp_bench.judge import ROLE, judge_records
+
+            judge = cfg.roles[ROLE]
+            with contextlib.redirect_stderr(io.StringIO()):
+                judge_records(
+                    records, inputs.dataset, backends[ROLE], renderer, judge.sampling,
+                    judge.instructions_in,
+                )  # fmt: skip
+    finally:
+        if cache is not None:
+            cache.close()
+    stages = [
+        _planned(tally, cfg, cfg_dict, len(inputs.dataset.samples))
+        for tally in recorder.stages.values()
+    ]
+    plan = JobPlan(
+        overrides=list(overrides),
+        method=cfg.method.name,
+        dataset=str(cfg.dataset.get("name")),
+        samples=len(inputs.dataset.samples),
+        models={role: spec.name for role, spec in cfg.used_roles.items()},
+        stages=stages,
+    )
+    plan.totals = totals(stages)
+    plan.planning_s = round(time.perf_counter() - start, 3)
+    return plan
+
+
+def _planned(
+    tally: StageTally, cfg: RunConfig, cfg_dict: dict[str, Any], samples: int
+) -> PlannedStage:
+    spec = cfg.roles[tally.role]
+    throughput = Throughput.of(cfg_dict[tally.role], spec.tensor_parallel_size)
+    counter = counter_for(spec)  # the one the role's backend counted with (cached)
+    seconds = throughput.seconds(tally.prompt_tokens_uncached, tally.completion_tokens_expected)
+    return PlannedStage(
+        stage=tally.stage,
+        role=tally.role,
+        model=spec.name,
+        calls=tally.calls,
+        cached=tally.cached,
+        calls_per_sample=round(tally.calls / samples, 3) if samples else 0.0,
+        prompt_tokens=tally.prompt_tokens,
+        prompt_tokens_to_compute=tally.prompt_tokens_uncached,
+        prompt_tokens_method=counter.method,
+        prompt_tokens_exact=counter.exact and not tally.read_stand_ins,
+        completion_tokens_cached=tally.completion_tokens_cached,
+        completion_tokens_expected=round(tally.completion_tokens_expected, 1),
+        completion_tokens_source=tally.completion_source or "all calls cached",
+        max_tokens=tally.max_tokens,
+        device=throughput.device,
+        hardware=throughput.hardware,
+        prefill_tokens_per_s=throughput.prefill_tokens_per_s,
+        decode_tokens_per_s=throughput.decode_tokens_per_s,
+        gpus=throughput.gpus,
+        hours=round(seconds / 3600, 4),
+        gpu_hours=round(seconds * throughput.gpus / 3600, 4),
+    )
+
+
+def totals(stages: Sequence[PlannedStage]) -> dict[str, Any]:
+    """Sums over stages (or over jobs' stages)."""
+    return {
+        "calls": sum(s.calls for s in stages),
+        "cached": sum(s.cached for s in stages),
+        "prompt_tokens": sum(s.prompt_tokens for s in stages),
+        "prompt_tokens_to_compute": sum(s.prompt_tokens_to_compute for s in stages),
+        "completion_tokens_expected": round(sum(s.completion_tokens_expected for s in stages), 1),
+        "hours": round(sum(s.hours for s in stages), 4),
+        "gpu_hours": round(sum(s.gpu_hours for s in stages), 4),
+    }

@@ -1,0 +1,82 @@
+"""Plan a run or a sweep: expand its jobs, plan each, and write plan.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from drp_bench.plan.engine import ContextMemo, JobPlan, plan_job, totals
+from drp_bench.plan.jobs import job_overrides
+
+SCHEMA_VERSION = "1"
+PLAN_FILE = "plan.json"
+log = logging.getLogger("drp_bench")
+
+
+def plan(
+    overrides: Sequence[str], multirun: bool = False, config_dir: str | None = None
+) -> dict[str, Any]:
+    """The plan of ``drp-bench run [-m] OVERRIDES``, as plan.json holds it."""
+    from drp_bench.api import _without_hydra, compose_run_config
+
+    composed = compose_run_config(_without_sweeps(overrides) if multirun else overrides, config_dir)
+    jobs = job_overrides(overrides, multirun, composed)
+    folder = OmegaConf.select(composed, "hydra.sweep.dir" if multirun else "hydra.run.dir")
+    memo = ContextMemo()
+    plans: list[JobPlan] = []
+    for n, job in enumerate(jobs):
+        log.info("planning job %d of %d: %s", n + 1, len(jobs), " ".join(job))
+        cfg = compose_run_config(job, config_dir)
+        resolved = OmegaConf.to_container(_without_hydra(cfg), resolve=True)
+        plans.append(plan_job(job, resolved, memo))  # type: ignore[arg-type]
+    all_stages = [s for p in plans for s in p.stages]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": ["drp-bench", "run", *(["-m"] if multirun else []), *overrides],
+        "multirun": multirun,
+        "folder": str(folder) if folder else None,
+        "jobs": [p.to_json() for p in plans],
+        "totals": {**totals(all_stages), "jobs": len(plans)},
+    }
+
+
+def _without_sweeps(overrides: Sequence[str]) -> list[str]:
+    """The overrides that are not sweeps (``a=1,2``): what composes the sweep's own config."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return [o.input_line for o in parsed if not o.is_sweep_override()]  # type: ignore[misc]
+
+
+def write_plan(body: dict[str, Any], path: Path) -> Path:
+    """plan.json, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_plan(path: Path) -> dict[str, Any]:
+    """A plan.json, checked for the fields the report reads (errors name the file)."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON (line {exc.lineno}): {exc.msg}") from exc
+    if not isinstance(body, dict) or body.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"{path}: not a drp-bench plan (schema_version {SCHEMA_VERSION!r} expected)"
+        )
+    for n, job in enumerate(body.get("jobs") or []):
+        for key in ("overrides", "stages", "totals"):
+            if key not in job:
+                raise ValueError(f"{path}: jobs[{n}] has no {key!r}")
+    return body
