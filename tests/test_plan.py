@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 
 from drp_bench import evaluate
 from drp_bench.api import _without_hydra, compose_run_config
@@ -19,7 +20,6 @@ from drp_bench.plan.jobs import job_overrides
 from drp_bench.plan.sweep import plan, read_plan, write_plan
 from drp_bench.plan.table import format_plan
 from drp_bench.report.cli import main as report_main
-from omegaconf import OmegaConf
 
 SMALL = [
     "dataset.limit=2",
@@ -160,7 +160,7 @@ def test_throughput_sets_hours_and_gpu_hours_and_a_missing_one_is_named():
          "device": "cpu"}}, tensor_parallel_size=1,
     )  # fmt: skip
     assert cpu.gpus == 0
-    with pytest.raises(ValueError, match="Qwen2.5-7B-Instruct: throughput"):
+    with pytest.raises(ValueError, match=r"Qwen2\.5-7B-Instruct: throughput"):
         Throughput.of({"name": "Qwen2.5-7B-Instruct", "throughput": {}}, 1)
     cfg = compose_run_config(["model@extractor=qwen2.5-32b-instruct"])
     assert cfg.extractor.throughput.device == "gpu" and cfg.extractor.tensor_parallel_size == 2
