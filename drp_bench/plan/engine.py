@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -120,13 +121,13 @@ def plan_job(
             for role, spec in cfg.roles.items()
         }
         pipeline = Pipeline(cfg, backends, renderer)
-        with contextlib.redirect_stderr(io.StringIO()):  # no per-stage progress lines
+        with _quiet_progress():
             records = pipeline.run(inputs.dataset, inputs.contexts)
         if cfg.judge:
             from drp_bench.judge import ROLE, judge_records
 
             judge = cfg.roles[ROLE]
-            with contextlib.redirect_stderr(io.StringIO()):
+            with _quiet_progress():
                 judge_records(
                     records, inputs.dataset, backends[ROLE], renderer, judge.sampling,
                     judge.instructions_in,
@@ -149,6 +150,19 @@ def plan_job(
     plan.totals = totals(stages)
     plan.planning_s = round(time.perf_counter() - start, 3)
     return plan
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """No per-stage progress lines (or bars) while the planning backends answer."""
+    progress_log = logging.getLogger("drp_bench.progress")
+    level = progress_log.level
+    progress_log.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        progress_log.setLevel(level)
 
 
 def _planned(
