@@ -220,3 +220,16 @@ def test_the_call_cache_records_the_stage_of_each_call(tmp_path: Path):
     keys = [CallCache.key(model.identity, r) for r in requests]
     assert len(cache.get_many(keys, count=False)) == 3
     assert cache.stats()["hits"] == before["hits"]  # a plan's look is not a use
+
+
+def test_an_assumed_completion_length_replaces_the_upper_bound(tmp_path: Path):
+    overrides = ["method=nonp", "dataset.limit=3", f"cache.path={tmp_path / 'calls.sqlite'}"]
+    bound = plan_job(overrides, _resolved(overrides)).stages[0]
+    assumed = plan_job(overrides, _resolved(overrides), completion_tokens=50).stages[0]
+    assert bound.completion_tokens_expected == 3 * bound.max_tokens
+    assert assumed.completion_tokens_expected == 3 * 50
+    assert assumed.completion_tokens_source.startswith("assumed 50 per call")
+    assert assumed.hours < bound.hours
+    body = plan(overrides, completion_tokens=50)
+    assert body["completion_tokens_without_records"] == 50
+    assert "≈ assumed: 50 per call" in format_plan(body)

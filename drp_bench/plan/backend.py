@@ -66,7 +66,11 @@ class PlanningBackend:
         cache: CallCache | None,
         counter: TokenCounter,
         recorder: PlanRecorder,
+        completion_tokens: int | None = None,
     ):
+        """``completion_tokens``: what a call is expected to produce when the cache has no
+        record of the model and stage (None: its ``max_tokens``, an upper bound)."""
+        self.completion_tokens = completion_tokens
         self.role = role
         self.identity = identity
         self.cache = cache
@@ -119,6 +123,13 @@ class PlanningBackend:
             chars = round(stats.mean_answer_chars)
             tally.completion_source = (
                 f"mean of {stats.calls} cached call(s) of this model and stage"
+            )
+        elif self.completion_tokens is not None:
+            completion = float(min(self.completion_tokens, limit))
+            chars = round(completion) * CHARS_PER_TOKEN
+            tally.completion_source = (
+                f"assumed {self.completion_tokens} per call (--completion-tokens; no cached "
+                "call of this model and stage)"
             )
         else:
             completion = float(limit)

@@ -24,6 +24,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-m", "--multirun", action="store_true", help="plan a sweep")
     parser.add_argument("--out", type=Path, help="where to write plan.json")
     parser.add_argument("--json", action="store_true", help="print plan.json, not the table")
+    parser.add_argument(
+        "--completion-tokens",
+        type=int,
+        metavar="N",
+        help="completion tokens expected per call where the call cache has no record of the "
+        "model and stage (default: its max_tokens, an upper bound)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for drp-bench run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -31,7 +38,10 @@ def main(argv: list[str]) -> int:
     from drp_bench.plan.table import format_plan
 
     try:
-        body = plan(args.overrides, multirun=args.multirun)
+        expected = args.completion_tokens
+        if expected is not None and expected < 1:
+            raise ValueError(f"--completion-tokens: expected N >= 1, found {expected}")
+        body = plan(args.overrides, multirun=args.multirun, completion_tokens=expected)
     except Exception as exc:  # bad config or data: one line, as drp-bench run
         print(f"drp-bench plan: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -103,9 +103,13 @@ class ContextMemo:
 
 
 def plan_job(
-    overrides: Sequence[str], cfg_dict: dict[str, Any], memo: ContextMemo | None = None
+    overrides: Sequence[str],
+    cfg_dict: dict[str, Any],
+    memo: ContextMemo | None = None,
+    completion_tokens: int | None = None,
 ) -> JobPlan:
-    """The plan of one job (``cfg_dict``: its resolved config, without Hydra's node)."""
+    """The plan of one job (``cfg_dict``: its resolved config, without Hydra's node).
+    ``completion_tokens``: expected per call where the cache has no record (None: max_tokens)."""
     from drp_bench.backends.pool import model_identity
     from drp_bench.pipeline.runner import Pipeline
 

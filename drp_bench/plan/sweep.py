@@ -21,9 +21,14 @@ log = logging.getLogger("drp_bench")
 
 
 def plan(
-    overrides: Sequence[str], multirun: bool = False, config_dir: str | None = None
+    overrides: Sequence[str],
+    multirun: bool = False,
+    config_dir: str | None = None,
+    completion_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """The plan of ``drp-bench run [-m] OVERRIDES``, as plan.json holds it."""
+    """The plan of ``drp-bench run [-m] OVERRIDES``, as plan.json holds it.
+    ``completion_tokens``: expected per call where the cache has no record (None: max_tokens,
+    an upper bound)."""
     from drp_bench.api import _without_hydra, compose_run_config
 
     composed = compose_run_config(_without_sweeps(overrides) if multirun else overrides, config_dir)
@@ -35,7 +40,7 @@ def plan(
         log.info("planning job %d of %d: %s", n + 1, len(jobs), " ".join(job))
         cfg = compose_run_config(job, config_dir)
         resolved = OmegaConf.to_container(_without_hydra(cfg), resolve=True)
-        plans.append(plan_job(job, resolved, memo))  # type: ignore[arg-type]
+        plans.append(plan_job(job, resolved, memo, completion_tokens))  # type: ignore[arg-type]
     all_stages = [s for p in plans for s in p.stages]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -43,6 +48,7 @@ def plan(
         "command": ["drp-bench", "run", *(["-m"] if multirun else []), *overrides],
         "multirun": multirun,
         "folder": str(folder) if folder else None,
+        "completion_tokens_without_records": completion_tokens or "max_tokens",
         "jobs": [p.to_json() for p in plans],
         "totals": {**totals(all_stages), "jobs": len(plans)},
     }

@@ -38,7 +38,9 @@ def format_plan(body: dict[str, Any], width: int = 48) -> str:
         name = name if len(name) <= width else name[: width - 1] + "…"
         for stage in job["stages"]:
             prompt_mark = "" if stage["prompt_tokens_exact"] else "~"
-            compl_mark = "≤" if stage["completion_tokens_source"].startswith("max_tokens") else ""
+            source = stage["completion_tokens_source"]
+            compl_mark = "≤" if source.startswith("max_tokens") else ""
+            compl_mark = "≈" if source.startswith("assumed") else compl_mark
             marks.update({prompt_mark, compl_mark} - {""})
             rows.append(
                 (
@@ -92,6 +94,11 @@ def format_plan(body: dict[str, Any], width: int = 48) -> str:
         )
     if "≤" in marks:
         out.append("≤ upper bound: max_tokens per call (no cached call of that model and stage)")
+    if "≈" in marks:
+        out.append(
+            f"≈ assumed: {body.get('completion_tokens_without_records')} per call "
+            "(--completion-tokens; no cached call of that model and stage)"
+        )
     methods = sorted({s["prompt_tokens_method"] for j in body["jobs"] for s in j["stages"]})
     out += [f"tokens counted with {m}" for m in methods]
     hardware = sorted(
