@@ -121,7 +121,9 @@ def plan_job(
     recorder = PlanRecorder()
     try:
         backends = {
-            role: PlanningBackend(role, model_identity(spec), cache, counter_for(spec), recorder)
+            role: PlanningBackend(
+                role, model_identity(spec), cache, counter_for(spec), recorder, completion_tokens
+            )
             for role, spec in cfg.roles.items()
         }
         pipeline = Pipeline(cfg, backends, renderer)
