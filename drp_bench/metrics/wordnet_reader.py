@@ -1,4 +1,4 @@
-"""WordNet 3.0 for METEOR: NLTK's own reader, loaded in about half the time, same lookups.
+"""WordNet 3.0 for METEOR: NLTK's own reader, loaded in about a third of the time, same lookups.
 
 When it loads, NLTK's ``WordNetCorpusReader`` maps WordNet 3.0 sense keys to the loaded
 version's (``map_wn``), a map used only to read Open Multilingual Wordnet data; it reads
@@ -12,6 +12,7 @@ reader as before, so ``synsets`` returns what ``nltk.corpus.wordnet.synsets`` re
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import warnings
@@ -42,11 +43,21 @@ class EnglishWordNet(WordNetCorpusReader):
 
 
 def load_english_wordnet() -> EnglishWordNet:
-    """A new reader of the first ``corpora/wordnet`` on ``nltk.data.path``."""
+    """A new reader of the first ``corpora/wordnet`` on ``nltk.data.path``.
+
+    The garbage collector is paused while it loads: the indexes are some 150,000 new dicts and
+    lists (none of them garbage), and the collections they trigger take about a third of the
+    load time."""
     root = nltk.data.find("corpora/wordnet")
-    with warnings.catch_warnings():  # "The multilingual functions are not available ..."
-        warnings.simplefilter("ignore", UserWarning)
-        return EnglishWordNet(root, None)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with warnings.catch_warnings():  # "The multilingual functions are not available ..."
+            warnings.simplefilter("ignore", UserWarning)
+            return EnglishWordNet(root, None)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def english_wordnet() -> EnglishWordNet:
