@@ -4,6 +4,8 @@ call misses the cache) and the model load time kept apart from call latencies.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 import subprocess
@@ -17,6 +19,7 @@ import yaml
 from nltk import word_tokenize
 from nltk.translate.meteor_score import single_meteor_score
 
+from drp_bench.backends import bundled
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
 from drp_bench.backends.pool import LOAD_S, LazyBackend
 from drp_bench.metrics import nltk_data, text, wordnet_reader
@@ -139,3 +142,24 @@ def test_model_load_time_is_recorded_and_logged_apart_from_calls(
     assert len(loads) == 1 and lazy.load_s is not None and lazy.load_s >= 0
     assert getattr(loads[0], LOAD_S) == lazy.load_s
     assert loads[0].getMessage().startswith("loaded SmolLM2-135M-Instruct in ")
+
+
+def test_gguf_hash_memo_is_json_follows_the_file_and_survives_corruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(bundled, "_memo", {})  # this process's memo: start empty
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF v1")
+    memo = tmp_path / "cache" / "drp-bench" / "sha256.json"
+    digest = hashlib.sha256(b"GGUF v1").hexdigest()
+    assert bundled.file_sha256(model) == digest
+    assert list(json.loads(memo.read_text()).values()) == [digest]  # plain JSON
+    model.write_bytes(b"GGUF v2!")  # new size and mtime: hashed again
+    assert bundled.file_sha256(model) == hashlib.sha256(b"GGUF v2!").hexdigest()
+    monkeypatch.setattr(bundled, "_memo", {})
+    memo.write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="drp_bench"):
+        assert bundled.file_sha256(model) == hashlib.sha256(b"GGUF v2!").hexdigest()
+    assert f"ignoring the unreadable hash memo {memo}" in caplog.text
+    assert len(json.loads(memo.read_text())) == 1  # rewritten, readable again
