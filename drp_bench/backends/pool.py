@@ -10,6 +10,7 @@ whether it holds GPUs exclusively (``exclusive_gpu``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ from drp_bench.backends.registry import backend_class
 from drp_bench.models import ModelSpec
 
 log = logging.getLogger("drp_bench")
+
+#: Attribute of the log record "loaded MODEL in S s": the seconds loading took (model load time
+#: is outside every call's latency; benchmarks/harness_overhead.py reads it from the log).
+LOAD_S = "model_load_s"
 
 
 def open_backend(spec: ModelSpec) -> Backend:
@@ -127,6 +132,7 @@ class LazyBackend:
         self._opener = opener
         self._before_load = before_load
         self._inner: Backend | None = None
+        self.load_s: float | None = None  # seconds the model took to load (None: not loaded)
         self.identity = model_identity(spec)
 
     @property
@@ -140,7 +146,12 @@ class LazyBackend:
             if self._before_load is not None:
                 self._before_load(self.spec)
             log.info("loading %s (%s backend)", self.spec.name, self.spec.backend)
+            start = time.perf_counter()
             self._inner = self._opener(self.spec)
+            self.load_s = time.perf_counter() - start
+            log.info(
+                "loaded %s in %.2f s", self.spec.name, self.load_s, extra={LOAD_S: self.load_s}
+            )
         return self._inner.chat(requests, on_result=on_result)
 
     def close(self) -> None:

@@ -276,9 +276,18 @@ def verify_nltk_data(target: Path | None = None) -> None:
             f"{tokens}. The punkt_tab model is damaged. {_hint(target)}"
         )
     ref, pred, expected = SYNONYM_CHECK
-    try:
+    from drp_bench.metrics import wordnet_reader
+
+    try:  # the reader METEOR uses (the process's; a fresh one for a given target)
+        wordnet = wordnet_reader.english_wordnet() if target is None else None
+        wordnet = wordnet or wordnet_reader.load_english_wordnet()
         found = single_meteor_score(
-            nltk.word_tokenize(ref), nltk.word_tokenize(pred), alpha=0.9, beta=3, gamma=0.5
+            nltk.word_tokenize(ref),
+            nltk.word_tokenize(pred),
+            wordnet=wordnet,
+            alpha=0.9,
+            beta=3,
+            gamma=0.5,
         )
     except (LookupError, OSError, AssertionError, ValueError) as exc:
         raise RuntimeError(f"WordNet could not be read: {exc!r}\n{_hint(target)}") from None
