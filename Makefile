@@ -123,7 +123,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check setup.py drp_bench tests benchmarks hydra_plugins tasks
 
 bench: setup
-	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
