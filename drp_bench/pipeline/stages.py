@@ -64,8 +64,9 @@ class StageCall:
 
 def prefix_order(messages: Sequence[list[dict[str, str]]]) -> list[int]:
     """Indices of ``messages`` in the order that puts prompts with a common prefix next to each
-    other: lexicographic by the messages' (role, content), system message first. A backend that
-    reuses the KV cache of the previous prompt (llama.cpp) then reuses the longest prefixes."""
+    other: lexicographic by each message's (role, content) in turn (stable among equals). A
+    backend that reuses the KV cache of the previous prompt (llama.cpp) then reuses the longest
+    prefixes; one that keeps many (vLLM) schedules prompts with a common prefix together."""
     return sorted(
         range(len(messages)), key=lambda i: [(m["role"], m["content"]) for m in messages[i]]
     )
@@ -99,7 +100,5 @@ def run_stage(
         raise RuntimeError(
             f"stage {stage}: backend returned {len(sent)} results for {len(requests)} requests"
         )
-    results: list[ChatResult | None] = [None] * len(sent)
-    for position, index in enumerate(order):
-        results[index] = sent[position]
-    return [StageCall(list(m), r) for m, r in zip(messages, results, strict=True)]  # type: ignore[arg-type]
+    results = dict(zip(order, sent, strict=True))  # plan index -> its result
+    return [StageCall(list(m), results[i]) for i, m in enumerate(messages)]
