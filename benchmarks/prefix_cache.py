@@ -21,7 +21,7 @@ On top of ``+experiment=demo``: ``num_retrieved=8`` (DRP's default; the demo's 3
 item twice among the first 6 users, so batch order would have nothing to group) and texts cut
 shorter (``prompts.max_review_chars=120``, ``max_description_chars=60``): 108 calls per run,
 both runs about 21 minutes on a 2-core machine shared with other work (load 4-5); further Hydra
-overrides apply to both runs (e.g. ``dataset.limit=3`` for a quicker look).
+overrides apply to both runs (``--limit 3`` for a quicker look).
 
 vLLM (not run here: it needs a GPU). Serve the model with prefix caching on, e.g.
 ``vllm serve Qwen/Qwen2.5-7B-Instruct --enable-prefix-caching``, run the two variants with
