@@ -117,6 +117,7 @@ class PromptsConf:
     instructions_in: str = "system"  # system | user: where a NAME.system.j2 part goes
     max_review_chars: Optional[int] = None  # noqa: UP045
     max_description_chars: Optional[int] = None  # noqa: UP045
+    prefix_order: bool = True  # send each stage's batch with common-prefix prompts adjacent
 
 
 @dataclass

@@ -145,6 +145,11 @@ class CallRecord(_Model):
         description="a reasoning model's output without </think> (cut off while thinking): "
         "'output' is the whole text, 'reasoning' null",
     )
+    cached_prompt_tokens: int | None = Field(
+        default=None,
+        description="prompt tokens the backend served from its prefix (KV) cache; null when "
+        "it does not say, or the call came from the call cache",
+    )
 
     @property
     def ok(self) -> bool:

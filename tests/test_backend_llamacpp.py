@@ -144,3 +144,61 @@ def test_reasoning_cut_off_before_the_closing_tag_keeps_the_whole_text(backend) 
     assert CallRecord.model_validate(record).reasoning_truncated is True
     _, calls = compute_summary([{"stages": {"generate": record}}])
     assert CallCounts.model_validate(calls).reasoning_truncated == 1
+
+
+# ---------------------------------------------------------------- prefix (KV) cache reuse
+
+SHARED = (
+    "Below are an item and several reviews of it. Item title: Jazz at Dawn. Item description: "
+    "a smooth jazz album with saxophone and piano, recorded live in one night. " * 3
+)
+HIT = re.compile(r"Llama\.generate: (\d+) prefix-match hit")
+
+
+@needs_bundled
+def test_cached_prompt_tokens_are_the_prefix_llama_cpp_reuses(capfd) -> None:
+    """A fresh model reuses nothing; the next call reuses the tokens it shares with the one
+    before (as llama-cpp-python reports in its verbose log); an identical prompt re-evaluates
+    only its last token; after a call of one token, the same prompt is cached whole."""
+    from drp_bench.backends.llamacpp import LlamaCppBackend
+
+    one = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1, seed=7)
+    four = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=4, seed=7)
+    model = LlamaCppBackend(n_ctx=1024, n_threads=1, verbose=True)
+    try:
+        capfd.readouterr()  # the loading log
+        first, second, same = model.chat(
+            [
+                req(SHARED + "Review: lovely.", four),
+                req(SHARED + "Review: dull.", four),
+                req(SHARED + "Review: dull.", one),
+            ]
+        )
+        log = capfd.readouterr().err
+        (whole,) = model.chat([req(SHARED + "Review: dull.", one)])
+    finally:
+        model.close()
+    assert all(r.ok for r in (first, second, same, whole))
+    assert first.cached_prompt_tokens == 0
+    hits = [int(n) for n in HIT.findall(log)]
+    assert hits == [second.cached_prompt_tokens, same.cached_prompt_tokens]
+    assert first.prompt_tokens // 2 < second.cached_prompt_tokens < second.prompt_tokens
+    assert same.cached_prompt_tokens == same.prompt_tokens - 1  # the last token is re-run
+    assert whole.cached_prompt_tokens == whole.prompt_tokens  # nothing evaluated
+
+
+@needs_bundled
+def test_a_call_from_the_call_cache_records_no_prefix_cache_figure(backend, tmp_path) -> None:
+    from drp_bench.backends.cache import CachedBackend, CallCache
+    from drp_bench.pipeline.stages import StageCall
+
+    store = CallCache(tmp_path / "calls.sqlite")
+    cached = CachedBackend(backend, store)  # not closed: that would close the shared model
+    try:
+        (made,) = cached.chat([req(SHARED + "Review: fine.")])
+        (again,) = cached.chat([req(SHARED + "Review: fine.")])
+    finally:
+        store.close()
+    assert made.cached_prompt_tokens is not None and not made.cached
+    assert again.cached and StageCall([], again).record()["cached_prompt_tokens"] is None
+    assert StageCall([], made).record()["cached_prompt_tokens"] == made.cached_prompt_tokens

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from drp_bench.backends.base import ChatRequest, SamplingParams
-from drp_bench.backends.openai_compat import OpenAIBackend, normalize_base_url
+from drp_bench.backends.openai_compat import (
+    OpenAIBackend,
+    cached_prompt_tokens,
+    normalize_base_url,
+)
 from drp_bench.backends.registry import BACKENDS, create_backend
 from tests.conftest import require
 from tests.servers import FaultProxy, LlamaServer, free_port
@@ -85,6 +89,44 @@ def test_endpoint_not_listening_gives_failed_results_quickly() -> None:
     assert elapsed < 10
 
 
+def _completion(**extra: object):
+    """A chat completion as the ``openai`` client parses it from a server's JSON."""
+    from openai.types.chat import ChatCompletion
+
+    body = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "hi"},
+            }
+        ],
+        **extra,
+    }
+    return ChatCompletion.model_validate(body)
+
+
+def test_cached_tokens_are_read_from_the_usage_block() -> None:
+    """vLLM (--enable-prefix-caching) and OpenAI report them as prompt_tokens_details."""
+    usage = {"prompt_tokens": 120, "completion_tokens": 3, "total_tokens": 123}
+    reported = _completion(usage={**usage, "prompt_tokens_details": {"cached_tokens": 96}})
+    assert cached_prompt_tokens(reported) == 96
+    assert cached_prompt_tokens(_completion(usage=usage)) is None  # not reported
+    no_details = {**usage, "prompt_tokens_details": {"cached_tokens": None}}
+    assert cached_prompt_tokens(_completion(usage=no_details)) is None
+    assert cached_prompt_tokens(_completion()) is None
+
+
+def test_cached_tokens_fall_back_to_the_llama_cpp_server_timings() -> None:
+    usage = {"prompt_tokens": 120, "completion_tokens": 3, "total_tokens": 123}
+    timings = {"cache_n": 80, "prompt_n": 40, "predicted_n": 3}
+    assert cached_prompt_tokens(_completion(usage=usage, timings=timings)) == 80
+
+
 # ---- against a real llama.cpp server --------------------------------------------------------
 
 
@@ -100,6 +142,7 @@ def test_batch_through_real_server_returns_text_and_token_counts(llama_server: L
         assert r.ok, r.error
         assert r.text and r.prompt_tokens > 0 and 0 < r.completion_tokens <= 8
         assert r.finish_reason in ("stop", "length") and r.latency_s > 0
+        assert r.cached_prompt_tokens is None  # llama-cpp-python's server does not report it
 
 
 @pytest.mark.slow

@@ -66,3 +66,15 @@ def test_truncated_reasoning_output_is_kept_whole_and_flagged() -> None:
 def test_output_without_completion_is_an_error_result() -> None:
     r = result_from_output(SimpleNamespace(prompt_token_ids=[1], outputs=[]), False, 0)
     assert not r.ok and r.text == ""
+
+
+def test_prefix_cache_hits_are_read_from_num_cached_tokens() -> None:
+    """RequestOutput.num_cached_tokens ("tokens with prefix cache hit"; None or absent in
+    releases without it) becomes cached_prompt_tokens."""
+    hit = _output("ok", 40, 2, "stop")
+    hit.num_cached_tokens = 32
+    assert result_from_output(hit, False, 0.1).cached_prompt_tokens == 32
+    unknown = _output("ok", 40, 2, "stop")
+    unknown.num_cached_tokens = None
+    assert result_from_output(unknown, False, 0.1).cached_prompt_tokens is None
+    assert result_from_output(_output("ok", 40, 2, "stop"), False, 0.1).cached_prompt_tokens is None

@@ -133,8 +133,8 @@ class Writer:
 
 
 class Judge:
-    """Answers in turn: a clean score, a reasoning model's answer, an unparseable one, a
-    failure; records the prompts it got."""
+    """Answers in turn (in the order the batch is sent): a clean score, a reasoning model's
+    answer, an unparseable one, a failure; records the prompts it got (system + user turn)."""
 
     ANSWERS = ("8", "<think>close, but 2 points missing</think>\n**6**", "ten", None)
 
@@ -145,7 +145,7 @@ class Judge:
     def chat(self, requests, on_result=None):
         out = []
         for i, request in enumerate(requests):
-            self.prompts.append(request.messages[-1]["content"])
+            self.prompts.append("\n\n".join(m["content"] for m in request.messages))
             answer = self.ANSWERS[(len(self.prompts) - 1) % len(self.ANSWERS)]
             result = (
                 ChatResult(text="", error="HTTP 500 after 3 attempts")
@@ -170,13 +170,17 @@ def test_a_run_with_the_judge_records_scores_and_counts(tmp_path: Path):
         backends={"generator": Writer(), "judge": judge},
     )  # fmt: skip
     rows = run_folder.read_predictions(tmp_path / "run" / run_folder.PREDICTIONS)
-    scores = [r.stages.judge.score if r.stages.judge else "absent" for r in rows]
+    # the batch goes out in prefix order: the n-th prompt sent got the n-th answer
+    sent = [next(i for i, p in enumerate(judge.prompts) if r.reference in p) for r in rows]
+    assert sorted(sent) == [0, 1, 2, 3]
+    by_answer = [rows[sent.index(n)] for n in range(4)]
+    scores = [r.stages.judge.score if r.stages.judge else "absent" for r in by_answer]
     assert scores == [8, 6, None, None]
-    assert rows[2].stages.judge is not None and rows[2].stages.judge.error is None
-    assert rows[3].stages.judge is not None and rows[3].stages.judge.error is not None
+    assert by_answer[2].stages.judge is not None and by_answer[2].stages.judge.error is None
+    assert by_answer[3].stages.judge is not None and by_answer[3].stages.judge.error is not None
     # the prompt: item title, rating and title of the real review, both reviews, the rubric
     first = judge.prompts[0]
-    assert rows[0].reference in first and "Great album, lovely vocals." in first
+    assert by_answer[0].reference in first and "Great album, lovely vocals." in first
     assert "Item title:" in first and "its title is" in first and "10: almost the same" in first
     metrics = run_folder.read_metrics(tmp_path / "run" / run_folder.METRICS)
     j = metrics.judge

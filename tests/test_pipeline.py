@@ -69,7 +69,8 @@ class ScriptedModel:
     def chat(self, requests, on_result=None):
         results = []
         for i, request in enumerate(requests):
-            result = self.answer(request.messages[-1]["content"])
+            # the whole prompt: the instruction is in the system message, the material in the user's
+            result = self.answer("\n\n".join(m["content"] for m in request.messages))
             if on_result:
                 on_result(i, result)
             results.append(result)

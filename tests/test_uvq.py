@@ -112,7 +112,10 @@ def render(item_title, features) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined
     )
-    return env.get_template("normalize.j2").render(**prompt_variables(item_title, features))
+    variables = prompt_variables(item_title, features)
+    # the instruction (keys, JSON contract) is the system part, the differences the user turn
+    parts = ("normalize.system.j2", "normalize.j2")
+    return "\n\n".join(env.get_template(name).render(**variables) for name in parts)
 
 
 def test_template_renders_features_every_key_and_the_json_contract():
@@ -121,7 +124,7 @@ def test_template_renders_features_every_key_and_the_json_contract():
         Feature("Exclamations", "", "Uses many exclamation marks!"),
     ]
     text = render("Abbey Road", features)
-    assert '"Abbey Road"' in text
+    assert "[Item]\nAbbey Road" in text
     assert "1. [Sentence Structure] Definition: How sentences are built." in text
     assert "Difference: Longer, complex sentences." in text
     assert "2. [Exclamations] Difference: Uses many exclamation marks!" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,36 @@ INSTALL_HINT = "pip install 'drp-bench[llamacpp]' (compiles llama-cpp-python, a 
 _NEUTRAL_SAMPLER: dict[str, Any] = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 
 
+@dataclass(frozen=True)
+class _KvState:
+    """The tokens in a ``Llama``'s KV cache before a call, and whether its logits are stale."""
+
+    tokens: list[int]
+    requires_eval: bool
+
+    @classmethod
+    def of(cls, llm: Any) -> _KvState:
+        return cls([int(t) for t in llm._input_ids], bool(getattr(llm, "_requires_eval", True)))
+
+    def reused(self, prompt: list[int]) -> int:
+        """How many of ``prompt``'s tokens ``Llama.generate`` (llama-cpp-python 0.3.x) took
+        from the KV cache instead of evaluating them: the longest common prefix with the cached
+        tokens, less one when that covers the whole prompt (it re-evaluates the last token for
+        fresh logits), unless the cache holds exactly the prompt with live logits (nothing is
+        evaluated then)."""
+        if not self.tokens or not prompt:
+            return 0
+        common = 0
+        for cached, token in zip(self.tokens, prompt, strict=False):
+            if cached != token:
+                break
+            common += 1
+        consumed = common == len(prompt)
+        if consumed and len(self.tokens) == len(prompt) and not self.requires_eval:
+            return len(prompt)
+        return common - 1 if consumed else common
+
+
 class LlamaCppBackend:
     """Run chat requests one after another through ``llama_cpp.Llama.create_chat_completion``.
 
@@ -29,6 +60,8 @@ class LlamaCppBackend:
     ``n_threads`` is used for both prompt processing and generation (None: every core, about
     1.4x faster generation on 2 cores than llama.cpp's default of half the cores); on a CPU
     shared with other busy processes, fewer threads is faster (llama.cpp threads spin).
+    A call reuses the KV cache of the prompt tokens it shares (as a prefix) with the previous
+    call; ``cached_prompt_tokens`` says how many.
     """
 
     name = "llamacpp"
@@ -87,6 +120,7 @@ class LlamaCppBackend:
     def _call(self, request: ChatRequest) -> ChatResult:
         s = request.sampling
         start = time.perf_counter()
+        before = _KvState.of(self._llm)
         try:
             response = self._llm.create_chat_completion(
                 messages=[dict(m) for m in request.messages],
@@ -106,14 +140,17 @@ class LlamaCppBackend:
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         split = split_reasoning(choice["message"].get("content") or "", self.reasoning)
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        prompt = [int(t) for t in self._llm._input_ids[:prompt_tokens]]
         return ChatResult(
             text=split.answer,
             reasoning=split.reasoning,
             reasoning_truncated=split.truncated,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            prompt_tokens=prompt_tokens,
             completion_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=choice.get("finish_reason"),
             latency_s=latency,
+            cached_prompt_tokens=before.reused(prompt),
         )
 
     def chat(

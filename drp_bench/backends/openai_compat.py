@@ -41,6 +41,27 @@ def _server_reasoning(message: Any) -> str | None:
     return None
 
 
+def _field(value: Any, name: str) -> Any:
+    """``value.name`` or ``value[name]`` (extra fields of a response may stay plain dicts)."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def cached_prompt_tokens(response: Any) -> int | None:
+    """Prompt tokens the server took from its prefix cache, when it says so (else None).
+
+    ``usage.prompt_tokens_details.cached_tokens``: the OpenAI usage field, which ``vllm serve
+    --enable-prefix-caching`` and recent llama.cpp servers fill; ``timings.cache_n``: the
+    llama.cpp server's own report (tokens reused from the slot's cache).
+    """
+    details = _field(_field(response, "usage"), "prompt_tokens_details")
+    cached = _field(details, "cached_tokens")
+    if cached is None:
+        cached = _field(_field(response, "timings"), "cache_n")
+    return int(cached) if isinstance(cached, int | float) and cached >= 0 else None
+
+
 class OpenAIBackend:
     """Send chat requests concurrently (at most ``max_concurrency`` in flight) to one endpoint."""
 
@@ -155,6 +176,7 @@ class OpenAIBackend:
             completion_tokens=int(usage.completion_tokens or 0) if usage else 0,
             finish_reason=choice.finish_reason,
             latency_s=latency,
+            cached_prompt_tokens=cached_prompt_tokens(response),
         )
 
     def chat(

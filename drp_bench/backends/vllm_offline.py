@@ -13,6 +13,8 @@ vLLM API used here, checked against the vLLM source and documentation:
   docs.vllm.ai/en/v0.8.3/api/inference_params.html.
 - ``RequestOutput.prompt_token_ids``, ``.outputs[0].text / .token_ids / .finish_reason``
   (``"stop"`` or ``"length"``): vllm/outputs.py (``RequestOutput``, ``CompletionOutput``).
+- ``RequestOutput.num_cached_tokens`` ("the number of tokens with prefix cache hit", ``None``
+  when not known): the ``RequestOutput`` docstring in vllm/outputs.py (v0.6-era onwards).
 - The reasoning parser exists only in ``vllm serve``: offline output is split at ``</think>`` here.
 """
 
@@ -55,7 +57,15 @@ def result_from_output(output: Any, reasoning_model: bool, latency_s: float) -> 
         completion_tokens=len(completion.token_ids or ()),
         finish_reason=completion.finish_reason,
         latency_s=latency_s,
+        cached_prompt_tokens=_cached_tokens(output),
     )
+
+
+def _cached_tokens(output: Any) -> int | None:
+    """``RequestOutput.num_cached_tokens`` (prompt tokens with a prefix-cache hit; vLLM fills
+    it with prefix caching on, older releases lack it): None when absent."""
+    value = getattr(output, "num_cached_tokens", None)
+    return int(value) if isinstance(value, int) and value >= 0 else None
 
 
 class VLLMBackend:

@@ -94,13 +94,17 @@ class Pipeline:
         self, stage: StageSpec, prompts: list[list[Message]], round_: int
     ) -> list[StageCall]:
         """One batch to the stage's role, with progress under its record name (a later round
-        adds to the stage's progress)."""
+        adds to the stage's progress). With ``prompts.prefix_order`` (the default) the batch is
+        sent with prompts that share a prefix adjacent; the calls come back in plan order."""
         assert stage.role is not None
         name = stage.record
         progress = StageProgress(name if not round_ else f"{name} round {round_ + 1}", len(prompts))
         self.stage_progress.setdefault(name, []).append(progress)
         role = self.cfg.roles[stage.role]
-        return run_stage(name, prompts, self.backends[stage.role], role.sampling, progress)
+        ordered = bool(self.cfg.prompts.get("prefix_order", True))
+        return run_stage(
+            name, prompts, self.backends[stage.role], role.sampling, progress, ordered=ordered
+        )
 
 
 def check_stages(cfg: RunConfig, renderer: PromptRenderer) -> None:

@@ -57,7 +57,19 @@ class StageCall:
             "skipped": self.skipped,
             "cached": r.cached,
             "reasoning_truncated": r.reasoning_truncated,
+            # a result from the call cache: no backend work in this run, so no prefix-cache figure
+            "cached_prompt_tokens": None if r.cached else r.cached_prompt_tokens,
         }
+
+
+def prefix_order(messages: Sequence[list[dict[str, str]]]) -> list[int]:
+    """Indices of ``messages`` in the order that puts prompts with a common prefix next to each
+    other: lexicographic by each message's (role, content) in turn (stable among equals). A
+    backend that reuses the KV cache of the previous prompt (llama.cpp) then reuses the longest
+    prefixes; one that keeps many (vLLM) schedules prompts with a common prefix together."""
+    return sorted(
+        range(len(messages)), key=lambda i: [(m["role"], m["content"]) for m in messages[i]]
+    )
 
 
 def run_stage(
@@ -66,23 +78,27 @@ def run_stage(
     backend: Backend,
     sampling: SamplingParams,
     progress: StageProgress | None = None,
+    ordered: bool = True,
 ) -> list[StageCall]:
     """Send the messages of every call of a stage in one batch; never raises for a failed call.
 
-    ``progress`` (made here when not given) counts the calls as they finish.
+    ``ordered``: the batch goes out in :func:`prefix_order` (the calls come back in the order
+    given either way). ``progress`` (made here when not given) counts the calls as they finish.
     """
-    requests = [ChatRequest(tuple(m), sampling, stage=stage) for m in messages]
+    order = prefix_order(messages) if ordered else list(range(len(messages)))
+    requests = [ChatRequest(tuple(messages[i]), sampling, stage=stage) for i in order]
     progress = progress or StageProgress(stage, len(requests))
 
     def on_result(_index: int, result: ChatResult) -> None:
         progress.update(result.completion_tokens, result.cached, not result.ok)
 
     try:
-        results = backend.chat(requests, on_result=on_result) if requests else []
+        sent = backend.chat(requests, on_result=on_result) if requests else []
     finally:
         progress.close()
-    if len(results) != len(requests):
+    if len(sent) != len(requests):
         raise RuntimeError(
-            f"stage {stage}: backend returned {len(results)} results for {len(requests)} requests"
+            f"stage {stage}: backend returned {len(sent)} results for {len(requests)} requests"
         )
-    return [StageCall(list(m), r) for m, r in zip(messages, results, strict=True)]
+    results = dict(zip(order, sent, strict=True))  # plan index -> its result
+    return [StageCall(list(m), results[i]) for i, m in enumerate(messages)]
