@@ -33,7 +33,8 @@ class PromptRenderer:
     A stage's prompt is ``NAME.j2`` (the user turn), optionally with ``NAME.system.j2`` (its
     instruction, sent as the system message, as the papers' code does). With
     ``instructions_in="user"`` the instruction opens the user turn instead. ``system_prompt``
-    is a system message for templates without a system part (none by default).
+    (``prompts.system``) opens the system part: before the template's instruction, or alone for
+    a template without one (none by default).
     """
 
     def __init__(
@@ -77,11 +78,13 @@ class PromptRenderer:
             )
         user = self.render(template, **variables)
         base = template.removesuffix(".j2")
-        system = (
+        instruction = (
             self.render(f"{base}.system", **variables)
             if self.has_template(f"{base}.system")
-            else self.system_prompt
+            else None
         )
+        # prompts.system opens the system part: before the template's instruction, if any
+        system = "\n\n".join(p for p in (self.system_prompt, instruction) if p)
         if system and where == "user":
             return [{"role": "user", "content": f"{system}\n\n{user}"}]
         return ([{"role": "system", "content": system}] if system else []) + [
