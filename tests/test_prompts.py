@@ -138,3 +138,15 @@ def test_a_user_folder_template_without_system_part_keeps_the_configured_system(
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hello x"},
     ]
+
+
+def test_the_configured_system_text_opens_a_templates_own_instruction(tmp_path: Path) -> None:
+    (tmp_path / "mine.j2").write_text("Hello {{ name }}")
+    (tmp_path / "mine.system.j2").write_text("Answer in one word.")
+    renderer = PromptRenderer([tmp_path], system_prompt="Be brief.")
+    assert renderer.messages("mine", name="x") == [
+        {"role": "system", "content": "Be brief.\n\nAnswer in one word."},
+        {"role": "user", "content": "Hello x"},
+    ]
+    (only,) = renderer.messages("mine", instructions_in="user", name="x")
+    assert only["content"] == "Be brief.\n\nAnswer in one word.\n\nHello x"
