@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from drp_bench.pipeline.representatives import Embedder, select_representatives
+from drp_bench.pipeline.representatives import Embedder, kmeans_threads, select_representatives
 from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
 from drp_bench.records import Dataset, Review, Sample
 
@@ -84,22 +84,34 @@ def build_contexts(
     users = (
         UserVectors(pool if pool is not None else dataset.samples, embedder) if neighbours else None
     )
+    chosen: list[list[Review]] = [[] for _ in dataset.samples]
+    if differences:
+        if embedder is None:
+            raise ValueError("difference-aware methods need an embedder")
+        chosen = [
+            difference_items(sample, index, dataset.items, num_users, num_retrieved)
+            for sample in dataset.samples
+        ]
+        # every text compared, in one batch (then from the embedder's memory); an encoder
+        # with only ``encode`` (a test's stand-in) embeds per comparison
+        prepare = getattr(embedder, "prepare", None)
+        if prepare is not None:
+            prepare(_comparison_texts(dataset.samples, chosen, index))
+    with kmeans_threads():  # only K-means inside: embedding is done (or happens) outside
+        comparisons = [
+            tuple(
+                _compare(sample.user_id, review, index, num_users, seed, embedder)  # type: ignore[arg-type]
+                for review in reviews
+            )
+            for sample, reviews in zip(dataset.samples, chosen, strict=True)
+        ]
     contexts = []
-    for sample in dataset.samples:
+    for sample, compared in zip(dataset.samples, comparisons, strict=True):
         past = (
             tuple(bm25_top(sample.profile, sample.target, dataset.items, num_retrieved))
             if past_reviews
             else ()
         )
-        comparisons: tuple[ComparisonItem, ...] = ()
-        if differences:
-            if embedder is None:
-                raise ValueError("difference-aware methods need an embedder")
-            chosen = difference_items(sample, index, dataset.items, num_users, num_retrieved)
-            comparisons = tuple(
-                _compare(sample.user_id, review, index, num_users, seed, embedder)
-                for review in chosen
-            )
         near: tuple[Neighbour, ...] = ()
         if users is not None:
             near = tuple(
@@ -118,8 +130,22 @@ def build_contexts(
                 for user_id, similarity in users.most_similar(sample, neighbours)
             )
         chosen_peer = peer_choice(sample, index, embedder) if peer else None
-        contexts.append(SampleContext(sample, past, comparisons, near, chosen_peer))
+        contexts.append(SampleContext(sample, past, compared, near, chosen_peer))
     return contexts
+
+
+def _comparison_texts(
+    samples: Sequence[Sample], chosen: Sequence[Sequence[Review]], index: ReviewerIndex
+) -> list[str]:
+    """The distinct texts :func:`_compare` embeds for every sample's comparison items."""
+    texts: dict[str, None] = {}
+    for sample, reviews in zip(samples, chosen, strict=True):
+        for review in reviews:
+            texts[review.text] = None
+            texts.update(
+                dict.fromkeys(r.text for r in index.others(review.asin, sample.user_id).values())
+            )
+    return list(texts)
 
 
 def peer_choice(sample: Sample, index: ReviewerIndex, embedder: Embedder | None) -> PeerChoice:
