@@ -84,29 +84,31 @@ def build_contexts(
     users = (
         UserVectors(pool if pool is not None else dataset.samples, embedder) if neighbours else None
     )
-    chosen: list[list[Review]] = [[] for _ in dataset.samples]
+    if differences and embedder is None:
+        raise ValueError("difference-aware methods need an embedder")
+    chosen = [
+        difference_items(sample, index, dataset.items, num_users, num_retrieved)
+        if differences
+        else []
+        for sample in dataset.samples
+    ]
     if differences:
-        if embedder is None:
-            raise ValueError("difference-aware methods need an embedder")
-        chosen = [
-            difference_items(sample, index, dataset.items, num_users, num_retrieved)
-            for sample in dataset.samples
-        ]
-        # every text compared, in one batch (then from the embedder's memory); an encoder
-        # with only ``encode`` (a test's stand-in) embeds per comparison
-        prepare = getattr(embedder, "prepare", None)
-        if prepare is not None:
-            prepare(_comparison_texts(dataset.samples, chosen, index))
-    with kmeans_threads():  # only K-means inside: embedding is done (or happens) outside
-        comparisons = [
-            tuple(
-                _compare(sample.user_id, review, index, num_users, seed, embedder)  # type: ignore[arg-type]
-                for review in reviews
+        preload = getattr(embedder, "preload", None)  # a test's stand-in may only ``encode``
+        if preload is not None:  # one read of the persistent cache for every compared text
+            preload(
+                [
+                    t
+                    for s, c in zip(dataset.samples, chosen, strict=True)
+                    for t in _texts(s, c, index)
+                ]
             )
-            for sample, reviews in zip(dataset.samples, chosen, strict=True)
-        ]
-    contexts = []
-    for sample, compared in zip(dataset.samples, comparisons, strict=True):
+    # pass 1: every embedding call in the same order and batches as ever (a text's vector
+    # depends to the last bit on the batch it is embedded in, and K-means on that), BM25,
+    # neighbours, peers
+    parts = []
+    for sample, reviews in zip(dataset.samples, chosen, strict=True):
+        for review in reviews:
+            embedder.encode(_texts(sample, [review], index))  # type: ignore[union-attr]
         past = (
             tuple(bm25_top(sample.profile, sample.target, dataset.items, num_retrieved))
             if past_reviews
@@ -130,22 +132,35 @@ def build_contexts(
                 for user_id, similarity in users.most_similar(sample, neighbours)
             )
         chosen_peer = peer_choice(sample, index, embedder) if peer else None
-        contexts.append(SampleContext(sample, past, compared, near, chosen_peer))
-    return contexts
-
-
-def _comparison_texts(
-    samples: Sequence[Sample], chosen: Sequence[Sequence[Review]], index: ReviewerIndex
-) -> list[str]:
-    """The distinct texts :func:`_compare` embeds for every sample's comparison items."""
-    texts: dict[str, None] = {}
-    for sample, reviews in zip(samples, chosen, strict=True):
-        for review in reviews:
-            texts[review.text] = None
-            texts.update(
-                dict.fromkeys(r.text for r in index.others(review.asin, sample.user_id).values())
+        parts.append((past, near, chosen_peer))
+    # pass 2: the representatives' K-means fits (vectors from memory), one OpenMP thread
+    with kmeans_threads():
+        comparisons = [
+            tuple(
+                _compare(sample.user_id, review, index, num_users, seed, embedder)  # type: ignore[arg-type]
+                for review in reviews
             )
-    return list(texts)
+            for sample, reviews in zip(dataset.samples, chosen, strict=True)
+        ]
+    return [
+        SampleContext(sample, past, compared, near, chosen_peer)
+        for sample, compared, (past, near, chosen_peer) in zip(
+            dataset.samples, comparisons, parts, strict=True
+        )
+    ]
+
+
+def _texts(sample: Sample, reviews: Sequence[Review], index: ReviewerIndex) -> list[str]:
+    """What :func:`_compare` embeds for each of ``reviews``: its text, then the other
+    reviewers' texts by user id."""
+    return [
+        text
+        for review in reviews
+        for text in (
+            review.text,
+            *(r.text for _, r in sorted(index.others(review.asin, sample.user_id).items())),
+        )
+    ]
 
 
 def peer_choice(sample: Sample, index: ReviewerIndex, embedder: Embedder | None) -> PeerChoice:

@@ -100,11 +100,6 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One float32 vector per text, in order."""
-        self.prepare(texts)
-        return np.stack([self._memory[t] for t in texts])
-
-    def prepare(self, texts: Sequence[str]) -> None:
-        """Have every text's vector in memory (persistent cache, else the model, in one batch)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._memory]
         if missing and self._cache is not None:
             missing = self._read_cache(missing)
@@ -114,6 +109,14 @@ class Embedder:
             if self._cache is not None:
                 keys = [embedding_key(self.identity, t) for t in missing]
                 self._cache.put_many(zip(keys, vectors, strict=True), model=self.spec.model)
+        return np.stack([self._memory[t] for t in texts])
+
+    def preload(self, texts: Sequence[str]) -> None:
+        """Read the vectors of ``texts`` the persistent cache holds into memory, in one query
+        (nothing is embedded: the model's batches, hence its vectors, stay as without it)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memory]
+        if missing and self._cache is not None:
+            self._read_cache(missing)
 
     def _read_cache(self, texts: list[str]) -> list[str]:
         """Fill memory from the persistent cache; returns the texts still missing."""
