@@ -268,15 +268,25 @@ def measure_one(users: int, data_dir: Path, work: Path, embedder: str) -> dict[s
 def run_report(work: Path) -> tuple[int, float, float]:
     """``drp-bench report`` on the run, as a user runs it: its own process (start-up and
     imports included). Returns its exit code, wall seconds and peak RSS (MB)."""
-    cmd = [sys.executable, "-m", "drp_bench.cli", "report", str(work / "runs")]
-    cmd += ["--out", str(work / "report"), "--no-plots"]
+    peak_file = work / "report-peak.txt"
+    cmd = [sys.executable, __file__, "--report", str(work / "runs"), str(work / "report")]
+    cmd += ["--peak-file", str(peak_file)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return proc.returncode, seconds, peak_mb
+    return proc.returncode, seconds, float(peak_file.read_text())
+
+
+def report_process(runs: Path, out: Path, peak_file: Path) -> int:
+    """The report's process: ``drp-bench report`` then its own peak RSS into ``peak_file``
+    (a child's rusage would count the parent's memory copied at fork)."""
+    from drp_bench.cli import main as cli_main
+
+    code = cli_main(["report", str(runs), "--out", str(out), "--no-plots"])
+    peak_file.write_text(f"{_peak_mb():.1f}")
+    return code
 
 
 def _call_stats(records: list[dict[str, Any]]) -> tuple[int, int]:
@@ -398,7 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--peak-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.report is not None:
+        return report_process(*args.report, args.peak_file)
     if args.one is not None:
         one(args.one, args.root, args.embedder)
         return 0
