@@ -146,7 +146,7 @@ def _execute(
     finally:
         pool.close()
     state.phase = "writing predictions and scoring"
-    run_folder.write_predictions(out_dir / run_folder.PREDICTIONS, records)
+    run_folder.stream_predictions(out_dir / run_folder.PREDICTIONS, records)
     from drp_bench.summary import summarize_run
 
     metrics = summarize_run(cfg, dataset, records)

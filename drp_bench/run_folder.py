@@ -25,7 +25,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -660,27 +660,57 @@ def read_error(path: Path) -> ErrorFile:
 
 
 def read_predictions(path: Path, allow_partial_tail: bool = False) -> PredictionRows:
-    """Read and validate predictions.jsonl, one row per non-empty line.
+    """Read and validate predictions.jsonl, one row per non-empty line (streamed: the file
+    is never held whole in memory).
 
     With ``allow_partial_tail`` a last line cut off mid-write (malformed JSON, no newline) is
     dropped and its number kept in ``cut_off_line``; otherwise it is an error.
     """
-    path = Path(path)
-    lines = _read_text(path).split("\n")
     rows = PredictionRows()
-    for number, line in enumerate(lines, start=1):
+    for number, row in _prediction_rows(Path(path), allow_partial_tail):
+        if row is None:
+            rows.cut_off_line = number
+            break
+        rows.append(row)
+        rows.lines.append(number)
+    return rows
+
+
+def iter_predictions(path: Path) -> Iterator[PredictionRow]:
+    """The validated rows of predictions.jsonl one at a time (a cut-off line is an error)."""
+    for _, row in _prediction_rows(Path(path), allow_partial_tail=False):
+        assert row is not None
+        yield row
+
+
+def _prediction_rows(
+    path: Path, allow_partial_tail: bool
+) -> Iterator[tuple[int, PredictionRow | None]]:
+    """``(line, row)`` per non-empty line; ``(line, None)`` for a cut-off last line that
+    ``allow_partial_tail`` lets pass."""
+    for number, line, last in _lines(path):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            if allow_partial_tail and number == len(lines):
-                rows.cut_off_line = number
-                break
+            if allow_partial_tail and last:
+                yield number, None
+                return
             raise _json_error(e, path, number) from e
-        rows.append(parse(PredictionRow, obj, path, number))
-        rows.lines.append(number)
-    return rows
+        yield number, parse(PredictionRow, obj, path, number)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """``(number, text, is_last)`` of every line, split on ``\n`` only (as ``str.split``);
+    ``is_last``: the line has no newline after it (the file's last)."""
+    try:
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                ended = raw.endswith(b"\n")
+                yield number, (raw[:-1] if ended else raw).decode("utf-8"), not ended
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path}: cannot read: {e}", path=path) from e
 
 
 # ---------------------------------------------------------------- writers
@@ -716,10 +746,34 @@ def write_predictions(
     path: Path, rows: Iterable[PredictionRow | Mapping[str, Any]]
 ) -> list[PredictionRow]:
     """Validate every row, then write predictions.jsonl atomically (tmp file + rename);
-    returns the validated rows."""
-    checked = [_validated(PredictionRow, r, path, i) for i, r in enumerate(rows, start=1)]
-    _replace_atomically(path, "".join(_dumps(r) + "\n" for r in checked))
+    returns the validated rows (:func:`stream_predictions` keeps none in memory)."""
+    checked: list[PredictionRow] = []
+    stream_predictions(path, rows, on_row=checked.append)
     return checked
+
+
+def stream_predictions(
+    path: Path,
+    rows: Iterable[PredictionRow | Mapping[str, Any]],
+    on_row: Callable[[PredictionRow], None] | None = None,
+) -> int:
+    """Validate and write the rows one by one to a tmp file, renamed to ``path`` when all
+    are written (a failed row leaves ``path`` as it was); returns how many were written."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    count = 0
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for count, row in enumerate(rows, start=1):
+                checked = _validated(PredictionRow, row, path, count)
+                fh.write(_dumps(checked) + "\n")
+                if on_row is not None:
+                    on_row(checked)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return count
 
 
 def write_metrics(path: Path, obj: MetricsFile | Mapping[str, Any]) -> MetricsFile:

@@ -43,9 +43,7 @@ def _bleu_metric() -> BLEU:
 
 def bleu_sentence_stats(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
     """Per-sample BLEU sufficient statistics, shape ``(n, 10)``, int64."""
-    text.check_pairs(predictions, references)
-    stats = _bleu_metric()._extract_corpus_statistics(list(predictions), [list(references)])
-    return np.asarray(stats, dtype=np.int64)
+    return np.asarray(text.bleu_sentence_stats(predictions, references), dtype=np.int64)
 
 
 def sample_values(predictions: Sequence[str], references: Sequence[str], metric: str) -> np.ndarray:

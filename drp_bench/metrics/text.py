@@ -27,8 +27,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-import sacrebleu
 from rouge_score import rouge_scorer, scoring
+from sacrebleu.metrics import BLEU
 
 from drp_bench.metrics.nltk_data import verify_nltk_data
 
@@ -62,10 +62,29 @@ def check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
                 raise TypeError(f"{name}[{i}]: expected str, found {type(text).__name__}")
 
 
-def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Corpus BLEU (sacrebleu defaults, one reference per prediction), 0-100."""
+#: Pairs per batch of BLEU sentence statistics: sacrebleu keeps the n-gram counts of every
+#: reference of a batch (about 150 KB for a 1,600-character review) until the batch is done.
+BLEU_BATCH = 1000
+
+
+def bleu_sentence_stats(predictions: Sequence[str], references: Sequence[str]) -> list[list[int]]:
+    """Per-pair BLEU sufficient statistics (sacrebleu's), computed in batches of
+    :data:`BLEU_BATCH` pairs; each pair's are independent of the others'."""
     check_pairs(predictions, references)
-    return float(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
+    metric = BLEU()  # the settings of sacrebleu.corpus_bleu's defaults
+    stats: list[list[int]] = []
+    for i in range(0, len(predictions), BLEU_BATCH):
+        hyps, refs = list(predictions[i : i + BLEU_BATCH]), list(references[i : i + BLEU_BATCH])
+        stats.extend(metric._extract_corpus_statistics(hyps, [refs]))
+    return stats
+
+
+def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus BLEU (sacrebleu defaults, one reference per prediction), 0-100: exactly
+    ``sacrebleu.corpus_bleu`` (the sum of the pairs' integer statistics), in bounded memory."""
+    stats = bleu_sentence_stats(predictions, references)
+    totals = [sum(column) for column in zip(*stats, strict=True)]
+    return float(BLEU()._compute_score_from_stats(totals).score)
 
 
 @lru_cache(maxsize=4)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from drp_bench.pipeline.representatives import Embedder, select_representatives
+from drp_bench.pipeline.representatives import Embedder, kmeans_threads, select_representatives
 from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
 from drp_bench.records import Dataset, Review, Sample
 
@@ -84,22 +84,36 @@ def build_contexts(
     users = (
         UserVectors(pool if pool is not None else dataset.samples, embedder) if neighbours else None
     )
-    contexts = []
-    for sample in dataset.samples:
+    if differences and embedder is None:
+        raise ValueError("difference-aware methods need an embedder")
+    chosen = [
+        difference_items(sample, index, dataset.items, num_users, num_retrieved)
+        if differences
+        else []
+        for sample in dataset.samples
+    ]
+    if differences:
+        preload = getattr(embedder, "preload", None)  # a test's stand-in may only ``encode``
+        if preload is not None:  # one read of the persistent cache for every compared text
+            preload(
+                [
+                    t
+                    for s, c in zip(dataset.samples, chosen, strict=True)
+                    for t in _texts(s, c, index)
+                ]
+            )
+    # pass 1: every embedding call in the same order and batches as ever (a text's vector
+    # depends to the last bit on the batch it is embedded in, and K-means on that), BM25,
+    # neighbours, peers
+    parts = []
+    for sample, reviews in zip(dataset.samples, chosen, strict=True):
+        for review in reviews:
+            embedder.encode(_texts(sample, [review], index))  # type: ignore[union-attr]
         past = (
             tuple(bm25_top(sample.profile, sample.target, dataset.items, num_retrieved))
             if past_reviews
             else ()
         )
-        comparisons: tuple[ComparisonItem, ...] = ()
-        if differences:
-            if embedder is None:
-                raise ValueError("difference-aware methods need an embedder")
-            chosen = difference_items(sample, index, dataset.items, num_users, num_retrieved)
-            comparisons = tuple(
-                _compare(sample.user_id, review, index, num_users, seed, embedder)
-                for review in chosen
-            )
         near: tuple[Neighbour, ...] = ()
         if users is not None:
             near = tuple(
@@ -118,8 +132,35 @@ def build_contexts(
                 for user_id, similarity in users.most_similar(sample, neighbours)
             )
         chosen_peer = peer_choice(sample, index, embedder) if peer else None
-        contexts.append(SampleContext(sample, past, comparisons, near, chosen_peer))
-    return contexts
+        parts.append((past, near, chosen_peer))
+    # pass 2: the representatives' K-means fits (vectors from memory), one OpenMP thread
+    with kmeans_threads():
+        comparisons = [
+            tuple(
+                _compare(sample.user_id, review, index, num_users, seed, embedder)  # type: ignore[arg-type]
+                for review in reviews
+            )
+            for sample, reviews in zip(dataset.samples, chosen, strict=True)
+        ]
+    return [
+        SampleContext(sample, past, compared, near, chosen_peer)
+        for sample, compared, (past, near, chosen_peer) in zip(
+            dataset.samples, comparisons, parts, strict=True
+        )
+    ]
+
+
+def _texts(sample: Sample, reviews: Sequence[Review], index: ReviewerIndex) -> list[str]:
+    """What :func:`_compare` embeds for each of ``reviews``: its text, then the other
+    reviewers' texts by user id."""
+    return [
+        text
+        for review in reviews
+        for text in (
+            review.text,
+            *(r.text for _, r in sorted(index.others(review.asin, sample.user_id).items())),
+        )
+    ]
 
 
 def peer_choice(sample: Sample, index: ReviewerIndex, embedder: Embedder | None) -> PeerChoice:

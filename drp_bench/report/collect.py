@@ -28,6 +28,8 @@ from drp_bench.run_folder import (
     PREDICTIONS,
     PredictionRow,
     RunFolderError,
+    Stages,
+    iter_predictions,
     read_error,
     read_metrics,
     read_predictions,
@@ -84,6 +86,8 @@ class Run:
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)  # metrics.json, validated
+    #: the scored rows without their calls (``stages`` emptied: the report reads ids,
+    #: references and predictions; a run's calls would take as much memory as its file)
     predictions: list[PredictionRow] = field(default_factory=list)
     done: int | None = None  # predictions written
     expected: int | None = None  # samples the run should produce, when known
@@ -251,7 +255,7 @@ def _read_finished(run: Run, metrics_path: Path, error_path: Path, preds_path: P
     run.expected = metrics.run.num_samples or run.expected
     if preds_path.is_file():
         # excluded samples (peer without another reviewer) have no prediction: not scored
-        rows = read_predictions(preds_path)
+        rows = [_without_calls(p) for p in iter_predictions(preds_path)]
         run.predictions = [p for p in rows if p.status != "excluded"]
         run.done = len(rows)
     run.status = metrics.status
@@ -265,6 +269,13 @@ def _read_finished(run: Run, metrics_path: Path, error_path: Path, preds_path: P
     if error_path.is_file():
         run.reason = _join(run.reason, f"{ERROR} present too")
     return run
+
+
+_NO_CALLS = Stages(extract=[], validate=[], normalize=[])
+
+
+def _without_calls(row: PredictionRow) -> PredictionRow:
+    return row.model_copy(update={"stages": _NO_CALLS})
 
 
 def _first_line(msg: Any) -> str:
