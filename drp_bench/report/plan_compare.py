@@ -110,12 +110,12 @@ def to_markdown(frame: pd.DataFrame) -> str:
         cells = [
             job,
             r["stage"],
-            f"{_cell(r['calls_planned'], ',')} / {_cell(r['calls_actual'], ',')}",
-            f"{_cell(r['cached_planned'], ',')} / {_cell(r['cached_actual'], ',')}",
-            f"{mark}{_cell(r['prompt_tokens_planned'], ',')} / "
-            f"{_cell(r['prompt_tokens_actual'], ',')}",
+            f"{_cell(r['calls_planned'], ',.0f')} / {_cell(r['calls_actual'], ',.0f')}",
+            f"{_cell(r['cached_planned'], ',.0f')} / {_cell(r['cached_actual'], ',.0f')}",
+            f"{mark}{_cell(r['prompt_tokens_planned'], ',.0f')} / "
+            f"{_cell(r['prompt_tokens_actual'], ',.0f')}",
             f"{_cell(r['completion_tokens_planned'], ',.0f')} / "
-            f"{_cell(r['completion_tokens_actual'], ',')}",
+            f"{_cell(r['completion_tokens_actual'], ',.0f')}",
             f"{_cell(r['hours_planned'], '.3f')} / {_cell(r['hours_actual'], '.3f')}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
