@@ -33,13 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scaled_data import SOURCE, build_scaled_dataset, data_size_mb  # noqa: E402
 
-# --- the model-time estimate: one A100 80GB, vLLM, Qwen2.5-7B-Instruct -----------------------
-# Assumed steady-state throughputs of a batched offline run (not measured here; `drp-bench plan`
-# will own these figures: swap them in this one place).
-PREFILL_TOK_PER_S = 5000.0
-DECODE_TOK_PER_S = 1500.0
-CHARS_PER_TOKEN = 4.0  # prompt tokens ~ prompt characters / 4 (no 7B tokenizer here)
-COMPLETION_TOKENS = {"realistic": 400, "max_tokens": 4096}  # per call; 4096 = the DRP paper's cap
+# --- the model time to compare with: what `drp-bench plan` estimates for the same run with
+# Qwen2.5-7B-Instruct in every role, on one GPU (the registry's throughput for it), with no
+# record in the call cache: completion tokens at max_tokens (4096, the DRP paper's cap: an upper
+# bound) and at an assumed 400 per call.
+PLAN_MODEL = "qwen2.5-7b-instruct"
+ASSUMED_COMPLETION_TOKENS = 400
+CHARS_PER_TOKEN = 4.0  # the scripted backend's token counts: characters / 4
 EMBED_DIM = 384  # the bundled embedder's (all-MiniLM-L6-v2) dimension
 
 #: Phases in run order; "embedding" is the embedding model's compute, not harness time.
@@ -244,6 +244,7 @@ def measure_one(users: int, data_dir: Path, work: Path, embedder: str) -> dict[s
     del result, records
 
     code, phases.seconds["report"], phases.peak_mb["report"] = run_report(work)
+    planned = plan_7b(overrides, work)
     predictions = work / "runs" / "run" / "predictions.jsonl"
     return {
         "users": users,
@@ -261,7 +262,44 @@ def measure_one(users: int, data_dir: Path, work: Path, embedder: str) -> dict[s
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "calls": calls,
         "prompt_chars": prompt_chars,
+        "plan": planned,
         "status": json.loads((work / "runs" / "run" / "metrics.json").read_text())["status"],
+    }
+
+
+def plan_7b(overrides: list[str], work: Path) -> dict[str, Any]:
+    """``drp-bench plan`` of the same run with the 7B model in every role and an empty call
+    cache: its calls, prompt tokens and hours (one GPU) at the max_tokens bound and at
+    :data:`ASSUMED_COMPLETION_TOKENS` per call. Contexts are built once for both."""
+    from omegaconf import OmegaConf
+
+    from drp_bench.api import _without_hydra, compose_run_config
+    from drp_bench.plan.engine import ContextMemo, plan_job
+
+    job = [
+        *[o for o in overrides if not o.startswith("cache.path=")],
+        f"model@extractor={PLAN_MODEL}",
+        f"model@generator={PLAN_MODEL}",
+        f"cache.path={work / 'plan-cache' / 'calls.sqlite'}",
+    ]
+    cfg = OmegaConf.to_container(_without_hydra(compose_run_config(job)), resolve=True)
+    memo = ContextMemo()
+    start = time.perf_counter()
+    bound = plan_job(job, cfg, memo)  # type: ignore[arg-type]
+    per_call = ASSUMED_COMPLETION_TOKENS
+    assumed = plan_job(job, cfg, memo, completion_tokens=per_call)  # type: ignore[arg-type]
+    return {
+        "model": PLAN_MODEL,
+        "planning_s": round(time.perf_counter() - start, 3),
+        "calls": bound.totals["calls"],
+        "prompt_tokens": bound.totals["prompt_tokens"],
+        "tokens_counted_with": bound.stages[0].prompt_tokens_method,
+        "throughput": f"{bound.stages[0].prefill_tokens_per_s:g} prompt tok/s, "
+        f"{bound.stages[0].decode_tokens_per_s:g} completion tok/s ({bound.stages[0].hardware})",
+        "hours": {
+            "max_tokens": bound.totals["gpu_hours"],
+            f"{ASSUMED_COMPLETION_TOKENS}/call": assumed.totals["gpu_hours"],
+        },
     }
 
 
@@ -301,12 +339,6 @@ def _call_stats(records: list[dict[str, Any]]) -> tuple[int, int]:
             calls += 1
             chars += sum(len(m["content"]) for m in call["messages"])
     return calls, chars
-
-
-def model_seconds(calls: int, prompt_chars: int, completion_per_call: int) -> float:
-    """Estimated model time of the run's calls on the assumed 7B set-up (see the constants)."""
-    prompt_tokens = prompt_chars / CHARS_PER_TOKEN
-    return prompt_tokens / PREFILL_TOK_PER_S + calls * completion_per_call / DECODE_TOK_PER_S
 
 
 def harness_seconds(fig: dict[str, Any]) -> float:
@@ -370,17 +402,19 @@ def format_scaling(figs: list[dict[str, Any]]) -> str:
 
 
 def format_model_estimate(fig: dict[str, Any], rate: float | None) -> str:
+    plan = fig["plan"]
     lines = [
-        f"7B model-time estimate at {fig['users']} users (ASSUMED: one A100, vLLM, Qwen2.5-7B; "
-        f"prefill {PREFILL_TOK_PER_S:.0f} tok/s, decode {DECODE_TOK_PER_S:.0f} tok/s; prompt "
-        f"tokens ~ characters / {CHARS_PER_TOKEN:.0f}, an approximation): "
-        f"{fig['calls']} calls, {fig['prompt_chars'] / CHARS_PER_TOKEN / 1e6:.1f} M prompt tokens"
+        f"model time by `drp-bench plan` at {fig['users']} users ({plan['model']} in every "
+        f"role, one GPU at the registry's {plan['throughput']}; tokens counted with "
+        f"{plan['tokens_counted_with']}): {plan['calls']:,} calls, "
+        f"{plan['prompt_tokens'] / 1e6:,.1f} M prompt tokens "
+        f"(planned in {plan['planning_s']:.0f} s)"
     ]
     harness = harness_seconds(fig)
-    for label, per_call in COMPLETION_TOKENS.items():
-        model = model_seconds(fig["calls"], fig["prompt_chars"], per_call)
+    for label, hours in plan["hours"].items():
+        model = hours * 3600
         lines.append(
-            f"  {per_call} completion tokens/call ({label}): model {model:,.0f} s; harness "
+            f"  completion {label}: model {model:,.0f} s ({hours:,.1f} GPU-h); harness "
             f"{harness:,.1f} s = {100 * harness / model:.2f}% of it (target < 5%)"
         )
     texts = fig["texts_embedded"]
