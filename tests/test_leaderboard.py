@@ -489,3 +489,13 @@ def test_a_run_with_excluded_samples_is_refused(
     (run / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(SubmitError, match="1 sample\\(s\\) excluded from its scores"):
         submit_run(run, board)
+
+
+def test_a_reproduction_says_when_other_code_re_ran_the_entry() -> None:
+    from drp_bench.leaderboard.reproduce import Reproduction
+
+    same = Reproduction("e", Path("r"), 3, entry_commit="abc", commit_here="abc")
+    other = Reproduction("e", Path("r"), 3, ["s1"], entry_commit="abc", commit_here="def")
+    unknown = Reproduction("e", Path("r"), 3, entry_commit=None, commit_here="def")
+    assert not same.other_code and other.other_code and not unknown.other_code
+    assert not other.identical

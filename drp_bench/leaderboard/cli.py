@@ -201,6 +201,13 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(
             f"  - {len(outcome.differing)} of {outcome.samples} predictions differ: {shown}{more}"
         )
+    if outcome.other_code:
+        print(
+            f"  - the entry was made with drp-bench at commit {outcome.entry_commit}, this is "
+            f"{outcome.commit_here}: prompts or code may have changed since (git log "
+            f"{outcome.entry_commit}..{outcome.commit_here} -- drp_bench/prompts); re-run at "
+            "the entry's commit to reproduce it with its own code"
+        )
     return 1
 
 

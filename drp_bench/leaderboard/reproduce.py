@@ -35,10 +35,19 @@ class Reproduction:
     differing: list[str] = field(default_factory=list)
     model_mismatches: list[str] = field(default_factory=list)
     wall_time_s: float | None = None
+    entry_commit: str | None = None  # the drp-bench commit the entry was made with
+    commit_here: str | None = None  # the one that re-ran it
 
     @property
     def identical(self) -> bool:
         return not self.differing and not self.model_mismatches
+
+    @property
+    def other_code(self) -> bool:
+        """Made and re-run by different drp-bench commits (both known)."""
+        return bool(self.entry_commit and self.commit_here) and (
+            self.entry_commit != self.commit_here
+        )
 
 
 def _local_values(obj: Any, where: str = "") -> list[str]:
@@ -145,6 +154,8 @@ def reproduce_entry(
                 )
     new = {r["sample_id"]: r["prediction"] for r in result.records}
     differing = [s for s in checked.split.sample_ids if new.get(s) != checked.predictions[s]]
+    from drp_bench.provenance import git_commit
+
     outcome = Reproduction(
         entry_id=sub.entry_id,
         run_dir=result.run_dir,
@@ -152,10 +163,11 @@ def reproduce_entry(
         differing=differing,
         model_mismatches=mismatches,
         wall_time_s=round(wall, 1),
+        entry_commit=sub.git_commit,
+        commit_here=git_commit(),
     )
     if record:
         from drp_bench import __version__
-        from drp_bench.provenance import git_commit
 
         save_record(
             board,
