@@ -244,6 +244,8 @@ def measure_one(users: int, data_dir: Path, work: Path, embedder: str) -> dict[s
     del result, records
 
     code, phases.seconds["report"], phases.peak_mb["report"] = run_report(work)
+    seconds, peak_mb = dict(phases.seconds), dict(phases.peak_mb)  # the plan is not the run
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     planned = plan_7b(overrides, work)
     predictions = work / "runs" / "run" / "predictions.jsonl"
     return {
@@ -257,9 +259,9 @@ def measure_one(users: int, data_dir: Path, work: Path, embedder: str) -> dict[s
         "predictions": sum(1 for _ in predictions.open()),
         "report_exit": code,
         "report_files": sorted(p.name for p in (work / "report").iterdir()),
-        "seconds": phases.seconds,
-        "peak_mb": phases.peak_mb,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seconds": seconds,
+        "peak_mb": peak_mb,
+        "max_rss_mb": max_rss_mb,
         "calls": calls,
         "prompt_chars": prompt_chars,
         "plan": planned,

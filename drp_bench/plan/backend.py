@@ -1,5 +1,6 @@
 """A backend that makes no call: it answers from the call cache where it can, otherwise with
-a stand-in of the expected length, and counts each request's prompt tokens per stage.
+a stand-in (a marker of the expected answer's length in tokens), and counts each request's
+prompt tokens per stage (a prompt that reads stand-ins: its other text, counted, plus theirs).
 
 The pipeline runs on it exactly as on a model, so the plan has the run's calls (the same
 stages, samples, items, rounds and skips) and renders the run's prompts. A prompt that reads an
@@ -9,25 +10,38 @@ stage's prompt tokens are then an estimate (``inputs_exact`` false).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.backends.base import ChatRequest, ChatResult, Message, ProgressCallback
 from drp_bench.backends.cache import CallCache, CompletionStats, model_label
 from drp_bench.plan.tokens import TokenCounter
 
-#: Characters per token assumed for a stand-in answer when the cache has no record to size it.
+#: Characters per token of an answer, to turn the cache's mean answer length into tokens.
 CHARS_PER_TOKEN = 4
-_FILLER = "the user writes plain short sentences about the sound and the songs "
+_MARK = re.compile(r"⟦planned answer: (\d+) tokens⟧")
 
 
-def stand_in(chars: int) -> str:
-    """A neutral text of about ``chars`` characters, standing for an answer not yet made."""
-    if chars <= 0:
-        return "."
-    repeats = chars // len(_FILLER) + 1
-    return (_FILLER * repeats)[:chars].rstrip() or "."
+def stand_in(tokens: int) -> str:
+    """A marker standing for an answer not yet made, of ``tokens`` tokens: a prompt that reads
+    it is counted as its other text plus ``tokens`` (:func:`count_with_stand_ins`)."""
+    return f"⟦planned answer: {max(int(tokens), 1)} tokens⟧"
+
+
+def count_with_stand_ins(counter: TokenCounter, messages: Sequence[Message]) -> int:
+    """Prompt tokens of ``messages`` where the stand-ins they hold count as their tokens."""
+    extra = 0
+    bare = []
+    for message in messages:
+        content = message.get("content", "")
+        found = [int(n) for n in _MARK.findall(content)]
+        if found:
+            extra += sum(found)
+            message = {**message, "content": _MARK.sub("", content)}
+        bare.append(message)
+    return counter.count(bare) + extra
 
 
 @dataclass
@@ -98,7 +112,7 @@ class PlanningBackend:
             if tally is None:
                 tally = self.recorder.stages[stage] = StageTally(stage, self.role, self.model)
             tally.read_stand_ins |= after_stand_ins
-            tokens = self.counter.count(request.messages)
+            tokens = count_with_stand_ins(self.counter, request.messages)
             tally.calls += 1
             tally.prompt_tokens += tokens
             tally.max_tokens = request.sampling.max_tokens
@@ -120,24 +134,23 @@ class PlanningBackend:
         stats = self._expected(stage)
         if stats is not None:
             completion = min(stats.mean_completion_tokens, limit)
-            chars = round(stats.mean_answer_chars)
+            answer = stats.mean_answer_chars / CHARS_PER_TOKEN
             tally.completion_source = (
                 f"mean of {stats.calls} cached call(s) of this model and stage"
             )
         elif self.completion_tokens is not None:
             completion = float(min(self.completion_tokens, limit))
-            chars = round(completion) * CHARS_PER_TOKEN
+            answer = completion
             tally.completion_source = (
                 f"assumed {self.completion_tokens} per call (--completion-tokens; no cached "
                 "call of this model and stage)"
             )
         else:
-            completion = float(limit)
-            chars = limit * CHARS_PER_TOKEN
+            completion = answer = float(limit)
             tally.completion_source = "max_tokens (upper bound: no cached call of this stage)"
         tally.completion_tokens_expected += completion
         self.recorder.stand_ins_given = True
-        return ChatResult(text=stand_in(chars), completion_tokens=round(completion))
+        return ChatResult(text=stand_in(round(answer)), completion_tokens=round(completion))
 
     def close(self) -> None:
         pass
