@@ -269,3 +269,23 @@ def test_a_local_hugging_face_tokenizer_with_a_chat_template_counts_vllm_prompts
     tokenizer = AutoTokenizer.from_pretrained(folder)
     text = "[system] Be brief.\n[user] Hi!\n[assistant]"
     assert counter.count(messages) == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def test_the_approximate_counter_sums_pre_tokenizer_pieces_as_the_tokenizer_would() -> None:
+    from drp_bench.backends.bundled import bundled_gguf_path
+    from drp_bench.plan.tokens import GgufCounter, _approximate
+    from drp_bench.run_inputs import load_run_dataset
+
+    full, pieces = GgufCounter(bundled_gguf_path()), _approximate()
+    assert not pieces.exact and pieces.method.startswith("approximate")
+    dataset = load_run_dataset({"path": "bundled:music_sample", "name": "music_sample"})
+    texts = [r.text for s in dataset.samples[:20] for r in s.profile[:3]]
+    total_full = total_pieces = 0
+    for text in texts:
+        messages = [
+            {"role": "system", "content": "Compare the reviews. Rating: 4.0 (of 5), 1999!"},
+            {"role": "user", "content": f"[Review]:\n- [Text]: {text}\n\n  ünï — end"},
+        ]
+        total_full += full.count(messages)
+        total_pieces += pieces.count(messages)
+    assert abs(total_pieces - total_full) <= 0.01 * total_full
