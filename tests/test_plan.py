@@ -289,3 +289,13 @@ def test_the_approximate_counter_sums_pre_tokenizer_pieces_as_the_tokenizer_woul
         total_full += full.count(messages)
         total_pieces += pieces.count(messages)
     assert abs(total_pieces - total_full) <= 0.01 * total_full
+
+
+def test_prompts_that_would_not_fit_the_models_context_are_counted(tmp_path: Path):
+    base = ["method=nonp", "dataset.limit=3", f"cache.path={tmp_path / 'calls.sqlite'}"]
+    tight = [*base, "generator.context_length=300", "generator.sampling.max_tokens=299"]
+    (stage,) = plan_job(tight, _resolved(tight)).stages
+    assert stage.over_context == 3  # any prompt and 299 answer tokens exceed 300
+    assert "job 0 generate: 3 prompt(s) plus max_tokens exceed" in format_plan(plan(tight))
+    (roomy,) = plan_job(base, _resolved(base)).stages
+    assert roomy.over_context == 0

@@ -58,6 +58,7 @@ class StageTally:
     completion_tokens_cached: int = 0
     completion_tokens_expected: float = 0.0  # of the calls not in the cache
     read_stand_ins: bool = False  # some prompt may hold a stand-in answer
+    over_context: int = 0  # prompts whose tokens plus max_tokens exceed the context length
     completion_source: str = ""
     max_tokens: int = 0
 
@@ -81,10 +82,13 @@ class PlanningBackend:
         counter: TokenCounter,
         recorder: PlanRecorder,
         completion_tokens: int | None = None,
+        context_length: int | None = None,
     ):
         """``completion_tokens``: what a call is expected to produce when the cache has no
-        record of the model and stage (None: its ``max_tokens``, an upper bound)."""
+        record of the model and stage (None: its ``max_tokens``, an upper bound);
+        ``context_length``: the model's, to count prompts that would not fit."""
         self.completion_tokens = completion_tokens
+        self.context_length = context_length
         self.role = role
         self.identity = identity
         self.cache = cache
@@ -116,6 +120,8 @@ class PlanningBackend:
             tally.calls += 1
             tally.prompt_tokens += tokens
             tally.max_tokens = request.sampling.max_tokens
+            if self.context_length and tokens + request.sampling.max_tokens > self.context_length:
+                tally.over_context += 1
             if key in found:
                 result = found[key]
                 tally.cached += 1
@@ -174,6 +180,7 @@ class PlannedStage:
     completion_tokens_expected: float  # of the calls not in the cache
     completion_tokens_source: str
     max_tokens: int
+    over_context: int  # prompts whose tokens plus max_tokens exceed the model's context
     device: str
     hardware: str
     prefill_tokens_per_s: float

@@ -122,7 +122,13 @@ def plan_job(
     try:
         backends = {
             role: PlanningBackend(
-                role, model_identity(spec), cache, counter_for(spec), recorder, completion_tokens
+                role,
+                model_identity(spec),
+                cache,
+                counter_for(spec),
+                recorder,
+                completion_tokens,
+                spec.context_length,
             )
             for role, spec in cfg.roles.items()
         }
@@ -193,6 +199,7 @@ def _planned(
         completion_tokens_expected=round(tally.completion_tokens_expected, 1),
         completion_tokens_source=tally.completion_source or "all calls cached",
         max_tokens=tally.max_tokens,
+        over_context=tally.over_context,
         device=throughput.device,
         hardware=throughput.hardware,
         prefill_tokens_per_s=throughput.prefill_tokens_per_s,

@@ -99,6 +99,19 @@ def format_plan(body: dict[str, Any], width: int = 48) -> str:
             f"≈ assumed: {body.get('completion_tokens_without_records')} per call "
             "(--completion-tokens; no cached call of that model and stage)"
         )
+    over = [
+        (n, s["stage"], s["over_context"], s["model"])
+        for n, j in enumerate(body["jobs"])
+        for s in j["stages"]
+        if s.get("over_context")
+    ]
+    for n, stage, count, model in over[:10]:
+        out.append(
+            f"! job {n} {stage}: {count:,} prompt(s) plus max_tokens exceed {model}'s context "
+            "length (as planned: they would fail or be cut)"
+        )
+    if len(over) > 10:
+        out.append(f"! ... and {len(over) - 10} more stage(s) with prompts over the context")
     methods = sorted({s["prompt_tokens_method"] for j in body["jobs"] for s in j["stages"]})
     out += [f"tokens counted with {m}" for m in methods]
     hardware = sorted(
