@@ -36,11 +36,10 @@ from drp_bench.backends.base import ChatResult
 from drp_bench.config import RunConfig
 from drp_bench.pipeline.context import SampleContext, build_contexts
 from drp_bench.pipeline.parsing import format_features, parse_features
-from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.records import Dataset, Feature
 from drp_bench.resources import config_dir
-from drp_bench.run_inputs import load_run_dataset
+from drp_bench.run_inputs import load_run_dataset, make_renderer
 from drp_bench.summary import summarize_run
 from drp_bench.uvq.taxonomy import all_keys, parse_key
 
@@ -329,13 +328,7 @@ def run_config(name: str) -> dict[str, Any]:
         cfg.seed,
         cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
     )
-    renderer = PromptRenderer(
-        extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
-        max_review_chars=cfg.prompts.get("max_review_chars"),
-        max_description_chars=cfg.prompts.get("max_description_chars"),
-        instructions_in=cfg.prompts.get("instructions_in", "system"),
-        system_prompt=cfg.prompts.get("system"),
-    )
+    renderer = make_renderer(cfg)
     log = CallLog()
     backends = {role: HashedModel(role, log, pinned.failures) for role in cfg.roles}
     records = Pipeline(cfg, backends, renderer).run(dataset, list(contexts))

@@ -300,17 +300,12 @@ def missing_jobs(sweep_dir: Path, present: Sequence[Run]) -> tuple[list[Run], st
     if not path.is_file():
         return [], ""
     try:
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from drp_bench.plan.jobs import sweep_jobs
 
         conf = read_yaml(path)
         task = [str(o) for o in (_get(conf, "hydra", "overrides", "task") or [])]
         params = _get(conf, "hydra", "sweeper", "params") or {}
-        given = {o.split("=", 1)[0].lstrip("+~") for o in task}
-        args = [f"{k}={v}" for k, v in params.items() if k not in given] + task
-        parsed = OverridesParser.create().parse_overrides(args)
-        batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-        expected = [list(job) for batch in batches for job in batch]
+        expected = sweep_jobs(params, task)
     except RunFolderError as e:
         return [], f"cannot tell which jobs are missing: {e}"
     except Exception as e:
