@@ -9,6 +9,8 @@ from drp_bench.methods.spec import MethodSpec
 from drp_bench.models import ROLES, ModelSpec
 
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+#: How review embeddings are computed and clustered (EmbedderSpec.precision).
+EMBEDDING_PRECISIONS = ("float64", "float32")
 #: Roles that analyse a run's output rather than produce it; a top-level temperature skips them.
 ANALYSIS_ROLES = frozenset({"normalizer", "judge"})
 #: Roles a run config may leave out (configs written before the role existed): role -> the
@@ -29,6 +31,13 @@ class EmbedderSpec:
     batch_size: int = 32
     device: str = "cpu"
     prompt_name: str | None = None
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in EMBEDDING_PRECISIONS:
+            raise ValueError(
+                f"embedding.precision: {self.precision!r} is not one of {EMBEDDING_PRECISIONS}"
+            )
 
 
 #: uvq_rule -> the UVQ rules computed (the first one is metrics.json's ``uvq``); rules are

@@ -108,6 +108,7 @@ class EmbeddingConf:
     batch_size: int = 32
     device: str = "cpu"
     prompt_name: Optional[str] = None  # noqa: UP045  a prompt of the model; null: documents
+    precision: str = "float64"  # float64 (CPU-independent representatives) | float32
 
 
 @dataclass

@@ -175,5 +175,47 @@ def test_the_paper_embedder_is_expressible_in_the_config() -> None:
     # encode(texts, batch_size=8) without a prompt: reviews embedded as documents
     paper = ["embedding.model=Alibaba-NLP/gte-Qwen2-1.5B-instruct", "embedding.batch_size=8"]
     spec = _embedder_spec(paper)
-    assert spec == EmbedderSpec("Alibaba-NLP/gte-Qwen2-1.5B-instruct", 8, "cpu", None)
+    assert spec == EmbedderSpec("Alibaba-NLP/gte-Qwen2-1.5B-instruct", 8, "cpu", None, "float64")
     assert _embedder_spec(["embedding.prompt_name=query"]).prompt_name == "query"
+
+
+# ---------------------------------------------------------------- CPU-independent arithmetic
+
+
+def test_float64_precision_breaks_near_ties_by_the_first_member():
+    # four members around the centre (10, 0): the first and second are 1 from it but for
+    # 5e-13 (the second is nearer); that is a tie, and the first (the others are sorted by
+    # user id) wins, as on any machine whatever its rounding
+    target = np.array([-50.0, 0.0])
+    others = np.array([[9.0, 0.0], [11.0 - 1e-12, 0.0], [10.0, 5.0], [10.0, -5.0]])
+    assert select_representatives(target, others, 1, precision="float64") == [0]
+    centre = others.mean(axis=0)
+    assert np.argmin(np.linalg.norm(others - centre, axis=1)) == 1  # the exact minimum
+
+
+def test_float64_precision_keeps_real_differences():
+    target = np.array([0.0, 0.0])
+    others = np.array([[10.0, 1.0], [10.0, 0.5], [10.0, -1.2]])
+    # the centre is (10, 0.1): the second member is nearest by far more than the tolerance
+    assert select_representatives(target, others, 1, precision="float64") == [1]
+
+
+def test_unknown_precision_is_an_error_naming_the_setting():
+    with pytest.raises(ValueError, match="embedding.precision"):
+        EmbedderSpec(precision="bfloat16")
+
+
+def test_float64_vectors_have_their_own_cache_keys_and_float32_keeps_the_old_ones():
+    float32 = Embedder(EmbedderSpec(model=BUNDLED_EMBEDDER, precision="float32")).identity
+    float64 = Embedder(EmbedderSpec(model=BUNDLED_EMBEDDER, precision="float64")).identity
+    assert "precision" not in float32  # the keys of caches written before the setting
+    assert float64 == {**float32, "precision": "float64"}
+    assert embedding_key(float32, "a review") != embedding_key(float64, "a review")
+
+
+def test_float64_embeddings_are_rounded_to_float32_and_close_to_the_float32_model():
+    texts = ["A warm, lush record.", "Thin production, but the songs hold up."]
+    v32 = Embedder(EmbedderSpec(precision="float32")).encode(texts)
+    v64 = Embedder(EmbedderSpec(precision="float64")).encode(texts)
+    assert v64.dtype == np.float32
+    assert np.abs(v64 - v32).max() < 1e-5  # the same model: only rounding differs

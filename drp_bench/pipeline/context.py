@@ -244,7 +244,9 @@ def _compare(
     users = [u for u, _ in others]
     texts = [r.text for _, r in others]
     vectors = embedder.encode([review.text, *texts])
-    picked = select_representatives(vectors[0], vectors[1:], num_users, seed)
+    # a test's stand-in embedder may have no precision: the reference's float32 arithmetic
+    precision = getattr(embedder, "precision", "float32")
+    picked = select_representatives(vectors[0], vectors[1:], num_users, seed, precision)
     return ComparisonItem(
         review=review,
         representatives=tuple(others[i][1] for i in picked),

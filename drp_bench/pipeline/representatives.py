@@ -60,6 +60,12 @@ class Embedder:
     Vectors (float32) come from memory, then from the persistent :class:`EmbeddingCache` at
     ``cache_path`` (None: no persistent cache), keyed by :attr:`identity` and the text; the model
     is loaded only when a text is in neither. ``texts_encoded`` counts texts sent to the model.
+
+    With ``spec.precision == "float64"`` the model runs in float64 and its vectors are rounded
+    to float32: torch's CPU kernels (default / AVX2 / AVX-512) differ in the last bits of a
+    float32 forward pass (about 1e-7), but in float64 only by about 1e-16, far below float32's
+    rounding step, so the rounded vectors are the same bits on every CPU (and whatever the
+    batch a text is embedded in).
     """
 
     def __init__(self, spec: EmbedderSpec, cache_path: str | os.PathLike[str] | None = None):
@@ -72,6 +78,11 @@ class Embedder:
         self._cache = EmbeddingCache(cache_path) if cache_path is not None else None
         self._identity: dict[str, Any] | None = None
         self.texts_encoded = 0
+
+    @property
+    def precision(self) -> str:
+        """How vectors are computed and clustered (:attr:`EmbedderSpec.precision`)."""
+        return self.spec.precision
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -89,13 +100,20 @@ class Embedder:
                 "prompt_name": self.spec.prompt_name,
                 "sentence_transformers": _library_version(),
             }
+            if self.spec.precision != "float32":  # float32 keys stay those of earlier caches
+                self._identity["precision"] = self.spec.precision
         return self._identity
 
     def _load(self) -> Any:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self._path, device=self.spec.device)
+            model = SentenceTransformer(self._path, device=self.spec.device)
+            if self.spec.precision == "float64":
+                import torch
+
+                model = model.to(torch.float64)
+            self._model = model
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -143,6 +161,11 @@ class Embedder:
             self._cache.close()
 
 
+#: Distances to a cluster centre closer than this (unit-length vectors: distances up to 2) are
+#: a tie: far above float64 noise (about 1e-16), far below any real difference between reviews.
+TIE_TOLERANCE = 1e-9
+
+
 def kmeans_threads() -> contextlib.AbstractContextManager[Any]:
     """One OpenMP thread for the K-means fits inside the block.
 
@@ -162,18 +185,27 @@ def select_representatives(
     other_vectors: np.ndarray,
     num_users: int,
     seed: int = 42,
+    precision: str = "float32",
 ) -> list[int]:
     """Indices (into ``other_vectors``) of the representatives of the other reviewers.
 
     K-means with ``num_users + 1`` clusters over the target's and the others' embeddings;
     from every cluster that does not hold the target review, the review closest to the
     cluster centre. Returns at most ``num_users`` indices, ordered by cluster label.
+
+    ``precision="float64"`` clusters in float64 and takes, among members whose distance to the
+    centre is within :data:`TIE_TOLERANCE` of the smallest, the first (the others are sorted
+    by user id): distances that differ only by rounding noise are a tie, decided the same way
+    on every machine. ``"float32"`` is the reference code's: K-means on the float32 vectors,
+    the first exact minimum.
     """
     if len(other_vectors) < num_users:
         raise ValueError(f"need at least {num_users} other reviews, got {len(other_vectors)}")
-    points = np.vstack([target_vector[None, :], other_vectors])
+    dtype = np.float64 if precision == "float64" else np.float32
+    points = np.vstack([target_vector[None, :], other_vectors]).astype(dtype)
     kmeans = KMeans(n_clusters=num_users + 1, random_state=seed, n_init="auto").fit(points)
     labels = kmeans.labels_
+    tolerance = TIE_TOLERANCE if precision == "float64" else 0.0
     chosen: list[int] = []
     for cluster in range(num_users + 1):
         if cluster == labels[0]:
@@ -182,5 +214,6 @@ def select_representatives(
         if not members:
             continue
         distances = np.linalg.norm(points[members] - kmeans.cluster_centers_[cluster], axis=1)
-        chosen.append(members[int(np.argmin(distances))] - 1)
+        nearest = int(np.flatnonzero(distances <= distances.min() + tolerance)[0])
+        chosen.append(members[nearest] - 1)
     return chosen
