@@ -29,10 +29,8 @@ from tests.test_pipeline import ScriptedModel
 
 def probe(cache_dir: Path, num_users: int, overrides: list[str]) -> dict[str, Any]:
     """Representatives and prompt hashes of DRP on the bundled sample at ``num_users``."""
-    composed = compose_run_config(
-        ["method=drp", f"num_users={num_users}", f"cache.path={cache_dir / 'calls.sqlite'}"]
-        + overrides
-    )
+    cache = f"cache.path={cache_dir / 'calls.sqlite'}"
+    composed = compose_run_config(["method=drp", f"num_users={num_users}", cache, *overrides])
     container = OmegaConf.to_container(composed, resolve=False)
     assert isinstance(container, dict)
     container.pop("hydra", None)
@@ -52,10 +50,8 @@ def probe(cache_dir: Path, num_users: int, overrides: list[str]) -> dict[str, An
 
 
 def main(argv: list[str]) -> None:
-    args, overrides = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (
-        argv,
-        [],
-    )
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, overrides = argv[:cut], argv[cut + 1 :]
     cache_dir, *users = args
     out = {n: probe(Path(cache_dir), int(n), overrides) for n in users or ["1", "2", "4", "8"]}
     print(json.dumps(out, sort_keys=True))

@@ -201,7 +201,7 @@ def test_float64_precision_keeps_real_differences():
 
 
 def test_unknown_precision_is_an_error_naming_the_setting():
-    with pytest.raises(ValueError, match="embedding.precision"):
+    with pytest.raises(ValueError, match=r"embedding\.precision"):
         EmbedderSpec(precision="bfloat16")
 
 

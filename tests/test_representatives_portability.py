@@ -29,9 +29,9 @@ def probe(tmp: Path, capability: str | None, *overrides: str) -> dict:
         env["ATEN_CPU_CAPABILITY"] = capability
     cache = tmp / (capability or "native")  # an empty embedding cache: every vector made here
     cache.mkdir()
+    command = [sys.executable, "-m", "tests.portability_probe", str(cache), "1", "2", "4", "8"]
     out = subprocess.run(
-        [sys.executable, "-m", "tests.portability_probe", str(cache), "1", "2", "4", "8", "--"]
-        + list(overrides),
+        [*command, "--", *overrides],
         cwd=REPO,
         env=env,
         capture_output=True,
