@@ -73,9 +73,10 @@ class RunInputs:
     context_s: float
 
 
-def build_run_inputs(cfg: RunConfig) -> RunInputs:
+def build_run_inputs(cfg: RunConfig, store_embeddings: bool = True) -> RunInputs:
     """Load the data (the pool of other reviewers is the whole split, or ``pool_split``,
-    whatever ``limit`` keeps) and build every evaluated sample's context."""
+    whatever ``limit`` keeps) and build every evaluated sample's context.
+    ``store_embeddings`` false: the embedding cache is read, not written."""
     start = time.perf_counter()
     full = load_run_dataset({**cfg.dataset, "limit": None})
     pool_split = cfg.dataset.get("pool_split")
@@ -98,7 +99,9 @@ def build_run_inputs(cfg: RunConfig) -> RunInputs:
         from drp_bench.pipeline.representatives import Embedder
 
         # review embeddings are cached next to the call cache: a sweep embeds each review once
-        embedder = Embedder(cfg.embedder, cache_path=embedding_cache_path(cfg.cache_path))
+        embedder = Embedder(
+            cfg.embedder, embedding_cache_path(cfg.cache_path), store=store_embeddings
+        )
     try:
         contexts = build_contexts(
             dataset,

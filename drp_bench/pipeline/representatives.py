@@ -36,15 +36,54 @@ def resolve_embedder_path(model: str) -> str:
 
 def model_folder(path: str) -> Path | None:
     """The local folder of a model: ``path`` itself, or a hub id's snapshot already in the
-    Hugging Face cache (None when it is not there yet)."""
+    Hugging Face cache (None when it is not there; nothing is downloaded)."""
     if Path(path).is_dir():
         return Path(path)
     try:
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(path, local_files_only=True))
-    except Exception:  # not downloaded yet (or not a hub id): the caller loads the model first
+    except Exception:  # not in the Hugging Face cache (or not a hub id)
         return None
+
+
+#: What a run can do instead of fetching a missing hub embedder.
+RUN_ALTERNATIVE = "or set embedding.model to a local folder"
+
+
+class EmbedderMissing(FileNotFoundError):
+    """The embedding model's files are not on this machine (a run downloads nothing): one line
+    naming the model and how to fetch it, then ``alternative``."""
+
+    def __init__(self, model: str, alternative: str = RUN_ALTERNATIVE):
+        self.model = model
+        if model.startswith(("/", ".", "~")):  # a folder, not a hub id
+            message = f"embedding model folder {model} not found ({alternative})"
+        else:
+            message = (
+                f"embedding model {model} is not on this machine: fetch it with "
+                f"'hf download {model}' ({alternative})"
+            )
+        super().__init__(message)
+
+
+def local_model_folder(model: str) -> Path:
+    """The folder of embedding model ``model`` (a ``bundled:`` name, a folder, or a hub id in
+    the Hugging Face cache); :class:`EmbedderMissing` when it is not on this machine."""
+    path = resolve_embedder_path(model)
+    if model.startswith("bundled:") and not Path(path).exists():
+        raise RuntimeError(f"Bundled embedding model folder not found: {path}")
+    folder = model_folder(path)
+    if folder is None:
+        raise EmbedderMissing(model)
+    return folder
+
+
+def cuda_available() -> bool:
+    """Whether torch can use a CUDA device here."""
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _library_version() -> str:
@@ -68,11 +107,18 @@ class Embedder:
     batch a text is embedded in).
     """
 
-    def __init__(self, spec: EmbedderSpec, cache_path: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        spec: EmbedderSpec,
+        cache_path: str | os.PathLike[str] | None = None,
+        store: bool = True,
+    ):
+        """``store`` false: the persistent cache is read, never written (vectors made on
+        another device than the run's own stay out of the run's cache)."""
         self.spec = spec
+        self._store = store
         self._path = resolve_embedder_path(spec.model)
-        if spec.model.startswith("bundled:") and not Path(self._path).exists():
-            raise RuntimeError(f"Bundled embedding model folder not found: {self._path}")
+        self._folder = local_model_folder(spec.model)  # before any work: missing, it says so
         self._model: Any = None
         self._memory: dict[str, np.ndarray] = {}
         self._cache = EmbeddingCache(cache_path) if cache_path is not None else None
@@ -88,15 +134,9 @@ class Embedder:
     def identity(self) -> dict[str, Any]:
         """Model name, fingerprint of its files, prompt and library version (the cache key)."""
         if self._identity is None:
-            folder = model_folder(self._path)
-            if folder is None:  # a hub id not downloaded yet: loading downloads it
-                self._load()
-                folder = model_folder(self._path)
-            if folder is None:
-                raise RuntimeError(f"cannot find the files of embedding model {self._path!r}")
             self._identity = {
                 "model": self.spec.model,
-                "fingerprint": folder_fingerprint(folder),
+                "fingerprint": folder_fingerprint(self._folder),
                 "prompt_name": self.spec.prompt_name,
                 "sentence_transformers": _library_version(),
             }
@@ -108,7 +148,13 @@ class Embedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            model = SentenceTransformer(self._path, device=self.spec.device)
+            device = self.spec.device
+            if device.startswith("cuda") and not cuda_available():
+                raise ValueError(
+                    f"embedding.device={device}, but torch here has no CUDA: set "
+                    "embedding.device=cpu (or run on a machine with a CUDA GPU)"
+                )
+            model = SentenceTransformer(self._path, device=device, local_files_only=True)
             if self.spec.precision == "float64":
                 import torch
 
@@ -124,7 +170,7 @@ class Embedder:
         if missing:
             vectors = self._embed(missing)
             self._memory.update(zip(missing, vectors, strict=True))
-            if self._cache is not None:
+            if self._cache is not None and self._store:
                 keys = [embedding_key(self.identity, t) for t in missing]
                 self._cache.put_many(zip(keys, vectors, strict=True), model=self.spec.model)
         return np.stack([self._memory[t] for t in texts])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for drp-bench run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # a plan downloads nothing: models and tokenizers are looked up on this machine only
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # no retry lines, ever
+    from drp_bench.pipeline.representatives import EmbedderMissing
     from drp_bench.plan.sweep import PLAN_FILE, plan, write_plan
     from drp_bench.plan.table import format_plan
 
@@ -43,7 +48,8 @@ def main(argv: list[str]) -> int:
             raise ValueError(f"--completion-tokens: expected N >= 1, found {expected}")
         body = plan(args.overrides, multirun=args.multirun, completion_tokens=expected)
     except Exception as exc:  # bad config or data: one line, as drp-bench run
-        print(f"drp-bench plan: {type(exc).__name__}: {exc}", file=sys.stderr)
+        kind = "" if isinstance(exc, EmbedderMissing) else f"{type(exc).__name__}: "
+        print(f"drp-bench plan: {kind}{exc}", file=sys.stderr)
         return 1
     out = args.out or Path(body["folder"] or ".") / PLAN_FILE
     write_plan(body, out)

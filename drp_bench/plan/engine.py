@@ -9,14 +9,24 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from drp_bench.backends.cache import CallCache
-from drp_bench.config import RunConfig
+from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec, RunConfig
 from drp_bench.plan.backend import PlannedStage, PlanningBackend, PlanRecorder, StageTally
 from drp_bench.plan.tokens import counter_for
 from drp_bench.run_inputs import RunInputs, build_run_inputs, make_renderer
+
+log = logging.getLogger("drp_bench")
+
+#: The end of the one line about a missing hub embedder: what planning can do instead. The
+#: embedder picks which users represent an item, never how many items or calls there are.
+PLANNING_ALTERNATIVE = (
+    "or set embedding.model to a local folder; or plan with "
+    f"embedding.model={BUNDLED_EMBEDDER}: the same call counts, other representatives (so "
+    "somewhat other prompt tokens)"
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,21 @@ class ContextMemo:
 
     def __init__(self) -> None:
         self._built: dict[str, RunInputs] = {}
+        self._cpu_noted = False
 
     def inputs(self, cfg: RunConfig) -> RunInputs:
+        on_cpu = False
+        if cfg.method.embeds:
+            embedder = planning_embedder(cfg.embedder)
+            on_cpu = embedder.device != cfg.embedder.device
+            if on_cpu and not self._cpu_noted:
+                log.warning(
+                    "note: no CUDA here: embeddings for planning run on the CPU "
+                    "(embedding.device=%s in the config)",
+                    cfg.embedder.device,
+                )
+                self._cpu_noted = True
+            cfg = replace(cfg, embedder=embedder)
         method = cfg.method
         key = json.dumps(
             [
@@ -97,9 +120,28 @@ class ContextMemo:
             sort_keys=True,
             default=str,
         )
-        if key not in self._built:
-            self._built[key] = build_run_inputs(cfg)
+        if key not in self._built:  # vectors made on the CPU stay out of the run's cache
+            self._built[key] = build_run_inputs(cfg, store_embeddings=not on_cpu)
         return self._built[key]
+
+
+def planning_embedder(spec: EmbedderSpec) -> EmbedderSpec:
+    """The run's embedder, checked to be on this machine (:class:`EmbedderMissing` names it
+    and how to fetch it; nothing is downloaded), on the CPU where the run asks for a CUDA
+    device torch does not have here."""
+    from drp_bench.pipeline.representatives import (
+        EmbedderMissing,
+        cuda_available,
+        local_model_folder,
+    )
+
+    try:
+        local_model_folder(spec.model)
+    except EmbedderMissing:
+        raise EmbedderMissing(spec.model, PLANNING_ALTERNATIVE) from None
+    if spec.device.startswith("cuda") and not cuda_available():
+        return replace(spec, device="cpu")
+    return spec
 
 
 def plan_job(
