@@ -3,7 +3,8 @@
 A run folder is any directory holding ``.hydra/config.yaml``; its files are read with the
 schema of ``drp_bench.run_folder``. Nothing here raises for a broken folder: every problem
 becomes a run with status ``broken``, ``failed``, ``unfinished`` or ``missing`` and a reason
-naming the file (and line, and field) at fault.
+naming the file (and line, and field) at fault. Runs of one dataset name whose data differ
+(metrics.json ``dataset_fingerprint``) are never one column (:func:`split_by_data`).
 """
 
 from __future__ import annotations
