@@ -107,9 +107,31 @@ def _run(overrides: list[str]) -> int:
     except KeyboardInterrupt:  # a sweep's summary so far, then the usual interrupt handling
         sweep_status.sweep_exit_code("interrupted")
         raise
+    except Exception as exc:  # hydra.run.dir holds ${dataset.name}: a refused name fails there
+        refused = _dataset_name_error(exc)
+        if refused is None:
+            raise
+        print(f"drp-bench run: error: {refused}", file=sys.stderr)
+        return 2
     # @hydra.main swallows return values: a multirun's verdict comes from its callback
     code = sweep_status.sweep_exit_code()
     return 0 if code is None else code
+
+
+def _dataset_name_error(exc: BaseException) -> str | None:
+    """The message of the :class:`DatasetNameError` behind ``exc``, if any. OmegaConf wraps it
+    as ``DatasetNameError raised while resolving interpolation: ...`` and Hydra, re-raising
+    when a run-dir error defeats its traceback formatting, replaces the exception's context."""
+    from drp_bench.data.naming import DatasetNameError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DatasetNameError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    marker = f"{DatasetNameError.__name__} raised while resolving interpolation: "
+    text = str(exc)
+    return text[text.index(marker) + len(marker) :].splitlines()[0] if marker in text else None
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from drp_bench import __version__
+from drp_bench.data import naming
 from drp_bench.resources import tasks_dir
 from drp_bench.run_folder import (
     METRICS,
@@ -69,6 +70,7 @@ def _run_config(run_dir: Path) -> Any:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected a drp-bench run folder)")
+    naming.register_resolver()  # a preset's dataset.name is ${drp_dataset_name:...}
     return OmegaConf.load(path)
 
 

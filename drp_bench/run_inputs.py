@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drp_bench.config import RunConfig
+from drp_bench.data.naming import BUNDLED_PREFIX
 from drp_bench.pipeline.context import SampleContext, build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import check_stages
@@ -21,7 +22,6 @@ from drp_bench.records import Dataset
 
 log = logging.getLogger("drp_bench")
 
-BUNDLED_PREFIX = "bundled:"
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 
 

@@ -28,6 +28,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from drp_bench.data import naming
+
 JobState = Literal["complete", "degraded", "failed"]
 STATES: tuple[JobState, ...] = ("complete", "degraded", "failed")
 #: Values of the top-level config key ``sweep_exit``.
@@ -73,9 +75,11 @@ def safe_dirname(name: Any, max_bytes: int = MAX_DIRNAME_BYTES) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``${drp_safe_dirname:...}`` with OmegaConf (once per process)."""
+    """Register ``${drp_safe_dirname:...}`` and the dataset presets' ``${drp_dataset_name:...}``
+    (:mod:`drp_bench.data.naming`) with OmegaConf (once per process)."""
     if not OmegaConf.has_resolver(RESOLVER):
         OmegaConf.register_new_resolver(RESOLVER, safe_dirname)
+    naming.register_resolver()
 
 
 register_resolvers()

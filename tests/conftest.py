@@ -12,7 +12,6 @@ import pytest
 from drp_bench.records import Dataset, Item, Review, Sample
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 IN_CI = os.environ.get("CI") == "true"
 # A small but complete run with the embedded model: 2 samples, 2 comparison items with 2
 # representatives each, short outputs (about a minute on 2 cores).

@@ -14,7 +14,7 @@ import yaml
 from drp_bench import run_folder
 from drp_bench.metrics.text import bleu
 from drp_bench.report.cli import main
-from drp_bench.report.collect import collect_runs, read_run
+from drp_bench.report.collect import collect_runs, data_fingerprint, read_run
 from drp_bench.report.plots import (
     make_plots,
     plot_feature_categories,
@@ -97,9 +97,10 @@ def write_run(
     reasoning_tokens: float = 0.0,
     limit: int = len(REFERENCES),
     temperature: float = 0.0,
+    data: dict[str, str] | None = None,
 ) -> Path:
     """A run folder as the pipeline writes it, through the run-folder writers (metrics.json
-    only when ``metrics`` is given)."""
+    only when ``metrics`` is given; ``data``: its ``dataset_fingerprint``)."""
     d = root / name
     (d / ".hydra").mkdir(parents=True)
     model = (extractor or {}).get("name", "none")
@@ -166,7 +167,7 @@ def write_run(
                                "reasoning_tokens": reasoning_tokens, "calls": 5.0},
             },
             "wall_time_s": 42.0, "context_time_s": 2.0, "versions": {}, "git_commit": None,
-            "dataset_fingerprint": {"books.jsonl": "sha256:00"},
+            "dataset_fingerprint": {"books.jsonl": "sha256:00"} if data is None else data,
         }  # fmt: skip
         run_folder.write_metrics(d / "metrics.json", record)
     return d
@@ -597,3 +598,50 @@ def test_replicate_mean_ci_resamples_samples_and_replicates() -> None:
     assert low < 0.45 < high and high - low > 0.2  # replicate spread is part of the CI
     same = replicate_mean_ci([a, a], "meteor", n_resamples=500, seed=1)
     assert same[2] - same[1] < high - low
+
+
+# ---------------------------------------------------------------- one dataset name, other data
+
+OTHER_DATA = {"test.jsonl": "sha256:11", "meta.jsonl": "sha256:22"}
+
+
+def test_runs_of_one_dataset_name_on_other_data_get_their_own_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_run(tmp_path, "a", method="rag", predictions=MEDIUM, metrics=m(0.2, 0.3, 0.1))
+    write_run(tmp_path, "b", method="drp", extractor=QWEN7, predictions=GOOD,
+              metrics=m(0.4, 0.5, 0.3), data=OTHER_DATA)  # fmt: skip
+    write_run(tmp_path, "c", method="nonp", predictions=BAD, metrics=m(0.1, 0.2, 0.1),
+              data={"meta.jsonl": "sha256:22", "elsewhere/test.jsonl": "sha256:11"})  # fmt: skip
+    table = collect_runs([tmp_path], n_bootstrap=0)
+    ours, other = data_fingerprint({"books.jsonl": "sha256:00"}), data_fingerprint(OTHER_DATA)
+    assert len(ours) == len(other) == 8 and ours != other
+    datasets = table.frame.drop_duplicates("run_dir").set_index("run_dir")["dataset"]
+    assert datasets[str(tmp_path / "a")] == f"books@{ours}"
+    assert datasets[str(tmp_path / "b")] == datasets[str(tmp_path / "c")] == f"books@{other}"
+    (note,) = [n for n in table.notes if "dataset_fingerprint differs" in n]
+    assert str(tmp_path / "a") in note and str(tmp_path / "b") in note
+    md = to_markdown(build_table(table.frame, significance(table, n_resamples=0)))
+    assert f"books@{ours}" in md and f"books@{other}" in md
+    assert main([str(tmp_path), "--no-plots", "--bootstrap", "0"]) == 0
+    assert "note: dataset 'books' (test): its runs read different data" in capsys.readouterr().out
+
+
+def test_runs_of_one_dataset_name_on_the_same_data_share_a_column(tmp_path: Path) -> None:
+    write_run(tmp_path, "a", method="rag", predictions=MEDIUM, metrics=m(0.2, 0.3, 0.1))
+    write_run(tmp_path, "b", method="drp", extractor=QWEN7, predictions=GOOD,
+              metrics=m(0.4, 0.5, 0.3))  # fmt: skip
+    table = collect_runs([tmp_path], n_bootstrap=0)
+    assert set(table.frame["dataset"]) == {"books"}
+    assert not [n for n in table.notes if "dataset_fingerprint" in n]
+
+
+def test_a_run_without_a_fingerprint_is_not_merged_with_one_that_has_it(tmp_path: Path) -> None:
+    write_run(tmp_path, "t0", method="drp", extractor=QWEN7, predictions=MEDIUM,
+              metrics=m(0.2, 0.3, 0.1), temperature=0.0)  # fmt: skip
+    write_run(tmp_path, "t8", method="drp", extractor=QWEN7, predictions=GOOD,
+              metrics=m(0.4, 0.5, 0.3), temperature=0.8, data={})  # fmt: skip
+    frame = collect_runs([tmp_path], n_bootstrap=0).frame
+    assert set(frame["dataset"]) == {f"books@{data_fingerprint({'books.jsonl': 'sha256:00'})}",
+                                     "books@unrecorded"}  # fmt: skip
+    assert "replicate_of" not in frame  # no temperature mean over two different data

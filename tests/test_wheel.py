@@ -128,6 +128,7 @@ def test_the_wheel_works_from_an_empty_folder(tmp_path):
         "drp_bench/sample_data/music_sample/test.jsonl.gz",
         "drp_bench/sample_data/music_sample/meta.jsonl.gz",
         "hydra_plugins/drp_bench_launchers/__init__.py",
+        "hydra_plugins/drp_bench_resolvers/__init__.py",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
 

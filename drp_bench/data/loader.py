@@ -480,7 +480,9 @@ def _read_split(main: _Source, split: str, limit: int | None) -> list[tuple[str,
     return labeled
 
 
-def _default_name(path: Path, split: str) -> str:
+def default_name(path: Path, split: str) -> str:
+    """The name of the data at ``path``: a folder's name; a file's folder when the file is named
+    after the split (``Books/test.jsonl`` -> ``Books``), else its name up to the first dot."""
     if path.is_dir():
         return path.name
     stem = path.name.split(".")[0]
@@ -542,7 +544,7 @@ def load_dataset(
                 )
 
     return Dataset(
-        name=name or _default_name(path, split),
+        name=name or default_name(path, split),
         split=split,
         samples=[s for _, s in labeled],
         items=items,

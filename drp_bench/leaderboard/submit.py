@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from drp_bench.data import naming
 from drp_bench.leaderboard.entry import (
     ENTRIES,
     ENTRY_SCHEMA_VERSION,
@@ -80,6 +81,7 @@ def _run_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
         raise SubmitError(f"{path}: not found (expected a drp-bench run folder)")
+    naming.register_resolver()  # a preset's dataset.name is ${drp_dataset_name:...}
     cfg = OmegaConf.load(path)
     if "cache" in cfg:  # ${oc.env:...} of the machine that ran it; not part of the entry
         del cfg["cache"]

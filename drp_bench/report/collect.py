@@ -3,11 +3,13 @@
 A run folder is any directory holding ``.hydra/config.yaml``; its files are read with the
 schema of ``drp_bench.run_folder``. Nothing here raises for a broken folder: every problem
 becomes a run with status ``broken``, ``failed``, ``unfinished`` or ``missing`` and a reason
-naming the file (and line, and field) at fault.
+naming the file (and line, and field) at fault. Runs of one dataset name whose data differ
+(metrics.json ``dataset_fingerprint``) are never one column (:func:`split_by_data`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -382,6 +384,7 @@ def run_fields(run: Run) -> dict[str, Any]:
         "calls_per_sample": _num(per_sample.get("calls")),
         "latency_s_per_sample": _num(per_sample.get("latency_s")),
         "wall_time_s": _num(rec.get("wall_time_s")),
+        "data_fingerprint": data_fingerprint(rec.get("dataset_fingerprint")),
     }
     uvq = rec.get("uvq")
     if isinstance(uvq, dict):
@@ -393,6 +396,40 @@ def run_fields(run: Run) -> dict[str, Any]:
             row[f"uvq_mean[{rule}]"] = _num((by_rule or {}).get("mean"))
     row["run_dir"] = str(run.run_dir)
     return row
+
+
+def data_fingerprint(files: Any) -> str:
+    """The first 8 hex digits of the SHA-256 over metrics.json's ``dataset_fingerprint`` (data
+    file -> sha256; the digests, sorted: the same bytes under other file names are the same
+    data); ``""`` when the run recorded none."""
+    if not isinstance(files, dict) or not files:
+        return ""
+    digests = "\n".join(sorted(str(v) for v in files.values()))
+    return hashlib.sha256(digests.encode("utf-8")).hexdigest()[:8]
+
+
+def split_by_data(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Never one column for different data: runs under one dataset name and split whose data
+    fingerprints differ each get the dataset ``NAME@FINGERPRINT8`` (``NAME@unrecorded`` for a
+    run that recorded none), and a note names the run folders of each."""
+    runs = frame.drop_duplicates("run_dir")
+    relabel: dict[str, str] = {}
+    notes: list[str] = []
+    for (name, split), group in runs.groupby(["dataset", "split"], dropna=False, sort=True):
+        if group["data_fingerprint"].nunique(dropna=False) < 2:
+            continue
+        parts = []
+        for fingerprint, same in group.groupby("data_fingerprint", sort=True):
+            label = f"{name}@{fingerprint or 'unrecorded'}"
+            relabel.update(dict.fromkeys(same["run_dir"], label))
+            parts.append(f"{label}: {', '.join(sorted(same['run_dir']))}")
+        notes.append(
+            f"dataset {name!r} ({split}): its runs read different data (metrics.json "
+            f"dataset_fingerprint differs), so each data gets its own column: {'; '.join(parts)}"
+        )
+    if relabel:
+        frame = frame.assign(dataset=frame["run_dir"].map(relabel).fillna(frame["dataset"]))
+    return frame, notes
 
 
 def _num(v: Any) -> float:
@@ -552,6 +589,9 @@ def collect_runs(
         frame = pd.DataFrame(columns=FRAME_COLUMNS)
     else:  # runs differing only in temperature: their mean too (the DRP table's protocol)
         from drp_bench.report.replicates import mean_rows
+
+        frame, data_notes = split_by_data(frame)
+        notes.extend(data_notes)
 
         means = mean_rows(RunTable(runs, frame), list(TABLE_METRICS), n_bootstrap, seed)
         if means:
