@@ -284,6 +284,7 @@ def test_a_copy_of_the_references_verifies_but_is_suspect_and_unranked(seeded, c
     row = next(r for r in view["rows"] if r["id"] == copy.name)
     assert (row["trust"], row["rank"]) == ("reproduced", 1), "a reproduction lifts it"
     assert row["flags"], "the flags stay visible"
+    assert f"Flagged, ranked because reproduced:\n\n- {copy.name}: " in render_readme(view)
 
 
 def test_a_near_verbatim_copy_counts_and_one_copied_sample_does_not(seeded) -> None:
