@@ -4,7 +4,13 @@ level, plus the paper's reported rows.
 Trust: **reproduced** (a matching record in ``reproductions.json`` with identical predictions,
 and the entry verifies), **verified** (its scores recomputed now, or, for a split whose data is
 not in the repository, a matching record in ``verifications.json``), **reported** (the paper's
-numbers, never verified). An entry that fails verification is not on the board.
+numbers, never verified). An entry that fails verification, or that cannot be read at all, is
+not on the board; the others still are.
+
+Ranks (per split, :func:`rank_rows`): reproduced entries first, then verified ones, each by
+ROUGE-L. A *suspect* entry (``flags``: copied references, implausible scores; see
+:mod:`drp_bench.leaderboard.trust`) is shown but not ranked until it is reproduced; reported
+rows are never ranked.
 """
 
 from __future__ import annotations
@@ -16,14 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drp_bench.leaderboard.entry import nonfinite_fields
 from drp_bench.leaderboard.records import (
     REPRODUCTIONS,
     VERIFICATIONS,
     load_records,
     matches,
 )
-from drp_bench.leaderboard.splits import PAPER_SPLITS, load_registry
-from drp_bench.leaderboard.verify import VerifyResult, verify_board
+from drp_bench.leaderboard.splits import PAPER_SPLITS, Registry, load_registry
+from drp_bench.leaderboard.trust import ceiling_flags
+from drp_bench.leaderboard.verify import (
+    VerifyResult,
+    entry_folders,
+    existing_dedup_keys,
+    verify_entry,
+)
 from drp_bench.leaderboard.view import BOARD_METRICS, Board, MetricValue, Row, Split, Trust
 
 TITLE = "drp-bench leaderboard"
@@ -67,7 +80,7 @@ def _uvq_mean(uvq: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def entry_row(result: VerifyResult, trust: Trust, public: bool) -> Row:
+def entry_row(result: VerifyResult, trust: Trust, public: bool, flags: list[str]) -> Row:
     sub = result.submission
     assert sub is not None and result.split is not None and result.predictions is not None
     models = {
@@ -106,6 +119,8 @@ def entry_row(result: VerifyResult, trust: Trust, public: bool) -> Row:
         id=sub.entry_id,
         split=sub.split.id,
         trust=trust,
+        rank=None,  # rank_rows
+        flags=flags,
         method=sub.method.name,
         method_label=METHOD_LABELS.get(sub.method.name, sub.method.name),
         family=main.get("family"),
@@ -172,6 +187,8 @@ def reported_rows(table: Path) -> list[Row]:
                 id=f"paper:{dataset}:{method}:{extractor or '-'}".lower(),
                 split=PAPER_SPLITS[dataset],
                 trust="reported",
+                rank=None,
+                flags=[],
                 method=method,
                 method_label=method_label,
                 family=main.get("family"),
@@ -210,29 +227,92 @@ def _data_missing(problems: list[str]) -> bool:
     return bool(problems) and all(p.startswith("cannot recompute the scores:") for p in problems)
 
 
+def flags_of(result: VerifyResult, board: Path, recomputed: bool) -> list[str]:
+    """Why the entry is suspect: found by verify, or, when the split's data is not at hand,
+    recorded in ``verifications.json`` plus the ceilings checked on the claimed scores."""
+    if recomputed:
+        return list(result.suspect)
+    record = load_records(board, VERIFICATIONS).get(result.entry_id) or {}
+    recorded = [str(f) for f in record.get("suspect") or []]
+    return recorded + [f for f in ceiling_flags(result.claimed) if f not in recorded]
+
+
+def ranked(row: Row) -> bool:
+    """Measured here, and not suspect unless reproduced."""
+    return row["trust"] == "reproduced" or (row["trust"] == "verified" and not row["flags"])
+
+
+def rank_rows(rows: list[Row]) -> list[Row]:
+    """Set each row's rank, per split: reproduced entries first, then verified ones, each by
+    ROUGE-L (best first; ties by id); None for a suspect entry not reproduced and for a
+    reported row. Returns the rows."""
+    trust_order = {"reproduced": 0, "verified": 1}
+
+    def key(row: Row) -> tuple[int, bool, float, str]:
+        metric = row["metrics"].get("rougeL")
+        return (
+            trust_order[row["trust"]],
+            metric is None,
+            -metric["value"] if metric else 0.0,
+            row["id"],
+        )
+
+    by_split: dict[str, list[Row]] = {}
+    for row in rows:
+        row["rank"] = None
+        if ranked(row):
+            by_split.setdefault(row["split"], []).append(row)
+    for split_rows in by_split.values():
+        for position, row in enumerate(sorted(split_rows, key=key), start=1):
+            row["rank"] = position
+    return rows
+
+
+def _entry_row(
+    result: VerifyResult, board: Path, registry: Registry
+) -> tuple[Row | None, list[str]]:
+    """The entry's row, or None and why it is left out."""
+    data_missing = _data_missing(result.problems)
+    if result.problems and not data_missing:
+        return None, result.problems
+    trust = trust_of(result, board, recomputed=not result.problems)
+    if trust is None:
+        return None, result.problems
+    record = registry.get(result.submission.split.id)  # type: ignore[union-attr]
+    flags = flags_of(result, board, recomputed=not result.problems)
+    row = entry_row(result, trust, bool(record and record.public), flags)
+    nonfinite = [f"{where} is {what}" for where, what in nonfinite_fields(row)]
+    if nonfinite:  # verify refuses these; never let one reach the page's JSON
+        return None, [f"the board row would hold non-finite numbers: {', '.join(nonfinite)}"]
+    return row, []
+
+
 def collect_board(
     board: Path,
     data_paths: Mapping[str, Path] | None = None,
     paper_table: Path | None = None,
 ) -> tuple[Board, list[Excluded]]:
-    """The board of every entry that verifies, and the entries left out with why."""
+    """The board of every entry that verifies, and the entries left out with why. One broken
+    entry never stops the others from being shown."""
     from drp_bench.resources import paper_table_path
 
     board = Path(board)
     registry = load_registry(board)
     rows: list[Row] = []
     excluded: list[Excluded] = []
-    for result in verify_board(board, data_paths=data_paths):
-        data_missing = _data_missing(result.problems)
-        if result.problems and not data_missing:
-            excluded.append(Excluded(result.entry_id, result.problems))
-            continue
-        trust = trust_of(result, board, recomputed=not result.problems)
-        if trust is None:
-            excluded.append(Excluded(result.entry_id, result.problems))
-            continue
-        record = registry.get(result.submission.split.id)  # type: ignore[union-attr]
-        rows.append(entry_row(result, trust, public=bool(record and record.public)))
+    keys = existing_dedup_keys(board)
+    for folder in entry_folders(board):
+        try:
+            row, problems = _entry_row(
+                verify_entry(folder, board, data_paths, keys), board, registry
+            )
+        except Exception as e:  # whatever breaks in one entry, the others are still shown
+            row, problems = None, [f"could not be checked: {type(e).__name__}: {e}"]
+        if row is None:
+            excluded.append(Excluded(folder.name, problems))
+        else:
+            rows.append(row)
+    rank_rows(rows)
     rows.extend(reported_rows(paper_table or paper_table_path()))
     splits: list[Split] = [
         Split(id=s.id, title=s.title, description=s.description, num_samples=s.num_samples)

@@ -62,6 +62,9 @@ def submit_main(argv: list[str] | None = None) -> int:
     _board_arg(parser)
     _data_option(parser)
     args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # a suspect entry's flags
     try:
         entry = submit_run(
             args.run_dir,
@@ -109,7 +112,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no entries in {args.board / 'entries'}")
         return 0
-    rejected = 0
+    rejected = suspect = 0
     for result in verify_board(args.board, entries, dict(args.data)):
         if result.problems:
             rejected += 1
@@ -122,14 +125,22 @@ def _verify(args: argparse.Namespace) -> int:
             f"verified {result.entry_id}: {_scores(result.recomputed)} "
             f"(recomputed from {n} predictions)"
         )
+        suspect += bool(result.suspect)
+        for flag in result.suspect:
+            print(f"SUSPECT {result.entry_id}: {flag} (not ranked until reproduced)")
         if args.record:
             save_record(
                 args.board,
                 VERIFICATIONS,
                 result.entry_id,
-                {**content_hashes(result.raw or {}), "recomputed": result.recomputed},
+                {
+                    **content_hashes(result.raw or {}),
+                    "recomputed": result.recomputed,
+                    "suspect": result.suspect,
+                },
             )
-    print(f"{len(entries) - rejected} of {len(entries)} entries verified")
+    note = f" ({suspect} suspect: not ranked until reproduced)" if suspect else ""
+    print(f"{len(entries) - rejected} of {len(entries)} entries verified{note}")
     return 1 if rejected else 0
 
 
@@ -216,9 +227,11 @@ def _build(args: argparse.Namespace) -> int:
     from drp_bench.leaderboard.build import render_html, render_readme, write_site
 
     board, excluded = collect_board(args.board, dict(args.data))
-    for item in excluded:
-        print(f"left out {item.entry_id}: {len(item.problems)} problem(s)", file=sys.stderr)
-        for problem in item.problems:
+    for item in excluded:  # one line each, then the other problems
+        more = len(item.problems) - 1
+        extra = f" (and {more} more problem(s), below)" if more > 0 else ""
+        print(f"left out {item.entry_id}: {item.problems[0]}{extra}", file=sys.stderr)
+        for problem in item.problems[1:]:
             print(f"  - {problem}", file=sys.stderr)
     out = args.out or args.board
     if args.check:
@@ -239,8 +252,10 @@ def _build(args: argparse.Namespace) -> int:
         t: sum(r["trust"] == t for r in board["rows"])
         for t in ("reproduced", "verified", "reported")
     }
+    suspect = sum(bool(r["flags"]) and r["rank"] is None for r in board["rows"])
     print(
-        ", ".join(f"{n} {t}" for t, n in trust.items()) + f" rows; {len(excluded)} entries left out"
+        ", ".join(f"{n} {t}" for t, n in trust.items())
+        + f" rows ({suspect} suspect, not ranked); {len(excluded)} entries left out"
     )
     return 1 if excluded else 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any, Literal
 
@@ -35,6 +36,12 @@ MAX_NOTES_CHARS = 2_000
 MAX_ROWS = 1_000_000
 #: Largest accepted gap between a claimed metric (or CI bound) and the recomputed one.
 METRIC_TOLERANCE = 1e-6
+#: Sections of submission.json that hold measurements: a string spelling NaN or infinity
+#: there ("NaN", "inf") is refused like the number itself.
+NUMERIC_SECTIONS = ("metrics", "uvq", "compute", "judge")
+_NONFINITE_WORDS = frozenset(
+    sign + word for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")
+)
 
 #: Entry ids and split ids: lower-case, no path separators beyond the split's single "/".
 ENTRY_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,150}")
@@ -169,16 +176,21 @@ def slug(text: str, limit: int = 40) -> str:
     return out[:limit].strip("-") or "x"
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object, or {} for anything else (an untrusted file's field of the wrong type)."""
+    return value if isinstance(value, dict) else {}
+
+
 def derive_entry_id(submission: dict[str, Any]) -> str:
     """``<split>.<method>.<extractor>.<hash>``: readable, and the hash covers every field
     (but ``entry_id``), so an id names exactly one content."""
     body = {k: v for k, v in submission.items() if k != "entry_id"}
     digest = sha256_text(canonical_json(body)).split(":")[1][:12]
-    models = submission.get("models") or {}
-    main = models.get("extractor") or models.get("generator") or {}
+    models = json_object(submission.get("models"))
+    main = json_object(models.get("extractor") or models.get("generator"))
     parts = [
-        slug(str((submission.get("split") or {}).get("id", "split"))),
-        slug(str((submission.get("method") or {}).get("name", "method")), 20),
+        slug(str(json_object(submission.get("split")).get("id", "split"))),
+        slug(str(json_object(submission.get("method")).get("name", "method")), 20),
         slug(str(main.get("name", "model")), 40),
         digest,
     ]
@@ -189,17 +201,68 @@ def dedup_key(submission: dict[str, Any]) -> str:
     """Same models, method, settings and predictions -> same key (who and when do not count)."""
     models = {
         role: {k: m.get(k) for k in ("name", "hub_id", "revision", "sha256", "sampling")}
-        for role, m in (submission.get("models") or {}).items()
+        for role, m in json_object(submission.get("models")).items()
         if isinstance(m, dict)
     }
     return sha256_text(
         canonical_json(
             {
-                "split": (submission.get("split") or {}).get("id"),
+                "split": json_object(submission.get("split")).get("id"),
                 "method": submission.get("method"),
                 "hyperparameters": submission.get("hyperparameters"),
                 "models": models,
-                "predictions": (submission.get("predictions") or {}).get("sha256"),
+                "predictions": json_object(submission.get("predictions")).get("sha256"),
             }
         )
     )
+
+
+# ---------------------------------------------------------------- numbers that are numbers
+
+
+def scores_match(claimed: float, recomputed: float) -> bool:
+    """Equal within :data:`METRIC_TOLERANCE`, both finite (NaN or infinity never matches)."""
+    return (
+        math.isfinite(claimed)
+        and math.isfinite(recomputed)
+        and math.isclose(claimed, recomputed, rel_tol=0.0, abs_tol=METRIC_TOLERANCE)
+    )
+
+
+def _nonfinite_name(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def nonfinite_fields(obj: Any, where: str = "", strings: bool = False) -> list[tuple[str, str]]:
+    """``(field, what)`` for every NaN or infinite number in a JSON value, e.g.
+    ``("metrics.meteor.value", "NaN")``.
+
+    JSON has neither, but Python's ``json`` reads the tokens ``NaN``/``Infinity`` and an
+    overflowing number such as ``1e999`` as such floats. With ``strings``, a string spelling
+    one (``"NaN"``, ``"-inf"``) counts too."""
+    if isinstance(obj, dict):
+        return [
+            found
+            for key, value in obj.items()
+            for found in nonfinite_fields(value, f"{where}.{key}" if where else str(key), strings)
+        ]
+    if isinstance(obj, list):
+        return [
+            found
+            for i, value in enumerate(obj)
+            for found in nonfinite_fields(value, f"{where}[{i}]", strings)
+        ]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return [(where, _nonfinite_name(obj))]
+    if strings and isinstance(obj, str) and obj.strip().lower() in _NONFINITE_WORDS:
+        return [(where, f"the string {obj[:20]!r}")]
+    return []
+
+
+def submission_nonfinite(submission: dict[str, Any]) -> list[str]:
+    """Every non-finite number of submission.json as a one-line problem naming its field."""
+    return [
+        f"{SUBMISSION}: field {where!r} is {what} (every number in an entry must be finite)"
+        for key, value in submission.items()
+        for where, what in nonfinite_fields(value, str(key), strings=key in NUMERIC_SECTIONS)
+    ]

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from drp_bench.leaderboard.entry import json_object
+
 REPRODUCTIONS = "reproductions.json"
 VERIFICATIONS = "verifications.json"
 
@@ -38,7 +40,8 @@ def save_record(board: Path, name: str, entry_id: str, record: dict[str, Any]) -
     path = Path(board) / name
     tmp = path.with_suffix(".json.tmp")
     body = {"schema_version": "1", "records": dict(sorted(records.items()))}
-    tmp.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False)
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -48,7 +51,7 @@ def content_hashes(raw_submission: dict[str, Any]) -> dict[str, str]:
     predictions' sha256."""
     return {
         "entry_id": str(raw_submission.get("entry_id")),
-        "predictions_sha256": str((raw_submission.get("predictions") or {}).get("sha256")),
+        "predictions_sha256": str(json_object(raw_submission.get("predictions")).get("sha256")),
     }
 
 

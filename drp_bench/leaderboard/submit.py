@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import gzip
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -22,7 +23,6 @@ from drp_bench.data import naming
 from drp_bench.leaderboard.entry import (
     ENTRIES,
     ENTRY_SCHEMA_VERSION,
-    METRIC_TOLERANCE,
     PREDICTIONS,
     STAGING,
     SUBMISSION,
@@ -30,7 +30,9 @@ from drp_bench.leaderboard.entry import (
     dedup_key,
     derive_entry_id,
     is_local_path,
+    scores_match,
     sha256_text,
+    submission_nonfinite,
 )
 from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import find_split, load_registry
@@ -46,6 +48,8 @@ from drp_bench.run_folder import (
 from drp_bench.run_folder import (
     PREDICTIONS as RUN_PREDICTIONS,
 )
+
+log = logging.getLogger(__name__)
 
 IMPORT_PROVENANCE = "lmeval_import.json"
 #: Stage -> the role whose model answers it.
@@ -279,7 +283,7 @@ def build_submission(
         f"{m}: metrics.json {metrics.metrics.get(m)!r}, recomputed {c['value']!r}"
         for m, c in claims.items()
         if not isinstance(metrics.metrics.get(m), (int, float))
-        or abs(float(metrics.metrics[m]) - c["value"]) > METRIC_TOLERANCE
+        or not scores_match(float(metrics.metrics[m]), c["value"])
     ]
     if mismatches:
         raise SubmitError(
@@ -325,6 +329,9 @@ def build_submission(
     }
     if metrics.judge is not None:  # claimed as the run reported it (needs the judge's model)
         submission["judge"] = metrics.judge.model_dump()
+    nonfinite = submission_nonfinite(submission)
+    if nonfinite:
+        raise SubmitError(f"{run_dir}: the entry would hold numbers that are not finite", nonfinite)
     submission = json.loads(json.dumps(submission))  # plain JSON types (tuples -> lists)
     submission["entry_id"] = derive_entry_id(submission)
     return submission, pred_rows
@@ -332,9 +339,9 @@ def build_submission(
 
 def write_entry(folder: Path, submission: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     folder.mkdir(parents=True)
-    text = json.dumps(submission, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+    text = json.dumps(submission, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     (folder / SUBMISSION).write_text(text, encoding="utf-8")
-    data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
+    data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")  # strings only
     # mtime 0: the same rows give the same bytes
     with (
         open(folder / PREDICTIONS, "wb") as raw,
@@ -355,7 +362,9 @@ def submit_run(
 ) -> Path:
     """Write the run as ``<board>/entries/<id>/`` after verifying it; returns the folder.
 
-    Nothing is left behind when it is refused (:class:`SubmitError` with every problem)."""
+    Nothing is left behind when it is refused (:class:`SubmitError` with every problem). A
+    suspect entry (verified, not ranked until reproduced) is written, and each reason logged
+    as a warning."""
     from drp_bench.leaderboard.verify import existing_dedup_keys, verify_entry
 
     board = Path(board)
@@ -378,6 +387,8 @@ def submit_run(
             raise SubmitError(f"entry {entry_id} failed verification", result.problems)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, final)
+        for flag in result.suspect:
+            log.warning("SUSPECT %s: %s (not ranked until reproduced)", entry_id, flag)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):

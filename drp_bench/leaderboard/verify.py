@@ -12,8 +12,12 @@ split and the predictions are sound):
    sha256 and row count as declared, every sample id of the split exactly once;
 5. every metric and CI recomputed from the predictions against the split's references (read
    from the data and checked against the registered fingerprint) equals the claim within
-   :data:`~drp_bench.leaderboard.entry.METRIC_TOLERANCE`;
+   :data:`~drp_bench.leaderboard.entry.METRIC_TOLERANCE` (NaN or infinity never does);
 6. not a duplicate of an earlier entry (same split, method, settings, models, predictions).
+
+An entry that passes can still be *suspect* (:mod:`drp_bench.leaderboard.trust`): predictions
+that copy their references, or scores no honest entry reaches. Its numbers are right, so it
+verifies, but the board does not rank it until it is reproduced.
 
 Nothing is written, executed or unpickled; no path is taken from an entry's content.
 """
@@ -51,10 +55,14 @@ from drp_bench.leaderboard.entry import (
     dedup_key,
     derive_entry_id,
     is_local_path,
+    json_object,
+    scores_match,
     sha256_text,
+    submission_nonfinite,
 )
 from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import SplitError, SplitRecord, load_registry, split_references
+from drp_bench.leaderboard.trust import suspect_flags
 from drp_bench.leaderboard.view import BOARD_METRICS
 
 SHOWN = 5  # sample ids named per problem (the count is always given)
@@ -68,6 +76,8 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     claimed: dict[str, float] = field(default_factory=dict)
     recomputed: dict[str, float] = field(default_factory=dict)
+    #: why the entry is suspect (verified, but not ranked until reproduced); see trust.py
+    suspect: list[str] = field(default_factory=list)
     submission: Submission | None = None
     raw: dict[str, Any] | None = None
     predictions: dict[str, str] | None = None
@@ -180,6 +190,7 @@ def _read_submission(entry: Path, st: os.stat_result | None, result: VerifyResul
         problems.append(f"{SUBMISSION}: expected a JSON object, found {type(raw).__name__}")
         return
     result.raw = raw
+    problems.extend(submission_nonfinite(raw))
     try:
         result.submission = Submission.model_validate(raw)
     except ValidationError as e:
@@ -194,7 +205,7 @@ def _read_submission(entry: Path, st: os.stat_result | None, result: VerifyResul
     _long_strings(raw, "", problems)
     for key in ("config", "hyperparameters"):
         _local_paths(raw.get(key), key, problems)
-    _local_paths((raw.get("method") or {}).get("settings"), "method.settings", problems)
+    _local_paths(json_object(raw.get("method")).get("settings"), "method.settings", problems)
     claimed = raw.get("entry_id")
     if claimed != entry.name:
         problems.append(
@@ -364,12 +375,13 @@ def _check_scores(result: VerifyResult, data_paths: Mapping[str, Path] | None) -
             continue
         for key in ("value", "ci_low", "ci_high"):
             claimed = float(getattr(claim, key))
-            if abs(claimed - values[key]) > METRIC_TOLERANCE:
+            if not scores_match(claimed, values[key]):
                 name = metric if key == "value" else f"{metric} {key}"
                 result.problems.append(
                     f"{name}: claimed {claimed!r}, recomputed {values[key]!r} from the "
                     f"predictions (tolerance {METRIC_TOLERANCE})"
                 )
+    result.suspect = suspect_flags(split.sample_ids, preds, refs, result.recomputed)
 
 
 # ---------------------------------------------------------------- 6. duplicates

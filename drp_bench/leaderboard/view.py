@@ -47,6 +47,10 @@ class Row(TypedDict):
     id: str  # entry id (folder name under entries/); "paper:<dataset>:<method>:<model>" if reported
     split: str  # a Split id
     trust: Trust
+    #: per split: reproduced entries first, then verified ones, each by ROUGE-L; None: not
+    #: ranked (a suspect entry until it is reproduced, a reported row always)
+    rank: int | None
+    flags: list[str]  # why the entry is suspect (see leaderboard/trust.py); [] for most
     method: str  # method key, e.g. "drp"
     method_label: str  # e.g. "DRP"
     family: str | None  # the extractor's family (the generator's for methods without one)

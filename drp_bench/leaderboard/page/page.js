@@ -13,6 +13,10 @@
     verified: "every score recomputed by the leaderboard from the predictions",
     reported: "numbers copied from a paper, never verified",
   };
+  const SUSPECT_MEANING = "verified, but its predictions copy the references or its scores are "
+    + "above what review generation plausibly reaches: not ranked until reproduced";
+  const RANK_MEANING = "rank per split: reproduced entries first, then verified ones, each by "
+    + "ROUGE-L; suspect entries are not ranked until reproduced, reported rows never";
   const PALETTE = ["#1f77b4", "#e8710a", "#2ca02c", "#9467bd", "#0f9fb0", "#d6399a",
     "#8c564b", "#d62728", "#7f7f7f", "#a5a61f"];
   const SVG_NS = "http://www.w3.org/2000/svg";
@@ -110,6 +114,21 @@
     return el("span", { class: `badge trust-${trust}`, title: TRUST_MEANING[trust] || "" }, trust);
   }
 
+  /** Flagged (copied references, implausible scores) and not reproduced: shown, not ranked. */
+  function isSuspect(row) {
+    return row.flags.length > 0 && row.trust === "verified";
+  }
+
+  function suspectBadge(row) {
+    return el("span", { class: "badge trust-suspect", title: row.flags.join("\n") }, "suspect");
+  }
+
+  function rankTitle(row) {
+    if (row.rank !== null) return RANK_MEANING;
+    return isSuspect(row) ? `not ranked: suspect (${row.flags.join("; ")})`
+      : "not ranked: reported in a paper, never verified here";
+  }
+
   function visible(row) {
     return (!state.method || row.method === state.method) &&
       (!state.family || familyKey(row) === state.family);
@@ -119,6 +138,7 @@
 
   const metricValue = (key) => (row) => (row.metrics[key] ? row.metrics[key].value : null);
   const COLUMNS = [
+    { key: "rank", label: "#", num: true, ascFirst: true, value: (r) => r.rank },
     { key: "method", label: "Method", value: (r) => r.method_label },
     { key: "models", label: "Models", value: modelsText },
     { key: "params", label: "Params", num: true, value: (r) => r.params_b },
@@ -130,6 +150,7 @@
     { key: "date", label: "Date", value: (r) => r.date },
   ];
   const COLUMN_TITLES = {
+    rank: RANK_MEANING,
     params: "extractor parameters (the generator's for a method without an extractor)",
     family: "the extractor's model family",
     uvq: "unique valid difference features per sample",
@@ -148,11 +169,13 @@
     };
   }
 
+  /** Ranked rows by rank, then the unranked ones (suspect, reported) by ROUGE-L. */
   function defaultOrder(rows) {
     const key = METRICS.includes("rougeL") ? "rougeL" : METRICS[0];
     const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const byRank = comparator({ num: true, value: (r) => r.rank }, "asc");
     const byMetric = comparator({ num: true, value: metricValue(key) }, "desc");
-    return rows.slice().sort((a, b) => byMetric(a, b) || byId(a, b));
+    return rows.slice().sort((a, b) => byRank(a, b) || byMetric(a, b) || byId(a, b));
   }
 
   function metricCell(row, key) {
@@ -186,9 +209,13 @@
   function tableRow(row) {
     const tr = el("tr", {
       "data-entry": row.id, "data-method": row.method, "data-family": familyKey(row),
-      "data-trust": row.trust, class: `trust-${row.trust}`, tabindex: 0,
+      "data-trust": row.trust, "data-suspect": isSuspect(row) ? "true" : null,
+      class: `trust-${row.trust}` + (isSuspect(row) ? " suspect" : ""), tabindex: 0,
     });
+    const rank = el("td", { class: row.rank === null ? "num missing" : "num", "data-col": "rank",
+      title: rankTitle(row) }, row.rank === null ? NONE : String(row.rank));
     tr.append(
+      rank,
       el("td", { class: "method", "data-col": "method" }, row.method_label),
       modelsCell(row),
       plainCell("params", fmtParams(row.params_b), true),
@@ -196,7 +223,8 @@
       ...METRICS.map((key) => metricCell(row, key)),
       plainCell("uvq", fmtNumber(row.uvq, 2), true),
       plainCell("tokens", fmtTokens(row.tokens_per_sample), true),
-      el("td", { "data-col": "trust" }, trustBadge(row.trust)),
+      el("td", { "data-col": "trust" }, trustBadge(row.trust),
+        ...(isSuspect(row) ? [" ", suspectBadge(row)] : [])),
       plainCell("date", row.date, false),
     );
     tr.addEventListener("click", () => openDetail(row.id));
@@ -220,7 +248,7 @@
       }, column.label);
       const sortBy = () => {
         const current = state.sorts[split.id];
-        const first = column.num ? "desc" : "asc";
+        const first = column.num && !column.ascFirst ? "desc" : "asc";
         const dir = current && current.col === column.key
           ? (current.dir === "asc" ? "desc" : "asc") : first;
         state.sorts[split.id] = { col: column.key, dir };
@@ -393,7 +421,8 @@
           fill: s.reported ? "#fff" : s.color, stroke: s.reported ? s.color : "#fff",
           "stroke-width": s.reported ? 2 : 1.5,
         }, svg("title", null, `${s.label}, ${fmtParams(p.x)}: ${board.metrics[metric]} `
-          + `${p.y.toFixed(4)} (${p.row.trust}) \u2014 ${modelsText(p.row)}`));
+          + `${p.y.toFixed(4)} (${isSuspect(p.row) ? "suspect, " : ""}${p.row.trust}) \u2014 `
+          + modelsText(p.row)));
         circle.addEventListener("click", () => openDetail(p.row.id));
         g.append(circle);
       }
@@ -449,6 +478,13 @@
     const fact = (term, ...value) => facts.append(el("dt", null, term), el("dd", null, ...value));
     fact("entry", el("span", { class: "mono" }, row.id));
     fact("trust", trustBadge(row.trust), ` ${TRUST_MEANING[row.trust] || ""}`);
+    fact("rank", row.rank === null ? `${NONE} ${rankTitle(row)}` : `${row.rank} (${RANK_MEANING})`);
+    if (row.flags.length) {
+      const flags = el("ul", { id: "detail-flags" }, ...row.flags.map((f) => el("li", null, f)));
+      fact(isSuspect(row) ? "suspect" : "flags (reproduced)",
+        isSuspect(row) ? suspectBadge(row) : null, ` ${isSuspect(row) ? SUSPECT_MEANING : ""}`,
+        flags);
+    }
     fact("split", split ? split.title : row.split);
     fact("method", `${row.method_label} (${row.method})`);
     fact("submitter", row.submitter === null ? NONE : row.submitter);
@@ -587,7 +623,7 @@
       } else {
         section.append(el("div", { class: "chart", "data-split": split.id }),
           el("div", { class: "table-wrap" }, buildTable(split, rows)));
-        if (METRICS.includes("rougeL")) state.sorts[split.id] = { col: "rougeL", dir: "desc" };
+        state.sorts[split.id] = { col: "rank", dir: "asc" }; // ties (unranked): ROUGE-L
       }
       main.append(section);
     }
