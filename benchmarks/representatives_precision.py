@@ -9,7 +9,8 @@ empty embedding cache and picks DRP's representatives for ``num_users`` 1, 2, 4 
 - whether float32 gives the same representatives and prompts on both kernel sets (it does not
   on an AVX-512 machine: that is the problem), and whether float64 does (it must);
 - how many comparison items get the same representatives under float64 as under float32 (on the
-  machine's kernels), and how many samples keep all of theirs: the price in agreement;
+  machine's kernels), and how many samples keep all of theirs: the price in agreement; next to
+  it, the same count for float32 on the other kernels (what a change of CPU costs float32);
 - the wall time of each process (embedding the sample dominates): the price in time.
 
     python benchmarks/representatives_precision.py [--capabilities native default]
@@ -74,7 +75,8 @@ def main() -> None:
     print()
     print(
         f"num_users  float32 {first}={second}  float64 {first}={second}  "
-        f"float64 vs float32 ({first}): items  samples"
+        f"float64 vs float32 ({first}): items  samples  "
+        f"float32 {second} vs {first}: items  samples"
     )
     for n in results[first, "float32"]:
         f32a, f32b = results[first, "float32"][n], results[second, "float32"][n]
@@ -87,9 +89,12 @@ def main() -> None:
         items, n_items, samples, n_samples = agreement(
             f64a["representatives"], f32a["representatives"]
         )
+        kernels = agreement(f32b["representatives"], f32a["representatives"])
         print(
             f"{n:>9}  {same(f32a, f32b):>18}  {same(f64a, f64b):>18}  "
-            f"{items:>5}/{n_items} ({items / n_items:.1%})  {samples}/{n_samples}"
+            f"{items:>5}/{n_items} ({items / n_items:.1%})  {samples}/{n_samples}  "
+            f"{kernels[0]:>5}/{kernels[1]} ({kernels[0] / kernels[1]:.1%})  "
+            f"{kernels[2]}/{kernels[3]}"
         )
 
 
