@@ -110,6 +110,12 @@
     return el("span", { class: `badge trust-${trust}`, title: TRUST_MEANING[trust] || "" }, trust);
   }
 
+  function promptsNote(row) {
+    if (!row.prompts_label) return null;
+    const cls = row.other_prompts ? "prompts-note other" : "prompts-note";
+    return el("span", { class: cls, title: "prompt templates and method stages" }, ` ${row.prompts_label}`);
+  }
+
   function visible(row) {
     return (!state.method || row.method === state.method) &&
       (!state.family || familyKey(row) === state.family);
@@ -196,7 +202,7 @@
       ...METRICS.map((key) => metricCell(row, key)),
       plainCell("uvq", fmtNumber(row.uvq, 2), true),
       plainCell("tokens", fmtTokens(row.tokens_per_sample), true),
-      el("td", { "data-col": "trust" }, trustBadge(row.trust)),
+      el("td", { "data-col": "trust" }, trustBadge(row.trust), promptsNote(row)),
       plainCell("date", row.date, false),
     );
     tr.addEventListener("click", () => openDetail(row.id));
@@ -449,6 +455,7 @@
     const fact = (term, ...value) => facts.append(el("dt", null, term), el("dd", null, ...value));
     fact("entry", el("span", { class: "mono" }, row.id));
     fact("trust", trustBadge(row.trust), ` ${TRUST_MEANING[row.trust] || ""}`);
+    if (row.prompts_label) fact("prompts", row.prompts_label);
     fact("split", split ? split.title : row.split);
     fact("method", `${row.method_label} (${row.method})`);
     fact("submitter", row.submitter === null ? NONE : row.submitter);
