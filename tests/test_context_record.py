@@ -86,3 +86,20 @@ def test_a_row_without_context_reads_as_not_recorded(tiny_dataset, embedder, tmp
     row.pop("context")
     (tmp_path / "old.jsonl").write_text(json.dumps(row) + "\n")
     assert rf.read_predictions(tmp_path / "old.jsonl")[0].context is None
+
+
+def test_neighbours_are_recorded_with_their_retrieved_reviews(tiny_dataset, embedder) -> None:
+    from drp_bench.pipeline.context import build_contexts
+    from drp_bench.pipeline.record import context_record
+
+    contexts = build_contexts(tiny_dataset, False, False, 2, 1, 42, embedder, neighbours=2)
+    for ctx in contexts:
+        record = context_record(ctx)
+        assert record["past_reviews"] == [] and record["comparisons"] == []
+        assert [n["user_id"] for n in record["neighbours"]] == [n.user_id for n in ctx.neighbours]
+        assert len(record["neighbours"]) == 2 and ctx.sample.user_id not in {
+            n["user_id"] for n in record["neighbours"]
+        }
+        for entry, near in zip(record["neighbours"], ctx.neighbours, strict=True):
+            assert entry["reviews"] == [r.asin for r in near.reviews]
+            assert ctx.sample.target.asin not in entry["reviews"]
