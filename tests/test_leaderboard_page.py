@@ -217,7 +217,7 @@ def test_readme_has_one_table_per_split_sorted_by_rouge_l():
         "0.1500 [0.135, 0.165]",
     ]
     assert table[0].startswith("| DRP | Qwen2.5-7B-Instruct | 7B | Qwen2.5 | 0.0300 [0.027, 0.033]")
-    assert table[0].endswith("| 2.50 | 9,168 | reproduced | 2026-11-20 |")
+    assert table[0].endswith("| 2.50 | 9,168 | reproduced | 2026-11-20 | today's |")
     assert (
         "| R1-Distill-Qwen-7B (extractor, validator); Qwen2.5-7B-Instruct (summarizer, "
         "generator, normalizer) | 7B | R1-Distill |" in table[1]
