@@ -16,6 +16,7 @@ from drp_bench import run_folder
 from drp_bench.backends.base import Backend
 from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
+from drp_bench.methods.fingerprint import prompts_fingerprint
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.run_inputs import build_run_inputs, make_renderer
@@ -156,6 +157,7 @@ def _execute(
     metrics["context_time_s"] = round(context_s, 3)
     metrics["versions"] = package_versions()
     metrics["git_commit"] = git_commit()
+    metrics["prompts_sha256"] = prompts_fingerprint(cfg, renderer)
     metrics["dataset_fingerprint"] = dataset.fingerprint
     metrics = {"schema_version": run_folder.SCHEMA_VERSION, **metrics}
     # as written: the defaults of fields summarize_run leaves out filled in

@@ -13,8 +13,14 @@ folder written before the field existed (see :func:`upgrade_row_v0` and friends)
 ``"1"`` is before the LLM judge and the ``excluded`` sample status (:func:`upgrade_row_v1`,
 :func:`upgrade_metrics_v1`). Version ``"2"`` added: the ``judge`` and ``peer`` entries of a
 row's ``stages`` (``generate`` is absent for the ``peer`` method, which calls no model), the
-sample status ``excluded``, and metrics.json's ``judge`` and ``excluded_samples``. The JSON
-Schema of each file is published under ``results/schema/``::
+sample status ``excluded``, and metrics.json's ``judge`` and ``excluded_samples``. Version
+``"3"`` added a row's ``context``, the ids of what the sample's contexts held (retrieved past
+reviews, compared items with their representatives, neighbours, peer;
+:class:`SampleContextRecord`), so two runs can be compared context first, and metrics.json's
+``prompts_sha256``, the fingerprint of the prompts the run rendered
+(:mod:`drp_bench.methods.fingerprint`). Files of versions ``"0"``-``"2"`` read with both null,
+meaning not recorded (:func:`upgrade_row_v2`, :func:`upgrade_metrics_v2`); an lm-eval import
+writes null too. The JSON Schema of each file is published under ``results/schema/``::
 
     python -m drp_bench.run_folder --write-schemas results/schema
 """
@@ -40,9 +46,9 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 LEGACY_VERSION = "0"
-READABLE_VERSIONS = (LEGACY_VERSION, "1", SCHEMA_VERSION)
+READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", SCHEMA_VERSION)
 
 PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
@@ -95,9 +101,9 @@ def _number(value: Any) -> int | float:
 #: An int or a float, kept as given (a JSON bool is not a number here).
 Number = Annotated[int | float, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 
-#: "0" only in memory, for a file read from before the field existed; files hold "1" or "2".
+#: "0" only in memory, for a file read from before the field existed; files hold "1"-"3".
 Version = Annotated[
-    Literal["0", "1", "2"],
+    Literal["0", "1", "2", "3"],
     WithJsonSchema(
         {"const": SCHEMA_VERSION, "type": "string", "description": "run-folder schema version"}
     ),
@@ -266,6 +272,38 @@ class Stages(_Model):
         return out
 
 
+class ComparedItem(_Model):
+    """A compared item of the sample's user and the representatives chosen among its other
+    reviewers."""
+
+    asin: str
+    representatives: list[str] = Field(description="user ids, in the order the prompt has them")
+
+
+class NeighbourRecord(_Model):
+    """A similar other user (P-DB) and the asins of their retrieved reviews."""
+
+    user_id: str
+    reviews: list[str] = Field(description="asins, best-ranked first")
+
+
+class PeerRef(_Model):
+    """Whose review of which item the peer method took (both null: nobody else reviewed it)."""
+
+    user_id: str | None
+    asin: str | None
+
+
+class SampleContextRecord(_Model):
+    """What the sample's contexts held, as ids (no texts); a context the method does not
+    build is empty (null for ``peer``)."""
+
+    past_reviews: list[str] = Field(description="asins of the retrieved past reviews, in order")
+    comparisons: list[ComparedItem]
+    neighbours: list[NeighbourRecord]
+    peer: PeerRef | None
+
+
 class PredictionRow(_Model):
     """One line of predictions.jsonl: one sample, its prediction and every call behind it."""
 
@@ -285,6 +323,11 @@ class PredictionRow(_Model):
     failed_stages: list[StageName]
     stages: Stages
     error: str | None = Field(description="the generate call's error")
+    context: SampleContextRecord | None = Field(
+        default=None,
+        description="the ids the sample's contexts held; null: not recorded (version < 3, or "
+        "an lm-eval import)",
+    )
 
 
 class PredictionRows(list[PredictionRow]):
@@ -404,6 +447,11 @@ class MetricsFile(_Model):
     context_time_s: float | None = Field(description="null when not recorded (version 0)")
     versions: dict[str, str]
     git_commit: str | None
+    prompts_sha256: str | None = Field(
+        default=None,
+        description="drp_bench.methods.fingerprint.prompts_fingerprint: the method's stages, "
+        "its templates' text and the prompt settings; null: not recorded (version < 3)",
+    )
     dataset_fingerprint: dict[str, str] = Field(description="data file -> sha256")
 
 
@@ -527,6 +575,28 @@ _UPGRADES_V1 = {
 }
 
 
+# ---------------------------------------------------------------- version 2 (before contexts)
+
+
+def upgrade_row_v2(row: dict[str, Any]) -> dict[str, Any]:
+    """A predictions row of version 2 (or older, upgraded): its contexts were not recorded
+    (``context`` null)."""
+    return {**row, "context": row.get("context")}
+
+
+def upgrade_metrics_v2(obj: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json of version 2 (or older, upgraded): the prompts' fingerprint was not
+    recorded (``prompts_sha256`` null)."""
+    return {**obj, "prompts_sha256": obj.get("prompts_sha256")}
+
+
+_UPGRADES_V2: dict[type[BaseModel], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    PredictionRow: upgrade_row_v2,
+    MetricsFile: upgrade_metrics_v2,
+    ErrorFile: dict,  # error.json: unchanged in version 3
+}
+
+
 # ---------------------------------------------------------------- validation and errors
 
 
@@ -617,6 +687,8 @@ def parse(model: type[M], obj: Any, path: Path, line: int | None = None) -> M:
         obj = _UPGRADES_V0[model](obj)
     if version in (LEGACY_VERSION, "1"):
         obj = _UPGRADES_V1[model](obj)
+    if version in (LEGACY_VERSION, "1", "2"):
+        obj = _UPGRADES_V2[model](obj)
     try:
         return model.model_validate(obj)
     except ValidationError as e:

@@ -20,6 +20,7 @@ import pytest
 from drp_bench import evaluate
 from drp_bench.leaderboard import cli
 from drp_bench.leaderboard.board import collect_board
+from drp_bench.leaderboard.build import render_html, render_readme
 from drp_bench.leaderboard.entry import (
     PREDICTIONS,
     SUBMISSION,
@@ -32,6 +33,7 @@ from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import load_registry, register_split
 from drp_bench.leaderboard.submit import SubmitError, submit_run
 from drp_bench.leaderboard.verify import verify_board, verify_entry
+from drp_bench.run_folder import PREDICTIONS as PRED_RUN
 from tests.test_api import EchoModel
 
 SPLIT = "music_sample/test-3"
@@ -499,3 +501,108 @@ def test_a_reproduction_says_when_other_code_re_ran_the_entry() -> None:
     unknown = Reproduction("e", Path("r"), 3, entry_commit=None, commit_here="def")
     assert not same.other_code and other.other_code and not unknown.other_code
     assert not other.identical
+
+
+# ---------------------------------------------------------------- contexts and prompts
+
+
+def test_an_entry_carries_the_runs_contexts_and_prompt_fingerprint(made, board: Path) -> None:
+    from drp_bench.run_folder import read_metrics, read_predictions
+
+    entry, run = the_entry(board), made[1]
+    sub, rows = read_sub(entry), read_rows(entry)
+    assert sub["prompts_sha256"] == read_metrics(run / "metrics.json").prompts_sha256
+    assert sub["prompts_sha256"].startswith("sha256:")
+    contexts = {r.sample_id: r.context.to_json_dict() for r in read_predictions(run / PRED_RUN)}
+    assert {r["sample_id"]: r["context"] for r in rows} == contexts
+    assert all(r["context"]["past_reviews"] for r in rows), "RAG retrieves past reviews"
+    rows[0]["context"]["past_reviews"].append("x" * 401)
+    write_rows(entry, rows)
+    assert any("context.past_reviews[" in p for p in problems(board, entry)), "ids are bounded"
+
+
+def test_the_board_marks_an_entry_made_with_other_prompts(board: Path) -> None:
+    def row_of(entry: Path) -> dict:
+        view, excluded = collect_board(board)
+        assert excluded == []
+        (row,) = [r for r in view["rows"] if r["id"] == entry.name]
+        return row
+
+    entry = the_entry(board)
+    today = row_of(entry)
+    assert today["other_prompts"] is False and today["prompts_label"] is None
+    sub = read_sub(entry)
+    sub["prompts_sha256"], sub["git_commit"] = "sha256:" + "0" * 64, "1a2b3c4d5e6f7a8b9c0d"
+    write_sub(entry, sub)
+    entry = reseal(entry)
+    other = row_of(entry)
+    assert other["other_prompts"] is True
+    assert other["prompts_label"] == "made with other prompts (commit 1a2b3c4d5e6f)"
+    view, _ = collect_board(board)
+    readme = render_readme(view)
+    assert "made with other prompts (commit 1a2b3c4d5e6f)" in readme
+    assert '"other_prompts":true' in render_html(view)
+    sub = read_sub(entry)
+    del sub["prompts_sha256"]  # an entry made before the fingerprint was recorded
+    write_sub(entry, sub)
+    entry = reseal(entry)
+    assert row_of(entry)["prompts_label"] == "prompts not recorded (commit 1a2b3c4d5e6f)"
+
+
+def test_where_a_reproduction_runs() -> None:
+    from drp_bench.leaderboard.reproduce import ReproduceError, where_to_run
+
+    fp, other = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    assert where_to_run(fp, "c1", "c2", fp)[0] is None, "same prompts: this checkout"
+    assert where_to_run(fp, "c1", "c2", other) == (
+        "c1",
+        "it was made with other prompts than this checkout's",
+    )
+    assert where_to_run(None, "c1", "c1", other)[0] is None, "unknown prompts, same commit"
+    assert where_to_run(None, "c1", "c2", other)[0] == "c1", "unknown prompts, other commit"
+    with pytest.raises(ReproduceError, match=r"names no drp-bench commit.*--here"):
+        where_to_run(fp, None, "c2", other)
+    with pytest.raises(ReproduceError, match="uncommitted changes"):
+        where_to_run(fp, "c1+dirty", "c2", other)
+
+
+def test_a_commit_missing_from_the_history_says_to_fetch_it(tmp_path: Path) -> None:
+    from drp_bench.leaderboard.reproduce import ReproduceError, code_repository, worktree_at
+
+    repo = code_repository()
+    missing = pytest.raises(ReproduceError, match=r"not in the history of .*git .*fetch")
+    with missing, worktree_at(repo, "0" * 40, tmp_path):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_divergence_is_named_at_the_step_it_happens() -> None:
+    from drp_bench.leaderboard.reproduce import divergences
+
+    def ctx(past=("A", "B"), reps=("u1", "u2"), peer=None) -> dict:
+        return {
+            "past_reviews": list(past),
+            "comparisons": [{"asin": "X", "representatives": ["u9"]},
+                            {"asin": "Y", "representatives": list(reps)}],
+            "neighbours": [],
+            "peer": peer,
+        }  # fmt: skip
+
+    ids = ["s1", "s2", "s3", "s4", "s5"]
+    entry = {s: "same" for s in ids}
+    here = {**entry, "s3": "other", "s5": "other"}
+    mine = {s: ctx() for s in ids}
+    theirs = {
+        **mine,
+        "s1": ctx(reps=("u1", "u3")),
+        "s2": ctx(past=("A", "C")),
+        "s4": ctx(peer={"user_id": "u7", "asin": "T"}),
+    }
+    assert divergences(ids, entry, mine, here, theirs) == {
+        "s1": "context (representatives of item Y: [u1, u2] vs [u1, u3])",
+        "s2": "context (retrieved past reviews: [A, B] vs [A, C])",
+        "s3": "prediction (same context)",
+        "s4": "context (peer: None vs u7)",
+        "s5": "prediction (same context)",
+    }
+    assert divergences(ids, entry, None, here, theirs) == {"s3": "prediction", "s5": "prediction"}

@@ -1,6 +1,8 @@
 """``leaderboard reproduce`` on a real embedded-model entry: re-run with an empty call cache,
-identical predictions; and an entry whose predictions were edited (scores re-claimed, id
-re-derived, so it still verifies) fails, naming the samples that differ."""
+identical contexts and predictions; an entry whose predictions were edited (scores
+re-claimed, id re-derived, so it still verifies) fails, naming the samples that differ and the
+step; a DRP entry with one representative id altered fails at that sample's context, naming
+the item and both lists; an entry without contexts is compared on its predictions only."""
 
 from __future__ import annotations
 
@@ -41,11 +43,14 @@ def test_reproduce_passes_on_a_real_embedded_model_entry(entry_board, capsys) ->
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"REPRODUCED {entry.name}: 3 of 3 predictions identical, same models" in out
+    assert "re-ran with this checkout's code (its prompts are this checkout's)" in out
+    assert "compared contexts and predictions" in out
     metrics = json.loads((work / "run" / "metrics.json").read_text())
     assert metrics["calls"]["cached"] == 0, "a fresh cache: every call made again"
     assert metrics["calls"]["total"] == 3
     record = load_records(board, REPRODUCTIONS)[entry.name]
     assert record["identical"] is True and record["predictions_sha256"].startswith("sha256:")
+    assert record["ran_at_commit"] == record["git_commit"] and not record["at_entry_commit"]
 
 
 def test_reproduce_fails_on_edited_predictions_naming_the_samples(
@@ -81,4 +86,90 @@ def test_reproduce_fails_on_edited_predictions_naming_the_samples(
     out = capsys.readouterr().out
     assert code == 1
     assert f"NOT REPRODUCED {forged.name}" in out
-    assert f"1 of 3 predictions differ: {rows[1]['sample_id']}" in out
+    assert f"1 of 3 samples differ: {rows[1]['sample_id']}" in out
+    assert f"{rows[1]['sample_id']}: at prediction (same context)" in out
+
+
+# ---------------------------------------------------------------- a DRP entry's contexts
+
+DRP_SPLIT = "music_sample/test-2"
+DRP = [
+    "method=drp", "method.validate=false", "dataset.limit=2", "num_retrieved=1", "num_users=2",
+    "extractor.sampling.max_tokens=8", "generator.sampling.max_tokens=8",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def drp_board(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(board, the DRP entry, the call cache of the run that made it)."""
+    root = tmp_path_factory.mktemp("reproduce-drp")
+    board, cache = root / "board", root / "calls.sqlite"
+    register_split(board, DRP_SPLIT, "bundled:music_sample", limit=2)
+    run = evaluate([*DRP, f"cache.path={cache}"], out_dir=root / "run")
+    assert run.status == "complete"
+    return board, submit_run(run.run_dir, board, submitter="ci"), cache
+
+
+def _forge(entry: Path, edit) -> Path:
+    """A copy of ``entry`` with its rows edited by ``edit``, re-sealed (still verifies)."""
+    import shutil
+
+    forged = entry.parent / "forged"
+    shutil.rmtree(forged, ignore_errors=True)
+    shutil.copytree(entry, forged)
+    rows = read_rows(forged)
+    edit(rows)
+    write_rows(forged, rows)
+    return reseal(forged)
+
+
+def test_an_altered_representative_is_named_at_the_context_step(drp_board, capsys) -> None:
+    board, entry, cache = drp_board
+    rows = read_rows(entry)
+    target = next(r for r in rows if r["context"]["comparisons"])
+    item = target["context"]["comparisons"][0]
+    real = list(item["representatives"])
+    fake = [*real[:-1], "SOMEONE-ELSE"]
+
+    def alter(rows: list[dict]) -> None:
+        for row in rows:
+            if row["sample_id"] == target["sample_id"]:
+                row["context"]["comparisons"][0]["representatives"] = fake
+
+    forged = _forge(entry, alter)
+    assert verify_entry(forged, board).problems == []
+    work = board.parent / "forged-run"
+    code = cli.main(
+        ["reproduce", forged.name, "--board", str(board), "--work-dir", str(work),
+         "--cache", str(cache), "--record"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert f"NOT REPRODUCED {forged.name}" in out
+    assert "1 of 2 samples differ" in out
+    expected = (
+        f"context (representatives of item {item['asin']}: [{', '.join(fake)}] vs "
+        f"[{', '.join(real)}])"
+    )
+    assert f"{target['sample_id']}: at {expected}" in out
+    record = load_records(board, REPRODUCTIONS)[forged.name]
+    assert record["divergences"] == {target["sample_id"]: expected}
+    assert record["identical"] is False and record["contexts_compared"] is True
+
+
+def test_an_entry_without_contexts_is_compared_on_predictions_only(drp_board, capsys) -> None:
+    board, entry, cache = drp_board
+
+    def strip(rows: list[dict]) -> None:
+        for row in rows:
+            del row["context"]
+
+    old = _forge(entry, strip)
+    code = cli.main(
+        ["reproduce", old.name, "--board", str(board), "--work-dir",
+         str(board.parent / "old-run"), "--cache", str(cache)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"REPRODUCED {old.name}: 2 of 2 predictions identical" in out
+    assert "compared predictions only (the entry has no recorded contexts)" in out

@@ -96,6 +96,9 @@ def test_a_peer_run_is_complete_with_excluded_samples_left_out(tmp_path: Path):
     for row in rows:
         assert row.stages.generate is None and row.stages.peer is not None
         assert row.failed_stages == [] and row.error is None
+        peer = row.context.peer if row.context else None  # the context, as ids
+        assert peer is not None and peer.user_id == row.stages.peer.peer_user_id
+        assert peer.asin == (None if row.status == "excluded" else row.target_asin)
         others = _others(dataset, row.target_asin, row.user_id)
         if row.status == "excluded":
             assert row.prediction == "" and not others

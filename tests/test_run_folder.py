@@ -13,6 +13,7 @@ import pytest
 
 from drp_bench import run_folder as rf
 from drp_bench.backends.pool import BackendPool
+from drp_bench.methods.fingerprint import prompts_fingerprint
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
@@ -27,6 +28,7 @@ DATA = Path(__file__).resolve().parent / "data"
 OLD_RUN = DATA / "run_folder_v0"
 OLD_FAILED_RUN = DATA / "run_folder_v0_failed"
 V1_RUN = DATA / "run_folder_v1"
+V2_RUN = DATA / "run_folder_v2"
 V = rf.SCHEMA_VERSION
 PUBLISHED = REPO / "results" / "schema"
 
@@ -61,6 +63,7 @@ def metrics_of(cfg, dataset, records, pipeline: Pipeline) -> dict[str, Any]:
     metrics["context_time_s"] = 0.25
     metrics["versions"] = package_versions()
     metrics["git_commit"] = git_commit()
+    metrics["prompts_sha256"] = prompts_fingerprint(cfg, pipeline.renderer)
     metrics["dataset_fingerprint"] = {"reviews.jsonl": "sha256:00ff"}
     return metrics
 
@@ -187,7 +190,7 @@ def test_metrics_json_with_a_wrong_type_names_file_and_field(good_folder):
 def test_metrics_json_with_an_unknown_field_names_it(good_folder):
     path = _edit_metrics(good_folder, lambda o: o["calls"].update(retried=2))
     assert _error(rf.read_metrics, path) == (
-        f"{path}: field 'calls.retried': unknown field (not in schema version 2)"
+        f"{path}: field 'calls.retried': unknown field (not in schema version {V})"
     )
 
 
@@ -197,8 +200,8 @@ def test_metrics_json_with_a_missing_field_names_it(good_folder):
 
 
 def test_metrics_json_of_a_newer_version_is_refused(good_folder):
-    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="3"))
-    assert "field 'schema_version': '3' is not a version this drp-bench reads" in _error(
+    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="4"))
+    assert "field 'schema_version': '4' is not a version this drp-bench reads" in _error(
         rf.read_metrics, path
     )
 
@@ -301,7 +304,7 @@ def test_report_reads_the_old_folders():
 # ---------------------------------------------------------------- version 1
 
 
-def test_a_version_1_run_folder_reads_with_the_version_2_defaults(tmp_path):
+def test_a_version_1_run_folder_reads_with_the_later_defaults(tmp_path):
     rows = rf.read_predictions(V1_RUN / rf.PREDICTIONS)
     assert rows and {r.schema_version for r in rows} == {"1"}
     assert all(r.stages.generate is not None for r in rows)
@@ -309,15 +312,32 @@ def test_a_version_1_run_folder_reads_with_the_version_2_defaults(tmp_path):
     metrics = rf.read_metrics(V1_RUN / rf.METRICS)
     assert metrics.schema_version == "1" and metrics.status == "complete"
     assert metrics.excluded_samples == 0 and metrics.judge is None
-    # re-written, it is a version-2 folder with the defaults written out
+    assert all(r.context is None for r in rows) and metrics.prompts_sha256 is None
+    # re-written, it is a current-version folder with the defaults written out
     rf.write_predictions(tmp_path / rf.PREDICTIONS, rows)
     rf.write_metrics(tmp_path / rf.METRICS, metrics)
     written = json.loads((tmp_path / rf.METRICS).read_text())
-    assert written["schema_version"] == V == "2"
+    assert written["schema_version"] == V == "3"
     assert written["excluded_samples"] == 0 and written["judge"] is None
+    assert written["prompts_sha256"] is None
+    first = json.loads((tmp_path / rf.PREDICTIONS).read_text().splitlines()[0])
+    assert first["context"] is None, "null: not recorded"
     assert {r.schema_version for r in rf.read_predictions(tmp_path / rf.PREDICTIONS)} == {V}
     run = read_run(V1_RUN)
     assert run.status == "complete" and run.done == 3
+
+
+def test_a_version_2_run_folder_reads_with_contexts_not_recorded(tmp_path):
+    rows = rf.read_predictions(V2_RUN / rf.PREDICTIONS)
+    assert len(rows) == 2 and {r.schema_version for r in rows} == {"2"}
+    assert all(r.context is None and len(r.past_reviews) == 3 for r in rows)
+    metrics = rf.read_metrics(V2_RUN / rf.METRICS)
+    assert metrics.schema_version == "2" and metrics.prompts_sha256 is None
+    rf.write_predictions(tmp_path / rf.PREDICTIONS, rows)
+    again = rf.read_predictions(tmp_path / rf.PREDICTIONS)
+    assert {r.schema_version for r in again} == {V} and again[0].context is None
+    run = read_run(V2_RUN)
+    assert run.status == "complete" and run.done == 2
 
 
 def test_a_version_2_row_with_judge_and_peer_round_trips(tmp_path):

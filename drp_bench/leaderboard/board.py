@@ -140,7 +140,25 @@ def entry_row(result: VerifyResult, trust: Trust, public: bool, flags: list[str]
         settings=settings,
         samples=samples,  # type: ignore[typeddict-item]
         source=None,
+        **prompts_fields(sub.prompts_sha256, sub.git_commit, sub.config),
     )
+
+
+def prompts_fields(
+    entry_sha256: str | None, commit: str | None, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``other_prompts`` and ``prompts_label`` of an entry: its prompts against today's
+    (drp_bench.methods.fingerprint; the entry's config as reproduce runs it here)."""
+    from drp_bench.leaderboard.reproduce import prompts_status
+
+    status = prompts_status(entry_sha256, config)
+    made = f" (commit {commit[:12]})" if commit else ""
+    if status == "current":
+        return {"other_prompts": False, "prompts_label": None}
+    if status == "other":
+        return {"other_prompts": True, "prompts_label": f"made with other prompts{made}"}
+    what = "prompts not recorded" if entry_sha256 is None else "prompts not comparable here"
+    return {"other_prompts": None, "prompts_label": what + made}
 
 
 # ---------------------------------------------------------------- the paper's rows
@@ -206,6 +224,8 @@ def reported_rows(table: Path) -> list[Row]:
                 settings={"dataset": dataset},
                 samples=[],
                 source=PAPER_SOURCE,
+                other_prompts=None,
+                prompts_label=None,
             )
         )
     return rows

@@ -134,6 +134,7 @@ def _readme_cells(row: Row, metrics: dict[str, str]) -> list[str]:
         MISSING if tokens is None else f"{tokens:,.0f}",
         md_cell(trust_text(row)),
         md_cell(row["date"]),
+        md_cell(row["prompts_label"] or ("today's" if row["other_prompts"] is False else MISSING)),
     ]
 
 
@@ -168,11 +169,13 @@ def render_readme(board: Board) -> str:
         "`index.html` next to this file is the interactive page: "
         "sortable and filterable tables, the scaling chart and each entry's details.",
         "Params: the extractor's parameters (the generator's for a method without one); "
-        "Family: that model's family.",
+        "Family: that model's family. Prompts: whether the entry was made with today's "
+        "prompt templates and method stages (an entry made with other prompts is reproduced "
+        "at its own commit).",
     ]
     header = ["#", "Method", "Models", "Params", "Family", *metrics.values()]
-    header += ["UVQ", "Tokens/sample", "Trust", "Date"]
-    align = ["---:"] + ["---"] * 4 + ["---:"] * (len(metrics) + 2) + ["---"] * 2
+    header += ["UVQ", "Tokens/sample", "Trust", "Date", "Prompts"]
+    align = ["---:"] + ["---"] * 4 + ["---:"] * (len(metrics) + 2) + ["---"] * 3
     for split in board["splits"]:
         rows = board_order([row for row in board["rows"] if row["split"] == split["id"]])
         lines += ["", f"## {md_cell(split['title'])}", ""]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from drp_bench.leaderboard.view import BOARD_METRICS
+
+if TYPE_CHECKING:
+    from drp_bench.leaderboard.reproduce import Reproduction
 
 DEFAULT_BOARD = Path("results/leaderboard")
 
@@ -193,33 +197,49 @@ def _reproduce(args: argparse.Namespace) -> int:
             work_dir=args.work_dir,
             use_cache=args.cache,
             record=args.record,
+            here=args.here,
         )
     except (ReproduceError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    _print_reproduction(outcome)
+    return 0 if outcome.identical else 1
+
+
+def _print_reproduction(outcome: Reproduction) -> None:
+    where = (
+        f"re-ran at the entry's commit {outcome.ran_at} ({outcome.why})"
+        if outcome.at_entry_commit
+        else f"re-ran with this checkout's code ({outcome.why})"
+    )
+    compared = (
+        "contexts and predictions"
+        if outcome.contexts_compared
+        else "predictions only (the entry has no recorded contexts)"
+    )
     if outcome.identical:
         print(
             f"REPRODUCED {outcome.entry_id}: {outcome.samples} of {outcome.samples} predictions "
             f"identical, same models ({outcome.wall_time_s} s; run folder {outcome.run_dir})"
         )
-        return 0
+        print(f"  {where}; compared {compared}")
+        return
     print(f"NOT REPRODUCED {outcome.entry_id} (run folder {outcome.run_dir}):")
+    print(f"  {where}; compared {compared}")
     for line in outcome.model_mismatches:
         print(f"  - model differs: {line}")
     if outcome.differing:
         shown = ", ".join(outcome.differing[:10])
         more = f" (and {len(outcome.differing) - 10} more)" if len(outcome.differing) > 10 else ""
-        print(
-            f"  - {len(outcome.differing)} of {outcome.samples} predictions differ: {shown}{more}"
-        )
+        print(f"  - {len(outcome.differing)} of {outcome.samples} samples differ: {shown}{more}")
+        for sid in outcome.differing[:10]:
+            print(f"    {sid}: at {outcome.divergences[sid]}")
     if outcome.other_code:
         print(
-            f"  - the entry was made with drp-bench at commit {outcome.entry_commit}, this is "
-            f"{outcome.commit_here}: prompts or code may have changed since (git log "
-            f"{outcome.entry_commit}..{outcome.commit_here} -- drp_bench/prompts); re-run at "
-            "the entry's commit to reproduce it with its own code"
+            f"  - the entry was made with drp-bench at commit {outcome.entry_commit}, this ran "
+            f"at {outcome.ran_at}: code may have changed since (git log "
+            f"{outcome.entry_commit}..{outcome.ran_at})"
         )
-    return 1
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -290,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     _board_arg(p)
     p.set_defaults(func=_register)
 
-    p = sub.add_parser("reproduce", help="re-run an entry's config and compare predictions")
+    p = sub.add_parser(
+        "reproduce", help="re-run an entry's config; compare contexts, then predictions"
+    )
     p.add_argument("entry", help="entry id or folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--work-dir", type=Path, default=None)
@@ -299,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         help="answer from this call cache (default: an empty one, so every call is made again)",
     )  # fmt: skip
     p.add_argument("--record", action="store_true", help="record the outcome")
+    p.add_argument(
+        "--here", action="store_true",
+        help="re-run with this checkout's code even when the entry was made with other "
+        "prompts (default: at the entry's own commit, in a temporary git worktree)",
+    )  # fmt: skip
     _board_arg(p)
     _data_option(p)
     p.set_defaults(func=_reproduce)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,8 @@ MAX_STAGE_OUTPUT_CHARS = 50_000
 MAX_FIELD_CHARS = 10_000  # any other string (notes: MAX_NOTES_CHARS)
 MAX_NOTES_CHARS = 2_000
 MAX_ROWS = 1_000_000
+MAX_ID_CHARS = 400  # a sample, user or item id
+MAX_CONTEXT_ITEMS = 1_000  # entries of one list of a row's context
 #: Largest accepted gap between a claimed metric (or CI bound) and the recomputed one.
 METRIC_TOLERANCE = 1e-6
 #: Sections of submission.json that hold measurements: a string spelling NaN or infinity
@@ -137,18 +139,55 @@ class Submission(_Strict):
         description="the LLM judge's score as the run reported it (metrics.judge=true): not "
         "recomputed by verify, since that needs the judge's model; reproduce re-runs it",
     )
+    prompts_sha256: str | None = Field(
+        default=None,
+        pattern=SHA256_RE,
+        description="drp_bench.methods.fingerprint.prompts_fingerprint of the run (method "
+        "stages, template texts, prompt settings); absent or null: prompts unknown",
+    )
 
 
 class StageOutput(_Strict):
     output: str = Field(max_length=MAX_STAGE_OUTPUT_CHARS)
 
 
-class EntryPrediction(_Strict):
-    """One line of predictions.jsonl.gz."""
+Id = Annotated[str, Field(max_length=MAX_ID_CHARS)]
+Ids = Annotated[list[Id], Field(max_length=MAX_CONTEXT_ITEMS)]
 
-    sample_id: str = Field(min_length=1, max_length=400)
+
+class ContextItem(_Strict):
+    asin: Id
+    representatives: Ids
+
+
+class ContextNeighbour(_Strict):
+    user_id: Id
+    reviews: Ids
+
+
+class ContextPeer(_Strict):
+    user_id: Id | None
+    asin: Id | None
+
+
+class EntryContext(_Strict):
+    """The ids the sample's contexts held (the run's ``context``, run_folder
+    ``SampleContextRecord``): what ``reproduce`` compares before the prediction."""
+
+    past_reviews: Ids
+    comparisons: list[ContextItem] = Field(max_length=MAX_CONTEXT_ITEMS)
+    neighbours: list[ContextNeighbour] = Field(max_length=MAX_CONTEXT_ITEMS)
+    peer: ContextPeer | None
+
+
+class EntryPrediction(_Strict):
+    """One line of predictions.jsonl.gz (``context`` absent: an entry made before contexts
+    were recorded, or an lm-eval import)."""
+
+    sample_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     prediction: str = Field(max_length=MAX_PREDICTION_CHARS)
     stages: dict[str, list[StageOutput]] | None = None
+    context: EntryContext | None = None
 
 
 # ---------------------------------------------------------------- ids and keys

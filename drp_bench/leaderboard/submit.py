@@ -218,6 +218,8 @@ def _prediction_rows(
     for sid in order:
         row = by_id[sid]
         item: dict[str, Any] = {"sample_id": sid, "prediction": row.prediction}
+        if row.context is not None:  # what reproduce compares first
+            item["context"] = row.context.to_json_dict()
         if with_stages:
             stages: dict[str, list[dict[str, str]]] = {}
             for stage, call in row.stages.calls():
@@ -329,6 +331,8 @@ def build_submission(
     }
     if metrics.judge is not None:  # claimed as the run reported it (needs the judge's model)
         submission["judge"] = metrics.judge.model_dump()
+    if metrics.prompts_sha256 is not None:  # null: a run made before it was recorded
+        submission["prompts_sha256"] = metrics.prompts_sha256
     nonfinite = submission_nonfinite(submission)
     if nonfinite:
         raise SubmitError(f"{run_dir}: the entry would hold numbers that are not finite", nonfinite)

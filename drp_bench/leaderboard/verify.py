@@ -50,6 +50,7 @@ from drp_bench.leaderboard.entry import (
     PREDICTIONS,
     STAGING,
     SUBMISSION,
+    EntryContext,
     EntryPrediction,
     Submission,
     dedup_key,
@@ -81,6 +82,7 @@ class VerifyResult:
     submission: Submission | None = None
     raw: dict[str, Any] | None = None
     predictions: dict[str, str] | None = None
+    contexts: dict[str, EntryContext | None] | None = None  # None: contexts not recorded
     split: SplitRecord | None = None
 
     @property
@@ -344,6 +346,8 @@ def _read_predictions(entry: Path, st: os.stat_result | None, result: VerifyResu
             )
         if not (duplicated or missing or extra):
             result.predictions = {r.sample_id: r.prediction for r in rows}
+            if any(r.context is not None for r in rows):
+                result.contexts = {r.sample_id: r.context for r in rows}
 
 
 # ---------------------------------------------------------------- 5. scores

@@ -66,6 +66,8 @@ class Row(TypedDict):
     settings: dict[str, str]  # flat "key": "value" hyper-parameters for the detail view
     samples: list[SamplePair]  # a few predictions next to their references (detail view)
     source: str | None  # for reported rows: where the number comes from
+    other_prompts: bool | None  # made with other prompts than today's; None: unknown/reported
+    prompts_label: str | None  # e.g. "made with other prompts (commit 1a2b3c4)"; None: today's
 
 
 class Split(TypedDict):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "prompts"
 
@@ -98,6 +99,24 @@ class PromptRenderer:
         except jinja2.TemplateNotFound:
             return False
         return True
+
+    def sources(self, templates: Sequence[str]) -> dict[str, str]:
+        """Template file name -> its text, for ``templates``, their ``.system`` parts and every
+        template they import, include or extend (as this renderer finds them: ``prompts.dir``
+        first)."""
+        todo = [t if t.endswith(".j2") else f"{t}.j2" for t in templates]
+        todo += [f"{t.removesuffix('.j2')}.system.j2" for t in todo]
+        found: dict[str, str] = {}
+        while todo:
+            name = todo.pop()
+            if name in found or not self.has_template(name):
+                continue
+            source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
+            found[name] = source
+            todo.extend(
+                t for t in jinja2.meta.find_referenced_templates(self._env.parse(source)) if t
+            )
+        return dict(sorted(found.items()))
 
     def render(self, template: str, **variables: Any) -> str:
         name = template if template.endswith(".j2") else f"{template}.j2"

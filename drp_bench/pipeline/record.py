@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drp_bench.methods.spec import MethodSpec
+from drp_bench.pipeline.context import SampleContext
 from drp_bench.pipeline.kinds import KINDS
 from drp_bench.pipeline.state import CallOutput, SampleState
 
@@ -40,6 +41,26 @@ def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
         "failed_stages": failed,
         "stages": stages,
         "error": call.result.error if call is not None else None,
+        "context": context_record(ctx),
+    }
+
+
+def context_record(ctx: SampleContext) -> dict[str, Any]:
+    """The ids of what the sample's contexts hold (run_folder.SampleContextRecord): what the
+    prompts show, in their order; a context the method does not build is empty."""
+    peer = ctx.peer
+    return {
+        "past_reviews": [r.asin for r in ctx.past_reviews],
+        "comparisons": [
+            {"asin": c.review.asin, "representatives": list(c.representative_users)}
+            for c in ctx.comparisons
+        ],
+        "neighbours": [
+            {"user_id": n.user_id, "reviews": [r.asin for r in n.reviews]} for n in ctx.neighbours
+        ],
+        "peer": None
+        if peer is None
+        else {"user_id": peer.user_id, "asin": peer.review.asin if peer.review else None},
     }
 
 

@@ -129,6 +129,12 @@
       : "not ranked: reported in a paper, never verified here";
   }
 
+  function promptsNote(row) {
+    if (!row.prompts_label) return null;
+    const cls = row.other_prompts ? "prompts-note other" : "prompts-note";
+    return el("span", { class: cls, title: "prompt templates and method stages" }, ` ${row.prompts_label}`);
+  }
+
   function visible(row) {
     return (!state.method || row.method === state.method) &&
       (!state.family || familyKey(row) === state.family);
@@ -224,7 +230,7 @@
       plainCell("uvq", fmtNumber(row.uvq, 2), true),
       plainCell("tokens", fmtTokens(row.tokens_per_sample), true),
       el("td", { "data-col": "trust" }, trustBadge(row.trust),
-        ...(isSuspect(row) ? [" ", suspectBadge(row)] : [])),
+        ...(isSuspect(row) ? [" ", suspectBadge(row)] : []), promptsNote(row)),
       plainCell("date", row.date, false),
     );
     tr.addEventListener("click", () => openDetail(row.id));
@@ -485,6 +491,7 @@
         isSuspect(row) ? suspectBadge(row) : null, ` ${isSuspect(row) ? SUSPECT_MEANING : ""}`,
         flags);
     }
+    if (row.prompts_label) fact("prompts", row.prompts_label);
     fact("split", split ? split.title : row.split);
     fact("method", `${row.method_label} (${row.method})`);
     fact("submitter", row.submitter === null ? NONE : row.submitter);

@@ -1,0 +1,84 @@
+"""The fingerprint of what a method's prompts are made of: ``prompts_sha256``.
+
+It covers the method's resolved stages (kinds, roles, templates, reads, writes and every
+option, defaults filled in), the text of every template file its stages render (with their
+``.system`` parts and whatever they import, include or extend; the judge's when
+``metrics.judge`` is on), the prompt settings that shape the text, and where each used
+role's model puts a template's instruction. Equal fingerprints: the same data gives the same
+prompts. ``submit`` records it in an entry; ``leaderboard build`` and ``reproduce`` compare it
+with today's to tell an entry made with other prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drp_bench.config import RunConfig
+    from drp_bench.pipeline.prompts import PromptRenderer
+
+#: The ``prompts`` settings that change what a prompt says (not how calls are ordered).
+PROMPT_SETTINGS = ("system", "instructions_in", "max_review_chars", "max_description_chars")
+
+
+def used_templates(cfg: RunConfig) -> list[str]:
+    """The templates the run renders: each stage's, the option-named ones, the judge's."""
+    from drp_bench.judge import TEMPLATE as JUDGE_TEMPLATE
+
+    names = []
+    for stage in cfg.method.stages:
+        names.append(stage.template)
+        names += [stage.options[k] for k, o in stage.contract.options.items() if o.template]
+    if cfg.judge:
+        names.append(JUDGE_TEMPLATE)
+    return sorted({n for n in names if n})
+
+
+def _method_part(cfg: RunConfig) -> dict[str, Any]:
+    m = cfg.method
+    return {
+        "name": m.name,
+        "dimensions": m.dimensions,
+        "summary_reads": m.summary_reads,
+        "handoff": m.handoff,
+        "neighbours": m.neighbours,
+        "stages": [
+            {
+                "kind": s.kind,
+                "role": s.role,
+                "template": s.template,
+                "reads": list(s.reads),
+                "writes": s.writes,
+                "inputs": dict(s.inputs),
+                "options": dict(s.options),
+            }
+            for s in m.stages
+        ],
+    }
+
+
+def prompts_fingerprint(cfg: RunConfig, renderer: PromptRenderer | None = None) -> str:
+    """``sha256:<hex>`` of the method's stages, its templates' text and the prompt settings
+    (``renderer``: the run's, default :func:`drp_bench.run_inputs.make_renderer`)."""
+    if renderer is None:
+        from drp_bench.run_inputs import make_renderer
+
+        renderer = make_renderer(cfg)
+    roles = sorted(
+        {s.role for s in cfg.method.stages if s.role} | ({"judge"} if cfg.judge else set())
+    )
+    settings: Mapping[str, Any] = cfg.prompts
+    body = {
+        "method": _method_part(cfg),
+        "templates": {
+            name: hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for name, text in renderer.sources(used_templates(cfg)).items()
+        },
+        "prompts": {k: settings.get(k) for k in PROMPT_SETTINGS},
+        "instructions_in": {r: cfg.roles[r].instructions_in for r in roles if r in cfg.roles},
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
