@@ -16,8 +16,8 @@ from drp_bench import run_folder
 from drp_bench.backends.base import Backend
 from drp_bench.backends.pool import BackendPool
 from drp_bench.config import RunConfig
-from drp_bench.methods.fingerprint import prompts_fingerprint
 from drp_bench.pipeline.runner import Pipeline
+from drp_bench.prompts_fingerprint import prompts_fingerprint
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.run_inputs import build_run_inputs, make_renderer
 

@@ -18,7 +18,7 @@ sample status ``excluded``, and metrics.json's ``judge`` and ``excluded_samples`
 reviews, compared items with their representatives, neighbours, peer;
 :class:`SampleContextRecord`), so two runs can be compared context first, and metrics.json's
 ``prompts_sha256``, the fingerprint of the prompts the run rendered
-(:mod:`drp_bench.methods.fingerprint`). Files of versions ``"0"``-``"2"`` read with both null,
+(:mod:`drp_bench.prompts_fingerprint`). Files of versions ``"0"``-``"2"`` read with both null,
 meaning not recorded (:func:`upgrade_row_v2`, :func:`upgrade_metrics_v2`); an lm-eval import
 writes null too. The JSON Schema of each file is published under ``results/schema/``::
 
@@ -449,7 +449,7 @@ class MetricsFile(_Model):
     git_commit: str | None
     prompts_sha256: str | None = Field(
         default=None,
-        description="drp_bench.methods.fingerprint.prompts_fingerprint: the method's stages, "
+        description="drp_bench.prompts_fingerprint.prompts_fingerprint: the method's stages, "
         "its templates' text and the prompt settings; null: not recorded (version < 3)",
     )
     dataset_fingerprint: dict[str, str] = Field(description="data file -> sha256")

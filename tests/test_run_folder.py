@@ -13,11 +13,11 @@ import pytest
 
 from drp_bench import run_folder as rf
 from drp_bench.backends.pool import BackendPool
-from drp_bench.methods.fingerprint import prompts_fingerprint
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
 from drp_bench.pipeline.runner import Pipeline
+from drp_bench.prompts_fingerprint import prompts_fingerprint
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.report.collect import read_run
 from drp_bench.summary import summarize_run

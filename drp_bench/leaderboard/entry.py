@@ -142,7 +142,7 @@ class Submission(_Strict):
     prompts_sha256: str | None = Field(
         default=None,
         pattern=SHA256_RE,
-        description="drp_bench.methods.fingerprint.prompts_fingerprint of the run (method "
+        description="drp_bench.prompts_fingerprint.prompts_fingerprint of the run (method "
         "stages, template texts, prompt settings); absent or null: prompts unknown",
     )
 

@@ -138,11 +138,11 @@ def rerun_config(
 
 def todays_prompts_sha256(config: Mapping[str, Any]) -> str:
     """The prompt fingerprint the entry's config has with this checkout's code and templates
-    (drp_bench.methods.fingerprint); raises ValueError/OSError when it cannot run here."""
+    (drp_bench.prompts_fingerprint); raises ValueError/OSError when it cannot run here."""
     from omegaconf import OmegaConf
 
     from drp_bench.config import RunConfig
-    from drp_bench.methods.fingerprint import prompts_fingerprint
+    from drp_bench.prompts_fingerprint import prompts_fingerprint
 
     resolved = OmegaConf.to_container(OmegaConf.create(dict(config)), resolve=True)
     assert isinstance(resolved, dict)
