@@ -39,30 +39,34 @@ from _common import uptime  # noqa: E402  (first: this checkout's drp_bench)
 from _phases import Phase, PhaseTimer  # noqa: E402
 
 from drp_bench import evaluate  # noqa: E402
-from drp_bench.summary import stage_calls  # noqa: E402
+from drp_bench.run.metrics_file import stage_calls  # noqa: E402
 
 TARGET_PCT = 3.0
 PHASES = (
     Phase("compose config (Hydra compose API)", 0, ("drp_bench.api:compose_run_config",)),
     Phase("write .hydra files", 0, ("drp_bench.api:_write_hydra_files",)),
-    Phase("prompt renderer + template check", 0, ("drp_bench.run:make_renderer",)),
-    Phase("data + contexts", 0, ("drp_bench.run:build_run_inputs",)),
-    Phase("load data", 1, ("drp_bench.run_inputs:load_run_dataset",)),
-    Phase("contexts", 1, ("drp_bench.run_inputs:build_contexts",)),
+    Phase("prompt renderer + template check", 0, ("drp_bench.run.execute:make_renderer",)),
+    Phase("data + contexts", 0, ("drp_bench.run.execute:build_run_inputs",)),
+    Phase("load data", 1, ("drp_bench.run.inputs:load_run_dataset",)),
+    Phase("contexts", 1, ("drp_bench.run.inputs:build_contexts",)),
     Phase("BM25", 2, ("drp_bench.pipeline.context:bm25_top",)),
     Phase("difference items (BM25)", 2, ("drp_bench.pipeline.context:difference_items",)),
     Phase("embedding cache reads", 2, ("drp_bench.pipeline.representatives:Embedder._read_cache",)),
     Phase("embed texts (cache misses)", 2, ("drp_bench.pipeline.representatives:Embedder._embed",)),
     Phase("load embedding model", 3, ("drp_bench.pipeline.representatives:Embedder._load",)),
     Phase("K-means", 2, ("drp_bench.pipeline.context:select_representatives",)),
-    Phase("pipeline (calls, rendering, parsing, call cache)", 0, ("drp_bench.run:Pipeline.run",)),
-    Phase("write predictions.jsonl", 0, ("drp_bench.run_folder:write_predictions",)),
-    Phase("metrics (summarize_run)", 0, ("drp_bench.summary:summarize_run",)),
+    Phase(
+        "pipeline (calls, rendering, parsing, call cache)",
+        0,
+        ("drp_bench.run.execute:Pipeline.run",),
+    ),
+    Phase("write predictions.jsonl", 0, ("drp_bench.run.folder:write_predictions",)),
+    Phase("metrics (summarize_run)", 0, ("drp_bench.run.metrics_file:summarize_run",)),
     Phase("BLEU / METEOR / ROUGE", 1, ("drp_bench.metrics.text:score_all",)),
     Phase("load WordNet", 2, ("drp_bench.metrics.wordnet_reader:load_english_wordnet",)),
-    Phase("package versions", 0, ("drp_bench.run:package_versions",)),
-    Phase("git commit", 0, ("drp_bench.run:git_commit",)),
-    Phase("write metrics.json", 0, ("drp_bench.run_folder:write_metrics",)),
+    Phase("package versions", 0, ("drp_bench.run.execute:package_versions",)),
+    Phase("git commit", 0, ("drp_bench.run.execute:git_commit",)),
+    Phase("write metrics.json", 0, ("drp_bench.run.folder:write_metrics",)),
 )
 PIPELINE = "pipeline (calls, rendering, parsing, call cache)"
 

@@ -114,7 +114,7 @@ def embedding_rate(texts: int = 64) -> float:
     measured on the sample's first ``texts`` review texts."""
     import gzip
 
-    from drp_bench.config import EmbedderSpec
+    from drp_bench.config.run_config import EmbedderSpec
     from drp_bench.pipeline.representatives import Embedder
 
     with gzip.open(SOURCE / "test.jsonl.gz", "rt", encoding="utf-8") as fh:
@@ -185,9 +185,9 @@ class Phases:
 def instrument(phases: Phases) -> None:
     """Wrap the harness's functions at the names they are called by (timing only)."""
     import drp_bench.pipeline.context as context
-    import drp_bench.run as run
-    import drp_bench.run_inputs as run_inputs
-    import drp_bench.summary as summary
+    import drp_bench.run.execute as run
+    import drp_bench.run.inputs as run_inputs
+    import drp_bench.run.metrics_file as summary
     from drp_bench.pipeline.representatives import Embedder
 
     phases.wrap(run_inputs, "load_run_dataset", "load", top=True)
@@ -275,8 +275,9 @@ def plan_7b(overrides: list[str], work: Path) -> dict[str, Any]:
     :data:`ASSUMED_COMPLETION_TOKENS` per call. Contexts are built once for both."""
     from omegaconf import OmegaConf
 
-    from drp_bench.api import _without_hydra, compose_run_config
+    from drp_bench.config.compose import compose_run_config
     from drp_bench.plan.engine import ContextMemo, plan_job
+    from drp_bench.run.evaluate import _without_hydra
 
     job = [
         *[o for o in overrides if not o.startswith("cache.path=")],
@@ -331,7 +332,7 @@ def report_process(runs: Path, out: Path, peak_file: Path) -> int:
 
 def _call_stats(records: list[dict[str, Any]]) -> tuple[int, int]:
     """Calls made and the characters of every prompt sent."""
-    from drp_bench.summary import stage_calls
+    from drp_bench.run.metrics_file import stage_calls
 
     calls = chars = 0
     for record in records:

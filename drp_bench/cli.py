@@ -54,15 +54,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return report_main(rest)
     if command == "cache":
-        from drp_bench.cache_cli import main as cache_main
+        from drp_bench.backends.cache_cli import main as cache_main
 
         return cache_main(rest)
     if command == "export-lmeval":
-        from drp_bench.lmeval_export import main as lmeval_main
+        from drp_bench.integrations.lmeval_export import main as lmeval_main
 
         return lmeval_main(rest)
     if command == "import-lmeval":
-        from drp_bench.lmeval_import import main as import_main
+        from drp_bench.integrations.lmeval_import import main as import_main
 
         return import_main(rest)
     if command == "submit":
@@ -92,8 +92,8 @@ def _run(overrides: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    from drp_bench import sweep_status
-    from drp_bench.hydra_app import run_app
+    from drp_bench.run import sweep_status
+    from drp_bench.run.hydra_app import run_app
 
     sys.argv = ["drp-bench run", *overrides]
     sweep_status.reset()

@@ -41,14 +41,7 @@ def data_root() -> Path:
 
 
 def config_dir() -> Path:
-    """Hydra's primary config folder (the one holding ``config.yaml``).
-
-    Whoever composes the run config finds it here, so this also registers the config's
-    schema (structured configs) with Hydra's ConfigStore.
-    """
-    from drp_bench.config_schema import register
-
-    register()
+    """Hydra's primary config folder (the one holding ``config.yaml``)."""
     return data_root() / "conf"
 
 

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from drp_bench.records import Dataset, Item, Review, Sample
+from drp_bench.data.types import Dataset, Item, Review, Sample
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"

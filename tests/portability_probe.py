@@ -21,9 +21,9 @@ from omegaconf import OmegaConf
 
 from drp_bench.api import compose_run_config
 from drp_bench.backends.pool import BackendPool
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
 from drp_bench.pipeline.runner import Pipeline
-from drp_bench.run_inputs import build_run_inputs, make_renderer
+from drp_bench.run.inputs import build_run_inputs, make_renderer
 from tests.test_pipeline import ScriptedModel
 
 

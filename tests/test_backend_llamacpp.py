@@ -124,8 +124,8 @@ THINK_PROMPT = (
 def test_reasoning_cut_off_before_the_closing_tag_keeps_the_whole_text(backend) -> None:
     from drp_bench.backends.llamacpp import LlamaCppBackend
     from drp_bench.pipeline.stages import StageCall
-    from drp_bench.run_folder import CallCounts, CallRecord
-    from drp_bench.summary import compute_summary
+    from drp_bench.run.folder import CallCounts, CallRecord
+    from drp_bench.run.metrics_file import compute_summary
 
     cut_at = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=12, seed=7)
     thinker = LlamaCppBackend(n_ctx=512, n_threads=1, reasoning=True)

@@ -17,7 +17,7 @@ from drp_bench.pipeline.context import similar_users
 from drp_bench.pipeline.kinds.steps import blocks
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import Pipeline
-from drp_bench.run_folder import write_predictions
+from drp_bench.run.folder import write_predictions
 from tests.conftest import review
 from tests.test_method_prompts_pinned import (
     SAMPLES,

@@ -328,7 +328,7 @@ def test_entries_stored_before_the_truncation_flag_still_load(cache: CallCache) 
 
 
 def test_get_many_reads_more_keys_than_one_select_holds(tmp_path: Path) -> None:
-    from drp_bench.sqlite_store import KEYS_PER_SELECT
+    from drp_bench.storage.sqlite_store import KEYS_PER_SELECT
 
     cache = CallCache(tmp_path / "many.sqlite")
     n = 2 * KEYS_PER_SELECT + 200

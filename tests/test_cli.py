@@ -83,7 +83,7 @@ def test_export_lmeval_on_a_folder_without_a_run_is_a_one_line_error(tmp_path, c
 
 
 def test_cache_command_default_path_is_the_run_configs_default(monkeypatch):
-    from drp_bench.cache_cli import default_cache_path
+    from drp_bench.backends.cache_cli import default_cache_path
     from tests.test_config import _compose
 
     monkeypatch.delenv("DRP_BENCH_CACHE", raising=False)

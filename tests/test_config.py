@@ -2,7 +2,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from drp_bench.config import MethodSpec, RunConfig
+from drp_bench.config.run_config import MethodSpec, RunConfig
 from drp_bench.resources import config_dir
 
 

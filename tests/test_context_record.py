@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from drp_bench import run_folder as rf
+from drp_bench.data.types import Dataset
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
-from drp_bench.records import Dataset
+from drp_bench.run import folder as rf
 from tests.test_pipeline import ScriptedModel, _config
 from tests.test_run_folder import scripted_run
 
@@ -90,7 +90,7 @@ def test_a_row_without_context_reads_as_not_recorded(tiny_dataset, embedder, tmp
 
 def test_neighbours_are_recorded_with_their_retrieved_reviews(tiny_dataset, embedder) -> None:
     from drp_bench.pipeline.context import build_contexts
-    from drp_bench.pipeline.record import context_record
+    from drp_bench.pipeline.sample_record import context_record
 
     contexts = build_contexts(tiny_dataset, False, False, 2, 1, 42, embedder, neighbours=2)
     for ctx in contexts:

@@ -26,7 +26,7 @@ from drp_bench.data.builder import (
 )
 from drp_bench.data.cli import main as data_main
 from drp_bench.data.raw import RawDataError, RawItem, iter_items, iter_reviews
-from drp_bench.records import Review
+from drp_bench.data.types import Review
 
 REPO = Path(__file__).resolve().parents[1]
 # Real raw lines of the shared Amazon 2014 Digital Music files, in the repository (see its

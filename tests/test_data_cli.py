@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drp_bench.data.cli import main as data_main
-from drp_bench.run_inputs import load_run_dataset
+from drp_bench.run.inputs import load_run_dataset
 from tests.test_data_builder import (
     BAD_META_LINE,
     BAD_REVIEW_LINES,

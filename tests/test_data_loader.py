@@ -13,7 +13,7 @@ import datasets
 import pytest
 
 from drp_bench.data import DataValidationError, available_splits, iter_samples, load_dataset
-from drp_bench.records import Item, Review
+from drp_bench.data.types import Item, Review
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "drp_bench" / "sample_data" / "music_sample"

@@ -9,14 +9,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from drp_bench import evaluate, run_folder
+from drp_bench import evaluate
 from drp_bench.backends.base import ChatResult
-from drp_bench.config import RunConfig
-from drp_bench.judge import parse_score, strip_reasoning
+from drp_bench.config.run_config import RunConfig
 from drp_bench.metrics.bootstrap import bootstrap_ci_mean
+from drp_bench.pipeline.judge import parse_score, strip_reasoning
 from drp_bench.report.collect import collect_runs
 from drp_bench.resources import config_dir
-from drp_bench.summary import format_summary
+from drp_bench.run import folder as run_folder
+from drp_bench.run.metrics_file import format_summary
 
 # ---------------------------------------------------------------- the score rule
 

@@ -15,9 +15,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from drp_bench.models import ROLES
+from drp_bench.methods.contracts import ROLES
 from drp_bench.resources import config_dir
-from drp_bench.sweep_status import sweep_exit_code
+from drp_bench.run.sweep_status import sweep_exit_code
 from hydra_plugins.drp_bench_launchers.gpu_grouped import (
     DEFAULT_ROLES,
     GpuGroupedLocalLauncher,

@@ -33,7 +33,7 @@ from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import load_registry, register_split
 from drp_bench.leaderboard.submit import SubmitError, submit_run
 from drp_bench.leaderboard.verify import verify_board, verify_entry
-from drp_bench.run_folder import PREDICTIONS as PRED_RUN
+from drp_bench.run.folder import PREDICTIONS as PRED_RUN
 from tests.test_api import EchoModel
 
 SPLIT = "music_sample/test-3"
@@ -427,7 +427,7 @@ def test_recomputed_scores_come_from_one_code_path(board: Path) -> None:
 
 def test_register_split_of_local_data_keeps_only_the_fingerprint(tmp_path: Path) -> None:
     from drp_bench.leaderboard.splits import SplitError
-    from drp_bench.run_inputs import resolve_data_path
+    from drp_bench.run.inputs import resolve_data_path
 
     local = tmp_path / "dpl_main_books"
     shutil.copytree(resolve_data_path("bundled:music_sample"), local)
@@ -507,7 +507,7 @@ def test_a_reproduction_says_when_other_code_re_ran_the_entry() -> None:
 
 
 def test_an_entry_carries_the_runs_contexts_and_prompt_fingerprint(made, board: Path) -> None:
-    from drp_bench.run_folder import read_metrics, read_predictions
+    from drp_bench.run.folder import read_metrics, read_predictions
 
     entry, run = the_entry(board), made[1]
     sub, rows = read_sub(entry), read_rows(entry)

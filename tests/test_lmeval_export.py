@@ -10,10 +10,10 @@ from types import ModuleType
 import pytest
 import yaml
 
-from drp_bench.lmeval_export import export_run, main
+from drp_bench.integrations.lmeval_export import export_run, main
 from drp_bench.metrics.text import score_all
 from drp_bench.pipeline.parsing import strip_answer_prefix
-from drp_bench.run_folder import write_predictions
+from drp_bench.run.folder import write_predictions
 from tests.conftest import require
 
 require("lm_eval", "lm-eval, the [lmeval] extra")
@@ -151,7 +151,7 @@ def test_exported_metadata_carries_the_source_runs_provenance(
 def test_exported_metadata_has_the_run_block_of_metrics_json(run_dir: Path, tmp_path: Path) -> None:
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from drp_bench.run_folder import write_metrics
+    from drp_bench.run.folder import write_metrics
 
     model = {
         "name": "SmolLM2-135M-Instruct", "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct",

@@ -21,12 +21,12 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from drp_bench import lmeval_import
-from drp_bench.lmeval_export import export_run, provenance
-from drp_bench.lmeval_import import LmevalImportError, import_results, main
+from drp_bench.integrations import lmeval_import
+from drp_bench.integrations.lmeval_export import export_run, provenance
+from drp_bench.integrations.lmeval_import import LmevalImportError, import_results, main
 from drp_bench.pipeline.parsing import strip_answer_prefix
 from drp_bench.resources import tasks_dir
-from drp_bench.run_folder import read_metrics, read_predictions, write_metrics
+from drp_bench.run.folder import read_metrics, read_predictions, write_metrics
 
 TASK = "drp_gen_test"
 DATE = "2026-11-26T07-16-41.127204"

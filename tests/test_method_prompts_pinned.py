@@ -33,14 +33,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from drp_bench.backends.base import ChatResult
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
+from drp_bench.data.types import Dataset, Feature
 from drp_bench.pipeline.context import SampleContext, build_contexts
 from drp_bench.pipeline.parsing import format_features, parse_features
 from drp_bench.pipeline.runner import Pipeline
-from drp_bench.records import Dataset, Feature
 from drp_bench.resources import config_dir
-from drp_bench.run_inputs import load_run_dataset, make_renderer
-from drp_bench.summary import summarize_run
+from drp_bench.run.inputs import load_run_dataset, make_renderer
+from drp_bench.run.metrics_file import summarize_run
 from drp_bench.uvq.taxonomy import all_keys, parse_key
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "pinned_prompts"

@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
 from drp_bench.methods.contracts import STAGE_KINDS
 from drp_bench.methods.spec import MethodSpec
 from drp_bench.pipeline.kinds import KINDS

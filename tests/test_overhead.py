@@ -22,8 +22,8 @@ from nltk.translate.meteor_score import single_meteor_score
 from drp_bench.backends import bundled
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
 from drp_bench.backends.pool import LOAD_S, LazyBackend
+from drp_bench.config.models import ModelSpec
 from drp_bench.metrics import nltk_data, text, wordnet_reader
-from drp_bench.models import ModelSpec
 from tests.conftest import REPO
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "llama_cpp", "lm_eval", "matplotlib")
@@ -88,7 +88,10 @@ def _imported_after(code: str) -> list[str]:
 
 
 def test_entry_points_import_no_model_library() -> None:
-    code = "import drp_bench, drp_bench.cli, drp_bench.api, drp_bench.hydra_app, drp_bench.run"
+    code = (
+        "import drp_bench, drp_bench.cli, drp_bench.api, drp_bench.run.hydra_app, "
+        "drp_bench.run.execute"
+    )
     assert _imported_after(code) == []
 
 
@@ -98,8 +101,8 @@ def test_contexts_from_a_warm_embedding_cache_import_no_torch(tmp_path: Path) ->
         f"""
         from omegaconf import OmegaConf
         from drp_bench.api import compose_run_config
-        from drp_bench.config import RunConfig
-        from drp_bench.run_inputs import build_run_inputs
+        from drp_bench.config.run_config import RunConfig
+        from drp_bench.run.inputs import build_run_inputs
         cfg = compose_run_config(["method=drp", "dataset.limit=1", "num_retrieved=2",
                                   "cache.path={tmp_path / "calls.sqlite"}"])
         raw = OmegaConf.to_container(cfg, resolve=False)

@@ -13,13 +13,14 @@ from omegaconf import OmegaConf
 
 from drp_bench.backends.base import ChatResult
 from drp_bench.backends.pool import BackendPool
-from drp_bench.config import ANALYSIS_ROLES, RunConfig
+from drp_bench.config.run_config import RunConfig
+from drp_bench.methods.contracts import ANALYSIS_ROLES
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.resources import config_dir
-from drp_bench.run_inputs import load_run_dataset
+from drp_bench.run.inputs import load_run_dataset
 
 # The extraction answer: not in the feature format, so a re-formatting hand-off would change it.
 EXTRACTION = "Free-form analysis: the user writes shorter sentences. (no feature format)"
@@ -142,7 +143,7 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def embedder():
-    from drp_bench.config import EmbedderSpec
+    from drp_bench.config.run_config import EmbedderSpec
 
     return Embedder(EmbedderSpec())
 

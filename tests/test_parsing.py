@@ -1,7 +1,7 @@
 import pytest
 
+from drp_bench.backends.reasoning import split_reasoning, split_separated
 from drp_bench.pipeline.parsing import format_features, parse_features, strip_answer_prefix
-from drp_bench.reasoning import split_reasoning, split_separated
 
 
 def test_features_in_the_requested_format_are_parsed():

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drp_bench import evaluate, run_folder
+from drp_bench import evaluate
 from drp_bench.backends.base import ChatResult
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.report.collect import collect_runs
 from drp_bench.report.tables import build_table, to_markdown
-from drp_bench.run_inputs import load_run_dataset
+from drp_bench.run import folder as run_folder
+from drp_bench.run.inputs import load_run_dataset
 from tests.test_method_prompts_pinned import HashedEmbedder
 
 BUNDLED = {"path": "bundled:music_sample", "name": "music_sample"}

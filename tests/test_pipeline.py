@@ -12,13 +12,13 @@ from omegaconf import OmegaConf
 
 from drp_bench.backends.base import ChatResult
 from drp_bench.backends.pool import BackendPool
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.resources import config_dir
-from drp_bench.summary import summarize_run
+from drp_bench.run.metrics_file import summarize_run
 
 FEATURE = (
     "--- [Sentence Length] Definition: how long sentences are. "

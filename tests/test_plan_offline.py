@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from drp_bench.api import _without_hydra, compose_run_config
-from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec, RunConfig
+from drp_bench.config.compose import compose_run_config
+from drp_bench.config.run_config import BUNDLED_EMBEDDER, EmbedderSpec, RunConfig
 from drp_bench.pipeline.representatives import (
     Embedder,
     EmbedderMissing,
@@ -24,7 +24,8 @@ from drp_bench.pipeline.representatives import (
     resolve_embedder_path,
 )
 from drp_bench.plan.engine import ContextMemo, plan_job
-from drp_bench.run_inputs import SAMPLE_DATA
+from drp_bench.run.evaluate import _without_hydra
+from drp_bench.run.inputs import SAMPLE_DATA
 from tests.conftest import REPO
 
 GTE = "Alibaba-NLP/gte-Qwen2-1.5B-instruct"  # the paper preset's embedder, not on this machine
@@ -150,7 +151,7 @@ def test_a_hub_embedder_in_the_hugging_face_cache_loads_with_no_hub_request(tmp_
         tmp_path / "hf" / "hub", "someone/minilm", Path(resolve_embedder_path(BUNDLED_EMBEDDER))
     )
     code = (
-        "from drp_bench.config import EmbedderSpec\n"
+        "from drp_bench.config.run_config import EmbedderSpec\n"
         "from drp_bench.pipeline.representatives import Embedder\n"
         "import numpy as np, sys\n"
         "for model in ('someone/minilm', 'bundled:all-MiniLM-L6-v2'):\n"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from drp_bench.backends.base import ChatRequest, ChatResult, SamplingParams
+from drp_bench.pipeline.progress import StageProgress
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.pipeline.stages import prefix_order, run_stage
-from drp_bench.progress import StageProgress
 from tests.test_method_prompts_pinned import SHORT_TEXTS, compose_config, contexts_for, full_dataset
 
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from drp_bench.pipeline.prompts import PACKAGE_TEMPLATES
-from drp_bench.prompts_fingerprint import prompts_fingerprint, used_templates
+from drp_bench.run.prompts_fingerprint import prompts_fingerprint, used_templates
 from tests.test_pipeline import _config
 
 

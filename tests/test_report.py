@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from drp_bench import run_folder
 from drp_bench.metrics.text import bleu
 from drp_bench.report.cli import main
 from drp_bench.report.collect import collect_runs, data_fingerprint, read_run
@@ -31,6 +30,7 @@ from drp_bench.report.tables import (
     to_latex,
     to_markdown,
 )
+from drp_bench.run import folder as run_folder
 
 N_BOOT = 100
 

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec
-from drp_bench.pipeline.embedding_cache import (
-    EmbeddingCache,
-    embedding_cache_path,
-    embedding_key,
-    folder_fingerprint,
-)
+from drp_bench.config.run_config import BUNDLED_EMBEDDER, EmbedderSpec
 from drp_bench.pipeline.representatives import (
     Embedder,
     resolve_embedder_path,
     select_representatives,
+)
+from drp_bench.storage.embedding_cache import (
+    EmbeddingCache,
+    embedding_cache_path,
+    embedding_key,
+    folder_fingerprint,
 )
 from tests.conftest import require
 
@@ -162,7 +162,7 @@ def test_embedding_cache_lives_next_to_the_call_cache(tmp_path) -> None:
 def _embedder_spec(overrides: list[str]) -> EmbedderSpec:
     from hydra import compose, initialize_config_dir
 
-    from drp_bench.config import RunConfig
+    from drp_bench.config.run_config import RunConfig
     from drp_bench.resources import config_dir
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):

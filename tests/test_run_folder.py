@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from drp_bench import run_folder as rf
 from drp_bench.backends.pool import BackendPool
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
 from drp_bench.pipeline.runner import Pipeline
-from drp_bench.prompts_fingerprint import prompts_fingerprint
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.report.collect import read_run
-from drp_bench.summary import summarize_run
+from drp_bench.run import folder as rf
+from drp_bench.run.metrics_file import summarize_run
+from drp_bench.run.prompts_fingerprint import prompts_fingerprint
 from tests.conftest import REPO
 from tests.test_pipeline import ScriptedModel, _config
 
@@ -55,7 +55,7 @@ def scripted_run(cfg, dataset, embedder, model) -> tuple[Pipeline, list[dict[str
 
 
 def metrics_of(cfg, dataset, records, pipeline: Pipeline) -> dict[str, Any]:
-    """metrics.json's content as drp_bench/run.py assembles it."""
+    """metrics.json's content as drp_bench/run/execute.py assembles it."""
     metrics = summarize_run(cfg, dataset, records)
     for stage, wall_s in pipeline.stage_wall_s.items():
         metrics["compute"].setdefault(stage, {})["wall_s"] = wall_s
@@ -362,12 +362,12 @@ def test_published_schemas_equal_the_generated_ones():
     assert sorted(texts) == sorted(p.name for p in PUBLISHED.glob("*.schema.json"))
     for name, text in texts.items():
         assert (PUBLISHED / name).read_text(encoding="utf-8") == text, (
-            f"{name} is stale: python -m drp_bench.run_folder --write-schemas results/schema"
+            f"{name} is stale: python -m drp_bench.run.folder --write-schemas results/schema"
         )
 
 
 def test_schema_module_entry_writes_and_checks(tmp_path):
-    cmd = [sys.executable, "-m", "drp_bench.run_folder"]
+    cmd = [sys.executable, "-m", "drp_bench.run.folder"]
     written = subprocess.run(
         [*cmd, "--write-schemas", str(tmp_path)], capture_output=True, text=True
     )

@@ -17,16 +17,15 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from drp_bench import sweep_status
+from drp_bench.config.resolvers import MAX_DIRNAME_BYTES, safe_dirname
 from drp_bench.report.collect import find_run_dirs, missing_jobs, read_run
 from drp_bench.resources import config_dir
-from drp_bench.sweep_status import (
-    MAX_DIRNAME_BYTES,
+from drp_bench.run import sweep_status
+from drp_bench.run.sweep_status import (
     SweepStatusCallback,
     collect,
     finish_sweep,
     format_summary,
-    safe_dirname,
     start_sweep,
     sweep_exit_code,
 )

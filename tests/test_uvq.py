@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from drp_bench.records import Feature
+from drp_bench.data.types import Feature
 from drp_bench.uvq import (
     CATEGORIES,
     TAXONOMY,

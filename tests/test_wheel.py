@@ -128,7 +128,7 @@ def test_the_wheel_works_from_an_empty_folder(tmp_path):
         "drp_bench/sample_data/music_sample/test.jsonl.gz",
         "drp_bench/sample_data/music_sample/meta.jsonl.gz",
         "hydra_plugins/drp_bench_launchers/__init__.py",
-        "hydra_plugins/drp_bench_resolvers/__init__.py",
+        "hydra_plugins/drp_bench_config/__init__.py",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
 
@@ -157,7 +157,7 @@ def test_the_wheel_works_from_an_empty_folder(tmp_path):
         python,
         "-c",
         "import drp_bench, drp_bench.resources as r, drp_bench.provenance as p; "
-        "from drp_bench.lmeval_export import TEMPLATE; "
+        "from drp_bench.integrations.lmeval_export import TEMPLATE; "
         "from drp_bench.report.tables import DEFAULT_PAPER_TABLE; "
         "print(drp_bench.__file__); print(r.config_dir()); print(TEMPLATE); "
         "print(DEFAULT_PAPER_TABLE); print(p.git_commit())",

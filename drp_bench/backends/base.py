@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drp_bench.models import SamplingParams
+from drp_bench.config.models import SamplingParams
 
 __all__ = ["Backend", "ChatRequest", "ChatResult", "Message", "ProgressCallback", "SamplingParams"]
 

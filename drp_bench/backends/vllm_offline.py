@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
-from drp_bench.models import ModelSpec
+from drp_bench.backends.reasoning import split_reasoning
+from drp_bench.config.models import ModelSpec
 from drp_bench.provenance import package_version
-from drp_bench.reasoning import split_reasoning
 
 INSTALL_HINT = "pip install 'drp-bench[vllm]' on a GPU machine"
 

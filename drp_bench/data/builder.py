@@ -58,7 +58,7 @@ from drp_bench.data.raw import (
     parse_record,
     parse_review,
 )
-from drp_bench.records import Item, Review, Sample, to_jsonable
+from drp_bench.data.types import Item, Review, Sample, to_jsonable
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")

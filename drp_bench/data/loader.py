@@ -1,4 +1,4 @@
-"""Load and validate DPL-main / DPL-meta style data into :class:`drp_bench.records.Dataset`.
+"""Load and validate DPL-main / DPL-meta style data into :class:`drp_bench.data.types.Dataset`.
 
 A main row is ``{"user_id", "profile": [review, ...], "data": review}`` where a review has
 ``asin``, ``title``, ``text``, ``rating``, ``timestamp``. A meta row is ``{"asin", "title",
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from drp_bench.data.raw import open_text
-from drp_bench.hashing import sha256_file
-from drp_bench.records import Dataset, Item, Review, Sample
+from drp_bench.data.types import Dataset, Item, Review, Sample
+from drp_bench.storage.hashing import sha256_file
 
 # Split names and the names other builds use for them (DPL saves "val").
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {

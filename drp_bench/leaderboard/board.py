@@ -148,7 +148,7 @@ def prompts_fields(
     entry_sha256: str | None, commit: str | None, config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``other_prompts`` and ``prompts_label`` of an entry: its prompts against today's
-    (drp_bench.prompts_fingerprint; the entry's config as reproduce runs it here)."""
+    (drp_bench.run.prompts_fingerprint; the entry's config as reproduce runs it here)."""
     from drp_bench.leaderboard.reproduce import prompts_status
 
     status = prompts_status(entry_sha256, config)

@@ -50,7 +50,7 @@ def _scores(values: dict[str, float]) -> str:
 
 def submit_main(argv: list[str] | None = None) -> int:
     from drp_bench.leaderboard.submit import SubmitError, submit_run
-    from drp_bench.run_folder import RunFolderError
+    from drp_bench.run.folder import RunFolderError
 
     parser = argparse.ArgumentParser(
         prog="drp-bench submit",

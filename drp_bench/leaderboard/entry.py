@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drp_bench.run_folder import Number
+from drp_bench.run.folder import Number
 
 ENTRY_SCHEMA_VERSION = "1"
 SUBMISSION = "submission.json"
@@ -142,7 +142,7 @@ class Submission(_Strict):
     prompts_sha256: str | None = Field(
         default=None,
         pattern=SHA256_RE,
-        description="drp_bench.prompts_fingerprint.prompts_fingerprint of the run (method "
+        description="drp_bench.run.prompts_fingerprint.prompts_fingerprint of the run (method "
         "stages, template texts, prompt settings); absent or null: prompts unknown",
     )
 

@@ -95,7 +95,7 @@ def current_defaults() -> dict[str, Any]:
     reference, so a role added since an entry was made follows the entry's own models)."""
     from omegaconf import OmegaConf
 
-    from drp_bench.api import compose_run_config
+    from drp_bench.config.compose import compose_run_config
 
     cfg = compose_run_config([])
     container = OmegaConf.to_container(cfg, resolve=False)
@@ -138,11 +138,11 @@ def rerun_config(
 
 def todays_prompts_sha256(config: Mapping[str, Any]) -> str:
     """The prompt fingerprint the entry's config has with this checkout's code and templates
-    (drp_bench.prompts_fingerprint); raises ValueError/OSError when it cannot run here."""
+    (drp_bench.run.prompts_fingerprint); raises ValueError/OSError when it cannot run here."""
     from omegaconf import OmegaConf
 
-    from drp_bench.config import RunConfig
-    from drp_bench.prompts_fingerprint import prompts_fingerprint
+    from drp_bench.config.run_config import RunConfig
+    from drp_bench.run.prompts_fingerprint import prompts_fingerprint
 
     resolved = OmegaConf.to_container(OmegaConf.create(dict(config)), resolve=True)
     assert isinstance(resolved, dict)
@@ -353,7 +353,7 @@ def divergences(
 
 def _run_rows(run_dir: Path) -> tuple[dict[str, str], dict[str, dict[str, Any] | None]]:
     """A run folder's predictions and recorded contexts (any readable schema version)."""
-    from drp_bench.run_folder import PREDICTIONS, read_predictions
+    from drp_bench.run.folder import PREDICTIONS, read_predictions
 
     rows = read_predictions(run_dir / PREDICTIONS)
     return (

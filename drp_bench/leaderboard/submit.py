@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from drp_bench.config.models import ModelSpec
 from drp_bench.data import naming
 from drp_bench.leaderboard.entry import (
     ENTRIES,
@@ -36,8 +37,7 @@ from drp_bench.leaderboard.entry import (
 )
 from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import find_split, load_registry
-from drp_bench.models import ModelSpec
-from drp_bench.run_folder import (
+from drp_bench.run.folder import (
     ERROR,
     METRICS,
     MetricsFile,
@@ -45,7 +45,7 @@ from drp_bench.run_folder import (
     read_metrics,
     read_predictions,
 )
-from drp_bench.run_folder import (
+from drp_bench.run.folder import (
     PREDICTIONS as RUN_PREDICTIONS,
 )
 

@@ -11,6 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Every role a run gives a model, in the order runs, plans and entries list them. ``judge``
+#: scores the predictions (``metrics.judge=true``); the others are the method's stages' roles.
+ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
+#: Roles that analyse a run's output rather than produce it; a top-level temperature skips them.
+ANALYSIS_ROLES = frozenset({"normalizer", "judge"})
+#: Roles a run config may leave out (configs written before the role existed): role -> the
+#: role whose model it then gets.
+OPTIONAL_ROLES = {"judge": "generator"}
+
 #: What later stages read of an earlier stage's output: parsed features re-formatted, or the
 #: raw answer (the papers' code).
 HANDOFFS = ("parsed", "raw")

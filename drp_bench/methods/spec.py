@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, STAGE_KINDS, StageKind
-from drp_bench.models import ROLES
+from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, ROLES, STAGE_KINDS, StageKind
 
 DIMENSIONS = ("fixed", "auto")
 SUMMARY_SOURCES = ("validated", "extracted")

@@ -32,7 +32,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from drp_bench.hashing import sha256_file
+from drp_bench.storage.hashing import sha256_file
 
 FIX_COMMAND = "python -m drp_bench.metrics.nltk_data"
 

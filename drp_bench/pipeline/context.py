@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from drp_bench.data.types import Dataset, Review, Sample
 from drp_bench.pipeline.representatives import Embedder, kmeans_threads, select_representatives
 from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
-from drp_bench.records import Dataset, Review, Sample
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from drp_bench.config import PREFIX_MODES
-from drp_bench.records import Feature
+from drp_bench.config.run_config import PREFIX_MODES
+from drp_bench.data.types import Feature
 
 _FEATURE_START = re.compile(r"-{2,}\s*\[\s*([^\]\n]+?)\s*\]", re.MULTILINE)
 _DEFINITION = re.compile(r"\**\s*Definition\s*\**\s*[:：]\s*", re.IGNORECASE)

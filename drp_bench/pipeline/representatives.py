@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.cluster import KMeans
 
-from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec
-from drp_bench.pipeline.embedding_cache import EmbeddingCache, embedding_key, folder_fingerprint
+from drp_bench.config.run_config import BUNDLED_EMBEDDER, EmbedderSpec
+from drp_bench.storage.embedding_cache import EmbeddingCache, embedding_key, folder_fingerprint
 
 __all__ = ["BUNDLED_EMBEDDER", "Embedder", "EmbedderSpec"]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from drp_bench.records import Item, Review, Sample
+from drp_bench.data.types import Item, Review, Sample
 
 
 def _document(review: Review, items: dict[str, Item]) -> list[str]:

@@ -7,17 +7,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from drp_bench.backends.base import Backend
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
+from drp_bench.data.types import Dataset
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.context import SampleContext
 from drp_bench.pipeline.kinds import KINDS
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
+from drp_bench.pipeline.progress import StageProgress
 from drp_bench.pipeline.prompts import Message, PromptRenderer
-from drp_bench.pipeline.record import sample_record
+from drp_bench.pipeline.sample_record import sample_record
 from drp_bench.pipeline.stages import StageCall, run_stage
 from drp_bench.pipeline.state import SampleState
-from drp_bench.progress import StageProgress
-from drp_bench.records import Dataset
 
 #: A kind with rounds that still plans calls after this many rounds is a bug, not a method.
 MAX_ROUNDS = 100

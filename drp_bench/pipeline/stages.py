@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drp_bench.backends.base import Backend, ChatRequest, ChatResult, SamplingParams
-from drp_bench.progress import StageProgress
+from drp_bench.pipeline.progress import StageProgress
 
 
 @dataclass

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from drp_bench.data.types import Feature
 from drp_bench.pipeline.context import SampleContext
 from drp_bench.pipeline.parsing import format_features
 from drp_bench.pipeline.stages import StageCall
-from drp_bench.records import Feature
 
 
 @dataclass

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from drp_bench.backends.cache import CallCache
-from drp_bench.config import BUNDLED_EMBEDDER, EmbedderSpec, RunConfig
+from drp_bench.config.run_config import BUNDLED_EMBEDDER, EmbedderSpec, RunConfig
 from drp_bench.plan.backend import PlannedStage, PlanningBackend, PlanRecorder, StageTally
 from drp_bench.plan.tokens import counter_for
-from drp_bench.run_inputs import RunInputs, build_run_inputs, make_renderer
+from drp_bench.run.inputs import RunInputs, build_run_inputs, make_renderer
 
 log = logging.getLogger("drp_bench")
 
@@ -178,7 +178,7 @@ def plan_job(
         with _quiet_progress():
             records = pipeline.run(inputs.dataset, inputs.contexts)
         if cfg.judge:
-            from drp_bench.judge import ROLE, judge_records
+            from drp_bench.pipeline.judge import ROLE, judge_records
 
             judge = cfg.roles[ROLE]
             with _quiet_progress():
@@ -209,7 +209,7 @@ def plan_job(
 @contextlib.contextmanager
 def _quiet_progress() -> Iterator[None]:
     """No per-stage progress lines (or bars) while the planning backends answer."""
-    progress_log = logging.getLogger("drp_bench.progress")
+    progress_log = logging.getLogger("drp_bench.pipeline.progress")
     level = progress_log.level
     progress_log.setLevel(logging.WARNING)
     try:

@@ -29,7 +29,8 @@ def plan(
     """The plan of ``drp-bench run [-m] OVERRIDES``, as plan.json holds it.
     ``completion_tokens``: expected per call where the cache has no record (None: max_tokens,
     an upper bound)."""
-    from drp_bench.api import _without_hydra, compose_run_config
+    from drp_bench.config.compose import compose_run_config
+    from drp_bench.run.evaluate import _without_hydra
 
     composed = compose_run_config(_without_sweeps(overrides) if multirun else overrides, config_dir)
     jobs = job_overrides(overrides, multirun, composed)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from drp_bench.backends.base import Message
-from drp_bench.models import ModelSpec
+from drp_bench.config.models import ModelSpec
 
 
 class TokenCounter(Protocol):

@@ -1,7 +1,7 @@
 """Find run folders, classify them and read complete runs into a tidy table.
 
 A run folder is any directory holding ``.hydra/config.yaml``; its files are read with the
-schema of ``drp_bench.run_folder``. Nothing here raises for a broken folder: every problem
+schema of ``drp_bench.run.folder``. Nothing here raises for a broken folder: every problem
 becomes a run with status ``broken``, ``failed``, ``unfinished`` or ``missing`` and a reason
 naming the file (and line, and field) at fault. Runs of one dataset name whose data differ
 (metrics.json ``dataset_fingerprint``) are never one column (:func:`split_by_data`).
@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from drp_bench.metrics.table import METRIC_LABELS
-from drp_bench.run_folder import (
+from drp_bench.run.folder import (
     ERROR,
     METRICS,
     PREDICTIONS,

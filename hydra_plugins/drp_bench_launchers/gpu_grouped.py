@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
-# The roles of a drp-bench run (drp_bench.models.ROLES); they run one after another in a job.
+# The roles of a drp-bench run (drp_bench.config.models.ROLES); they run one after another in a job.
 DEFAULT_ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
 
 _MODULE = "hydra_plugins.drp_bench_launchers.gpu_grouped"
@@ -265,9 +265,9 @@ class _GpuGroupedMixin:
         """The sweep's summary and exit status, with the dead jobs' reasons, before raising.
 
         Hydra skips ``on_multirun_end`` when the launcher raises, so the summary callback
-        (drp_bench.sweep_status) would not run; the sweep's exit policy applies as usual.
+        (drp_bench.run.sweep_status) would not run; the sweep's exit policy applies as usual.
         """
-        from drp_bench.sweep_status import finish_sweep
+        from drp_bench.run.sweep_status import finish_sweep
 
         dead = {
             tuple(job_overrides[idx - initial_job_idx]): (

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from drp_bench.data.types import Item
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.prompts import Message
 from drp_bench.pipeline.stages import StageCall
 from drp_bench.pipeline.state import SampleState
-from drp_bench.records import Item
 
 #: (role, template, **variables) -> the messages of one call of that role.
 Render = Callable[..., list[Message]]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from drp_bench.data.types import Review
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.kinds.summarize import SummaryStage
 from drp_bench.pipeline.state import SampleState
-from drp_bench.records import Review
 
 
 class SummarizeHistory(SummaryStage):

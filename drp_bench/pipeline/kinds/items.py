@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from drp_bench.data.types import Item
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.context import ComparisonItem
 from drp_bench.pipeline.state import ItemOutputs, ItemResult, SampleState
-from drp_bench.records import Item
 
 
 def comparison_vars(comparison: ComparisonItem, items: dict[str, Item]) -> dict[str, Any]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drp_bench.data.types import Review
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.kinds.history import recent
 from drp_bench.pipeline.parsing import strip_answer_prefix
 from drp_bench.pipeline.stages import StageCall
 from drp_bench.pipeline.state import SampleState, StepsOutput
-from drp_bench.records import Review
 
 
 class StepStage:

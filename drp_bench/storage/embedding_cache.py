@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from drp_bench.sqlite_store import SqliteStore, in_transaction
+from drp_bench.storage.sqlite_store import SqliteStore, in_transaction
 
 KEY_VERSION = 1  # bump when the key layout changes: old entries then simply miss
 SCHEMA_VERSION = "1"

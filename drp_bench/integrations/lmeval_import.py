@@ -47,8 +47,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from drp_bench.lmeval_export import METADATA_KEY
-from drp_bench.run_folder import METRICS, PREDICTIONS, write_metrics, write_predictions
+from drp_bench.integrations.lmeval_export import METADATA_KEY
+from drp_bench.run.folder import METRICS, PREDICTIONS, write_metrics, write_predictions
 
 #: The filter of the exported task whose responses lm-eval scored (tasks/drp_generation.yaml).
 FILTER = "strip_review_prefix"
@@ -535,7 +535,7 @@ def import_results(results_dir: Path, out_dir: Path, task: str | None = None) ->
     from drp_bench import __version__
     from drp_bench.metrics.text import score_all
     from drp_bench.provenance import git_commit, package_versions
-    from drp_bench.summary import compute_summary, failure_summary
+    from drp_bench.run.metrics_file import compute_summary, failure_summary
 
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):

@@ -18,11 +18,11 @@ sample status ``excluded``, and metrics.json's ``judge`` and ``excluded_samples`
 reviews, compared items with their representatives, neighbours, peer;
 :class:`SampleContextRecord`), so two runs can be compared context first, and metrics.json's
 ``prompts_sha256``, the fingerprint of the prompts the run rendered
-(:mod:`drp_bench.prompts_fingerprint`). Files of versions ``"0"``-``"2"`` read with both null,
+(:mod:`drp_bench.run.prompts_fingerprint`). Files of versions ``"0"``-``"2"`` read with both null,
 meaning not recorded (:func:`upgrade_row_v2`, :func:`upgrade_metrics_v2`); an lm-eval import
 writes null too. The JSON Schema of each file is published under ``results/schema/``::
 
-    python -m drp_bench.run_folder --write-schemas results/schema
+    python -m drp_bench.run.folder --write-schemas results/schema
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class NormalizeItemRecord(CallRecord, _ItemKey):
 
 class JudgeRecord(CallRecord):
     """The LLM judge's call for a sample (``metrics.judge=true``) and the score parsed from its
-    answer (:func:`drp_bench.judge.parse_score`): 0-10, or null when the answer is
+    answer (:func:`drp_bench.pipeline.judge.parse_score`): 0-10, or null when the answer is
     unparseable (or the call failed); unparsed answers are counted, never scored."""
 
     score: int | None = Field(description="the parsed 0-10 score; null: unparsed or failed")
@@ -449,7 +449,7 @@ class MetricsFile(_Model):
     git_commit: str | None
     prompts_sha256: str | None = Field(
         default=None,
-        description="drp_bench.prompts_fingerprint.prompts_fingerprint: the method's stages, "
+        description="drp_bench.run.prompts_fingerprint.prompts_fingerprint: the method's stages, "
         "its templates' text and the prompt settings; null: not recorded (version < 3)",
     )
     dataset_fingerprint: dict[str, str] = Field(description="data file -> sha256")
@@ -913,8 +913,8 @@ def write_schemas(out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m drp_bench.run_folder --write-schemas DIR`` (or ``--check-schemas DIR``)."""
-    parser = argparse.ArgumentParser(prog="python -m drp_bench.run_folder", description=__doc__)
+    """``python -m drp_bench.run.folder --write-schemas DIR`` (or ``--check-schemas DIR``)."""
+    parser = argparse.ArgumentParser(prog="python -m drp_bench.run.folder", description=__doc__)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write-schemas", type=Path, metavar="DIR")
     group.add_argument("--check-schemas", type=Path, metavar="DIR")

@@ -5,17 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from drp_bench.config.models import ModelSpec
+from drp_bench.methods.contracts import ANALYSIS_ROLES, OPTIONAL_ROLES, ROLES
 from drp_bench.methods.spec import MethodSpec
-from drp_bench.models import ROLES, ModelSpec
 
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 #: How review embeddings are computed and clustered (EmbedderSpec.precision).
 EMBEDDING_PRECISIONS = ("float64", "float32")
-#: Roles that analyse a run's output rather than produce it; a top-level temperature skips them.
-ANALYSIS_ROLES = frozenset({"normalizer", "judge"})
-#: Roles a run config may leave out (configs written before the role existed): role -> the
-#: role whose model it then gets.
-OPTIONAL_ROLES = {"judge": "generator"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,7 @@ class RunConfig:
         """The run's typed view of a resolved config (a plain dict).
 
         Types and keys were checked when Hydra composed it onto the schema
-        (:mod:`drp_bench.config_schema`); this adds the checks of values.
+        (:mod:`drp_bench.config.schema`); this adds the checks of values.
         """
         cfg = {**cfg, **{r: cfg[f] for r, f in OPTIONAL_ROLES.items() if cfg.get(r) is None}}
         for key in ("method", "dataset", *ROLES):

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-log = logging.getLogger("drp_bench.progress")  # a child: same handlers as the run
+log = logging.getLogger("drp_bench.pipeline.progress")  # a child: same handlers as the run
 
 
 class StageProgress:

@@ -12,10 +12,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from drp_bench import sweep_status  # noqa: F401  registers ${drp_safe_dirname:...}
+from drp_bench.config.resolvers import register_resolvers
+from drp_bench.config.schema import register as register_schema
 from drp_bench.resources import config_dir
 
 log = logging.getLogger("drp_bench")
+
+# Before @hydra.main composes the config: its schema and resolvers.
+register_schema()
+register_resolvers()
 
 #: Exit status of a single run that finished with failed calls (status "degraded").
 EXIT_DEGRADED = 3
@@ -27,8 +32,8 @@ USER_ERRORS = (ValueError, FileNotFoundError, OmegaConfBaseException)
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def run_app(cfg: DictConfig) -> None:
     """One run (a sweep job, with -m) through the library entry point."""
-    from drp_bench.api import evaluate
-    from drp_bench.run import write_error
+    from drp_bench.run.evaluate import evaluate
+    from drp_bench.run.execute import write_error
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drp_bench import run_folder
 from drp_bench.backends.base import Backend
 from drp_bench.backends.pool import BackendPool
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
 from drp_bench.pipeline.runner import Pipeline
-from drp_bench.prompts_fingerprint import prompts_fingerprint
 from drp_bench.provenance import git_commit, package_versions
-from drp_bench.run_inputs import build_run_inputs, make_renderer
+from drp_bench.run import folder as run_folder
+from drp_bench.run.inputs import build_run_inputs, make_renderer
+from drp_bench.run.prompts_fingerprint import prompts_fingerprint
 
 log = logging.getLogger("drp_bench")
 
@@ -136,7 +136,7 @@ def _execute(
     try:
         records = pipeline.run(dataset, contexts)
         if cfg.judge:  # the LLM judge (metrics.judge=true): one call per prediction
-            from drp_bench.judge import ROLE, judge_records
+            from drp_bench.pipeline.judge import ROLE, judge_records
 
             state.phase = "judging"
             judge = cfg.roles[ROLE]
@@ -148,7 +148,7 @@ def _execute(
         pool.close()
     state.phase = "writing predictions and scoring"
     run_folder.stream_predictions(out_dir / run_folder.PREDICTIONS, records)
-    from drp_bench.summary import summarize_run
+    from drp_bench.run.metrics_file import summarize_run
 
     metrics = summarize_run(cfg, dataset, records)
     for stage, wall_s in pipeline.stage_wall_s.items():

@@ -31,10 +31,10 @@ import time
 from typing import Any
 
 from drp_bench.backends.base import Backend
+from drp_bench.data.types import Dataset
+from drp_bench.pipeline.progress import StageProgress
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.stages import run_stage
-from drp_bench.progress import StageProgress
-from drp_bench.records import Dataset
 
 TEMPLATE = "judge"
 RECORD = "judge"

@@ -17,9 +17,6 @@ class SamplingParams:
     seed: int = 42
 
 
-#: Every role a run gives a model. ``judge`` scores the predictions (``metrics.judge=true``);
-#: the others are the method's stages' roles.
-ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drp_bench.config import RunConfig
+    from drp_bench.config.run_config import RunConfig
     from drp_bench.pipeline.prompts import PromptRenderer
 
 #: The ``prompts`` settings that change what a prompt says (not how calls are ordered).
@@ -26,7 +26,7 @@ PROMPT_SETTINGS = ("system", "instructions_in", "max_review_chars", "max_descrip
 
 def used_templates(cfg: RunConfig) -> list[str]:
     """The templates the run renders: each stage's, the option-named ones, the judge's."""
-    from drp_bench.judge import TEMPLATE as JUDGE_TEMPLATE
+    from drp_bench.pipeline.judge import TEMPLATE as JUDGE_TEMPLATE
 
     names = []
     for stage in cfg.method.stages:
@@ -62,9 +62,9 @@ def _method_part(cfg: RunConfig) -> dict[str, Any]:
 
 def prompts_fingerprint(cfg: RunConfig, renderer: PromptRenderer | None = None) -> str:
     """``sha256:<hex>`` of the method's stages, its templates' text and the prompt settings
-    (``renderer``: the run's, default :func:`drp_bench.run_inputs.make_renderer`)."""
+    (``renderer``: the run's, default :func:`drp_bench.run.inputs.make_renderer`)."""
     if renderer is None:
-        from drp_bench.run_inputs import make_renderer
+        from drp_bench.run.inputs import make_renderer
 
         renderer = make_renderer(cfg)
     roles = sorted(

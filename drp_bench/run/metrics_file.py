@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
+from drp_bench.data.types import Dataset
 from drp_bench.metrics.table import METRICS
-from drp_bench.records import Dataset
 
 STAGES = ("extract", "validate", "normalize", "summarize", "generate", "judge")
 #: Sample statuses left out of the scores by design (not failures): peer without another
@@ -183,7 +183,7 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
     if excluded:
         out = _insert_after(out, "failed_samples", "excluded_samples", excluded)
     if cfg.judge:
-        from drp_bench.judge import judge_summary
+        from drp_bench.pipeline.judge import judge_summary
 
         out = _insert_after(
             out, "excluded_samples" if excluded else "failed_samples", "judge",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def default_cache_path() -> Path:
     """The cache a run would use: ``cache.path`` of the composed run config."""
-    from drp_bench.api import compose_run_config
+    from drp_bench.config.compose import compose_run_config
 
     return Path(str(compose_run_config().cache.path)).expanduser()
 

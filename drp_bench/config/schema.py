@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from drp_bench.config import BUNDLED_EMBEDDER
+from drp_bench.config.run_config import BUNDLED_EMBEDDER
 
 SCHEMA_NAME = "drp_bench_schema"
 
@@ -140,7 +140,7 @@ class RunConf:
     dataset: DatasetConf = field(default_factory=DatasetConf)
     # The two slots a sweep varies; the other roles follow one of them by interpolation
     # (``validator: ${extractor}``), which a typed node would refuse, so they are untyped here
-    # and checked when the run reads them (drp_bench.models.ModelSpec.from_config).
+    # and checked when the run reads them (drp_bench.config.models.ModelSpec.from_config).
     extractor: ModelConf = field(default_factory=ModelConf)
     generator: ModelConf = field(default_factory=ModelConf)
     validator: Any = None

@@ -7,15 +7,11 @@ this module; ``drp-bench run`` (``drp_bench.cli._run``) turns it into its exit s
 folders are read from the filesystem, so it works the same for the basic, joblib and submitit
 launchers (their jobs run in other processes but share the filesystem).
 
-This module also registers the OmegaConf resolver ``drp_safe_dirname`` (one path component
-from any string), used by ``hydra.sweep.subdir``. It is imported by ``drp_bench.hydra_app``
-(driver) and by unpickling the callback (every job process), so the resolver exists wherever
-Hydra resolves a job's folder.
+Job folder names come from ``${drp_safe_dirname:...}`` (:mod:`drp_bench.config.resolvers`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,61 +24,18 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from drp_bench.data import naming
+from drp_bench.config.resolvers import register_resolvers
+
+# Job processes (submitit, joblib) import this module when Hydra rebuilds the callback there;
+# the job's folder name is resolved with ${drp_safe_dirname:...}.
+register_resolvers()
 
 JobState = Literal["complete", "degraded", "failed"]
 STATES: tuple[JobState, ...] = ("complete", "degraded", "failed")
 #: Values of the top-level config key ``sweep_exit``.
 EXIT_POLICIES = ("strict", "zero")
 STATUS_FILE = "sweep_status.json"
-RESOLVER = "drp_safe_dirname"
-#: Longest folder name the resolver returns, in UTF-8 bytes (file systems allow 255).
-MAX_DIRNAME_BYTES = 200
 _REASON_CHARS = 300
-
-
-# ---------------------------------------------------------------- folder names
-
-
-# A backslash Hydra puts before a special character of an override value (its grammar's ESC).
-_HYDRA_ESCAPE = re.compile(r"\\([\\()\[\]{}:=, \t])")
-
-
-def _escape(char: str) -> str:
-    if char in "/\\%" or ord(char) < 0x20 or ord(char) == 0x7F:
-        return f"%{ord(char):02X}"
-    return char
-
-
-def safe_dirname(name: Any, max_bytes: int = MAX_DIRNAME_BYTES) -> str:
-    """``name`` (Hydra's ``override_dirname``) as one folder name: never a path separator,
-    never hidden, never too long.
-
-    Hydra's escaping backslashes (before ``\\()[]{}:=,``, space, tab) are dropped; then ``/``,
-    ``\\``, ``%``, NUL and other control characters become ``%XX``, a leading ``.`` becomes
-    ``%2E``; a name longer than ``max_bytes`` (UTF-8) is cut and ends with ``~`` and 10 hex
-    digits of the SHA-256 of ``name``.
-    """
-    text = str(name)
-    out = "".join(_escape(c) for c in _HYDRA_ESCAPE.sub(r"\1", text))
-    if out.startswith("."):
-        out = "%2E" + out[1:]
-    if len(out.encode("utf-8", "surrogatepass")) <= max_bytes:
-        return out
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    head = out.encode("utf-8", "surrogatepass")[: max_bytes - 11].decode("utf-8", "ignore")
-    return f"{re.sub(r'%[0-9A-F]?$', '', head)}~{digest}"
-
-
-def register_resolvers() -> None:
-    """Register ``${drp_safe_dirname:...}`` and the dataset presets' ``${drp_dataset_name:...}``
-    (:mod:`drp_bench.data.naming`) with OmegaConf (once per process)."""
-    if not OmegaConf.has_resolver(RESOLVER):
-        OmegaConf.register_new_resolver(RESOLVER, safe_dirname)
-    naming.register_resolver()
-
-
-register_resolvers()
 
 
 # ---------------------------------------------------------------- job folders

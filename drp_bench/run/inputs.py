@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from drp_bench.config import RunConfig
+from drp_bench.config.run_config import RunConfig
 from drp_bench.data.naming import BUNDLED_PREFIX
+from drp_bench.data.types import Dataset
 from drp_bench.pipeline.context import SampleContext, build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import check_stages
-from drp_bench.records import Dataset
 
 log = logging.getLogger("drp_bench")
 
@@ -95,8 +95,8 @@ def build_run_inputs(cfg: RunConfig, store_embeddings: bool = True) -> RunInputs
     )
     embedder = None
     if cfg.method.embeds:  # representatives (comparisons) or neighbours
-        from drp_bench.pipeline.embedding_cache import embedding_cache_path
         from drp_bench.pipeline.representatives import Embedder
+        from drp_bench.storage.embedding_cache import embedding_cache_path
 
         # review embeddings are cached next to the call cache: a sweep embeds each review once
         embedder = Embedder(

@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 from drp_bench import __version__
 from drp_bench.data import naming
 from drp_bench.resources import tasks_dir
-from drp_bench.run_folder import (
+from drp_bench.run.folder import (
     METRICS,
     PREDICTIONS,
     PredictionRow,

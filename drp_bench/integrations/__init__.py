@@ -1,0 +1,1 @@
+"""Bridges to other harnesses: lm-evaluation-harness tasks out, its results folders in."""

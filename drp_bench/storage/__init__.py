@@ -1,0 +1,2 @@
+"""Files on disk that outlive a run: the SQLite store behind the caches, the embedding cache,
+streamed file hashes."""
