@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from drp_bench.run.inputs import SAMPLE_DATA
+from drp_bench.data.locate import SAMPLE_DATA
 
 SOURCE = SAMPLE_DATA / "music_sample"
 SEED = 20251119

@@ -20,6 +20,9 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where the build copies the repository's folders inside the package (see setup.py).
 PACKAGED_DATA_DIR = PACKAGE_DIR / "_data"
+#: Names of what ships inside the package: ``bundled:music_sample`` (a dataset under
+#: ``drp_bench/sample_data/``), ``bundled:all-MiniLM-L6-v2`` (the embedder of a package).
+BUNDLED_PREFIX = "bundled:"
 
 
 def checkout_root() -> Path | None:

@@ -14,20 +14,15 @@ from typing import Any
 from rouge_score import scoring
 
 from drp_bench.metrics import text
-
-ROUGE_SEED = 42
+from drp_bench.metrics.table import METRIC_KEYS, ROUGE_SEED
 
 
 def process_results(doc: dict[str, Any], results: Sequence[str]) -> dict[str, Any]:
     """Per-sample scores of the (filtered) generation against ``doc["reference"]``."""
     prediction, reference = results[0], doc["reference"]
     scores = text.per_sample_scores([prediction], [reference])[0]
-    return {
-        "bleu": (prediction, reference),
-        "meteor": scores["meteor"],
-        "rouge1": scores["rouge1"],
-        "rougeL": scores["rougeL"],
-    }
+    # BLEU is corpus-level: its aggregation gets the pair; the others are per-sample scores.
+    return {key: (prediction, reference) if key == "bleu" else scores[key] for key in METRIC_KEYS}
 
 
 def corpus_bleu(items: Sequence[tuple[str, str]]) -> float:

@@ -1,21 +1,33 @@
 """The package's layering, read from its import statements with ``ast`` (nothing is imported).
 
-- the pipeline sees backends only through their protocol: it imports no concrete backend and
-  not the call cache (the run builds those and hands the pipeline a role -> backend mapping);
+- every import of every module keeps to the table "What each part may import" of
+  docs/architecture.md (every import counts, also those inside functions); every part of the
+  package has a row there;
+- the pipeline sees backends only through their protocol (``backends.base``), ``pipeline/kinds``
+  included;
 - no import cycle between modules (imports at module level: those run at import time);
 - no loop between packages (``drp_bench.pipeline``, ``drp_bench.report``, ...; a top-level
-  module is its own node), counting every import, also those inside functions.
+  module is its own node), counting every import, also those inside functions;
+- at run time, ``drp-bench report`` and ``leaderboard build``/``verify`` load no pipeline,
+  backend or planner module.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "drp_bench"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "drp_bench"
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+TABLE_TITLE = "## What each part may import"
 
 
 def module_name(path: Path) -> str:
@@ -108,7 +120,113 @@ def layer(module: str) -> str:
     return module
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "pipeline").glob("*.py")), ids=str)
+def import_rules(text: str) -> dict[str, set[str]]:
+    """The table of docs/architecture.md: importer (``leaderboard``, ``leaderboard.submit``)
+    -> what it may import (``run.folder``, ``metrics``, ``drp_bench`` for the package root,
+    ``*`` for everything)."""
+    section = text.split(TABLE_TITLE, 1)[1].split("\n## ", 1)[0]
+    rules: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or not cells[0].startswith("`"):
+            continue
+        importer = cells[0].strip("`")
+        allowed = set(re.findall(r"`([\w.]+)`", cells[1]))
+        rules[importer] = {"*"} if cells[1].startswith("everything") else allowed
+    return rules
+
+
+def part_of(module: str) -> str:
+    """``drp_bench.leaderboard.submit`` -> ``leaderboard``; ``drp_bench.api`` -> ``api``."""
+    return module.split(".")[1] if "." in module else "drp_bench"
+
+
+def allowed_for(module: str, rules: Mapping[str, set[str]]) -> set[str]:
+    """The part's row plus the rows of the module and of the packages it is in."""
+    names = module.split(".")[1:]
+    allowed: set[str] = set(rules.get("drp_bench", ())) if module == "drp_bench" else set()
+    for n in range(1, len(names) + 1):
+        allowed |= rules.get(".".join(names[:n]), set())
+    return allowed
+
+
+def violations(module: str, imported: set[str], rules: Mapping[str, set[str]]) -> list[str]:
+    """Imports of ``module`` the rules do not allow (same-part imports always are)."""
+    allowed = allowed_for(module, rules)
+    if "*" in allowed:
+        return []
+    bad = []
+    for target in sorted(imported):
+        if part_of(target) == part_of(module):
+            continue
+        rel = target.removeprefix("drp_bench.") if target != "drp_bench" else "drp_bench"
+        if not any(rel == a or rel.startswith(a + ".") for a in allowed):
+            bad.append(target)
+    return bad
+
+
+RULES = import_rules(ARCHITECTURE.read_text(encoding="utf-8"))
+
+
+def test_every_part_of_the_package_has_a_row_in_the_architecture_table() -> None:
+    parts = {part_of(m) for m in MODULES if m != "drp_bench"}
+    assert parts - set(RULES) == set(), f"parts without a row in {ARCHITECTURE.name}"
+    assert {r.split(".")[0] for r in RULES} - parts <= {"drp_bench"}, "rows for no part"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=str)
+def test_every_import_keeps_to_the_architecture_table(path: Path) -> None:
+    module = module_name(path)
+    imported = set(imports(path, module_level_only=False)) & MODULES
+    bad = violations(module, imported, RULES)
+    assert not bad, f"{module} imports {bad}, not allowed by {ARCHITECTURE.name}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "hydra_plugins").rglob("*.py")), ids=str)
+def test_hydra_plugins_import_only_config_methods_and_the_sweep_status(path: Path) -> None:
+    imported = {m for m in imports(path, module_level_only=False) if m.startswith("drp_bench")}
+    allowed = {"config", "methods"}
+    assert {m for m in imported if part_of(m) not in allowed} <= {"drp_bench.run.sweep_status"}
+
+
+def test_the_rules_catch_a_stage_kind_importing_a_backend() -> None:
+    kind = "drp_bench.pipeline.kinds.generate"
+    assert violations(kind, {"drp_bench.backends.base"}, RULES) == []
+    assert violations(kind, {"drp_bench.backends.cache"}, RULES) == ["drp_bench.backends.cache"]
+    assert violations("drp_bench.report.collect", {"drp_bench.pipeline.runner"}, RULES)
+    assert violations("drp_bench.leaderboard.build", {"drp_bench.api"}, RULES)
+    assert not violations("drp_bench.leaderboard.reproduce", {"drp_bench.api"}, RULES)
+    assert not violations("drp_bench.cli", {"drp_bench.pipeline.runner"}, RULES)
+
+
+HEAVY = ("drp_bench.pipeline", "drp_bench.backends", "drp_bench.run.execute", "drp_bench.plan.")
+LIGHT_PLAN = {"drp_bench.plan.plan_file", "drp_bench.plan.jobs"}
+
+
+def test_report_and_leaderboard_build_load_no_pipeline_backend_or_planner(tmp_path) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(REPO / "tests" / "data" / "run_folder_v2", runs / "run_v2")
+    board = tmp_path / "board"
+    shutil.copytree(REPO / "results" / "leaderboard", board)
+    code = (
+        "import sys\n"
+        "from drp_bench.report.cli import main as report\n"
+        "from drp_bench.leaderboard.cli import main as leaderboard\n"
+        f"assert report([{str(runs)!r}, '--no-plots', '--bootstrap', '10']) == 0\n"
+        f"leaderboard(['--board', {str(board)!r}, 'verify'])\n"
+        f"leaderboard(['--board', {str(board)!r}, 'build'])\n"
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('drp_bench'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout.split()
+    loaded = [m for m in out if m.startswith("drp_bench.")]
+    heavy = [m for m in loaded if m.startswith(HEAVY) and m not in LIGHT_PLAN]
+    assert "drp_bench.run.folder" in loaded and "drp_bench.leaderboard.build" in loaded
+    assert heavy == []
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "pipeline").rglob("*.py")), ids=str)
 def test_the_pipeline_imports_no_concrete_backend_and_no_cache(path: Path) -> None:
     imported = set(imports(path, module_level_only=False))
     forbidden = {

@@ -426,8 +426,8 @@ def test_recomputed_scores_come_from_one_code_path(board: Path) -> None:
 
 
 def test_register_split_of_local_data_keeps_only_the_fingerprint(tmp_path: Path) -> None:
+    from drp_bench.data.locate import resolve_data_path
     from drp_bench.leaderboard.splits import SplitError
-    from drp_bench.run.inputs import resolve_data_path
 
     local = tmp_path / "dpl_main_books"
     shutil.copytree(resolve_data_path("bundled:music_sample"), local)

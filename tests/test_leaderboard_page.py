@@ -30,6 +30,7 @@ from drp_bench.leaderboard.build import (
     write_site,
 )
 from drp_bench.leaderboard.view import BOARD_METRICS, Board, Row
+from drp_bench.methods.contracts import DISPLAY_ROLES
 from tests.conftest import require, require_executable
 
 XSS = "</script><img src=x onerror=alert(1)>"
@@ -158,6 +159,7 @@ def make_board() -> Board:
     return {
         "title": "drp-bench leaderboard <R&D>",
         "metrics": dict(BOARD_METRICS),
+        "roles": list(DISPLAY_ROLES),
         "splits": [
             {
                 "id": MUSIC,

@@ -107,7 +107,7 @@ def test_a_nan_claim_never_matches_its_recomputed_score(board) -> None:
     )
     assert not scores_match(float("nan"), float("nan"))
     assert not scores_match(float("inf"), float("inf"))
-    assert scores_match(0.25, 0.25 + 1e-7) and not scores_match(0.25, 0.25 + 1e-5)
+    assert scores_match(0.25, 0.25 + 1e-10) and not scores_match(0.25, 0.25 + 1e-8)
 
 
 def test_a_nan_written_as_a_string_or_an_overflowing_number_is_refused(board) -> None:

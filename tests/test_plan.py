@@ -17,7 +17,8 @@ from drp_bench.config.compose import compose_run_config
 from drp_bench.config.run_config import RunConfig
 from drp_bench.plan.engine import Throughput, plan_job
 from drp_bench.plan.jobs import job_overrides
-from drp_bench.plan.sweep import plan, read_plan, write_plan
+from drp_bench.plan.plan_file import read_plan, write_plan
+from drp_bench.plan.sweep import plan
 from drp_bench.plan.table import format_plan
 from drp_bench.report.cli import main as report_main
 from drp_bench.run.evaluate import _without_hydra

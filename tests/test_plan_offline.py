@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from drp_bench.config.compose import compose_run_config
 from drp_bench.config.run_config import BUNDLED_EMBEDDER, EmbedderSpec, RunConfig
+from drp_bench.data.locate import SAMPLE_DATA
 from drp_bench.pipeline.representatives import (
     Embedder,
     EmbedderMissing,
@@ -25,7 +26,6 @@ from drp_bench.pipeline.representatives import (
 )
 from drp_bench.plan.engine import ContextMemo, plan_job
 from drp_bench.run.evaluate import _without_hydra
-from drp_bench.run.inputs import SAMPLE_DATA
 from tests.conftest import REPO
 
 GTE = "Alibaba-NLP/gte-Qwen2-1.5B-instruct"  # the paper preset's embedder, not on this machine

@@ -17,8 +17,6 @@ class SamplingParams:
     seed: int = 42
 
 
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the registry: identity, family, size and how to serve it."""

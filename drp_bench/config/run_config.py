@@ -8,8 +8,9 @@ from typing import Any
 from drp_bench.config.models import ModelSpec
 from drp_bench.methods.contracts import ANALYSIS_ROLES, OPTIONAL_ROLES, ROLES
 from drp_bench.methods.spec import MethodSpec
+from drp_bench.resources import BUNDLED_PREFIX
 
-BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+BUNDLED_EMBEDDER = f"{BUNDLED_PREFIX}all-MiniLM-L6-v2"
 #: How review embeddings are computed and clustered (EmbedderSpec.precision).
 EMBEDDING_PRECISIONS = ("float64", "float32")
 

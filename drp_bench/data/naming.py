@@ -19,9 +19,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from drp_bench.data.loader import default_name
+from drp_bench.resources import BUNDLED_PREFIX
 
 RESOLVER = "drp_dataset_name"
-BUNDLED_PREFIX = "bundled:"
 BUILD_INFO = "build_info.json"
 # One folder name: no separator, not hidden, not '.' or '..', no spaces or control characters.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")

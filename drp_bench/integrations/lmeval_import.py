@@ -48,16 +48,16 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from drp_bench.integrations.lmeval_export import METADATA_KEY
+from drp_bench.methods.contracts import ANALYSIS_ROLES, ROLES
+from drp_bench.metrics.table import METRIC_KEYS, ROUGE_SEED, SCORE_TOLERANCE
 from drp_bench.run.folder import METRICS, PREDICTIONS, write_metrics, write_predictions
 
 #: The filter of the exported task whose responses lm-eval scored (tasks/drp_generation.yaml).
 FILTER = "strip_review_prefix"
 #: lm-eval's metrics of the task, checked against the recomputed ones.
-CHECKED_METRICS = ("bleu", "meteor", "rouge1", "rougeL")
-#: The task's ROUGE bootstrap seed (tasks/drp_metrics.py ``ROUGE_SEED``).
-ROUGE_SEED = 42
+CHECKED_METRICS = METRIC_KEYS
 #: Largest accepted absolute difference between lm-eval's number and the recomputed one.
-TOLERANCE = 1e-9
+TOLERANCE = SCORE_TOLERANCE
 PROVENANCE = "lmeval_import.json"
 BACKEND_KIND = "lm-eval"
 #: lm-eval's date id at the end of a results file name (isoformat with ':' -> '-'); the
@@ -488,7 +488,7 @@ def _imported_config(
     cfg = json.loads(json.dumps(meta.get("config") or {}))
     temperature = cfg.get("temperature")
     if temperature is not None:
-        for role in ("extractor", "validator", "summarizer"):
+        for role in (r for r in ROLES if r not in ANALYSIS_ROLES and r != "generator"):
             if isinstance(cfg.get(role), dict):
                 cfg[role].setdefault("sampling", {})["temperature"] = temperature
         cfg["temperature"] = None

@@ -38,6 +38,7 @@ from drp_bench.leaderboard.verify import (
     verify_entry,
 )
 from drp_bench.leaderboard.view import BOARD_METRICS, Board, MetricValue, Row, Split, Trust
+from drp_bench.methods.contracts import DISPLAY_ROLES
 
 TITLE = "drp-bench leaderboard"
 METHOD_LABELS = {
@@ -45,7 +46,8 @@ METHOD_LABELS = {
     "p-db": "P-DB", "dpl": "DPL", "drp": "DRP", "peer": "peer (human)",
 }  # fmt: skip
 PAPER_METHODS = {label: key for key, label in METHOD_LABELS.items()}
-PAPER_METRICS = {"BLEU": "bleu", "METEOR": "meteor", "ROUGE-1": "rouge1", "ROUGE-L": "rougeL"}
+#: The paper table's metric names (its labels) -> keys.
+PAPER_METRICS = {label: key for key, label in BOARD_METRICS.items()}
 PAPER_SOURCE = "DRP paper (arXiv 2511.15389), main table; results/reference/drp_paper_table.csv"
 SAMPLES_SHOWN = 3
 PAPER_SPLIT_TITLES = {
@@ -350,4 +352,11 @@ def collect_board(
             )
     used = {r["split"] for r in rows}
     splits = [s for s in splits if s["id"] in used]
-    return Board(title=TITLE, metrics=dict(BOARD_METRICS), splits=splits, rows=rows), excluded
+    board = Board(
+        title=TITLE,
+        metrics=dict(BOARD_METRICS),
+        roles=list(DISPLAY_ROLES),
+        splits=splits,
+        rows=rows,
+    )
+    return board, excluded

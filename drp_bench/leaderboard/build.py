@@ -23,9 +23,9 @@ from importlib import resources
 from pathlib import Path
 
 from drp_bench.leaderboard.view import Board, MetricValue, RoleModel, Row
+from drp_bench.methods.contracts import DISPLAY_ROLES
 
 #: Roles in pipeline order, for listing a row's models (other roles follow, in the row's order).
-ROLE_ORDER = ("extractor", "validator", "summarizer", "generator", "normalizer")
 TRUST_ORDER = ("reproduced", "verified", "reported")
 TRUST_MEANING = {
     "reproduced": "the entry's configuration was run again with the same models and gave the "
@@ -68,8 +68,8 @@ def format_metric(metric: MetricValue | None) -> str:
 
 
 def ordered_roles(models: dict[str, RoleModel]) -> list[str]:
-    known = [role for role in ROLE_ORDER if role in models]
-    return known + [role for role in models if role not in ROLE_ORDER]
+    known = [role for role in DISPLAY_ROLES if role in models]
+    return known + [role for role in models if role not in DISPLAY_ROLES]
 
 
 def models_summary(row: Row) -> str:

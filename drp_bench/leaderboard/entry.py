@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drp_bench.metrics.table import SCORE_TOLERANCE
 from drp_bench.run.folder import Number
 
 ENTRY_SCHEMA_VERSION = "1"
@@ -37,7 +38,6 @@ MAX_ROWS = 1_000_000
 MAX_ID_CHARS = 400  # a sample, user or item id
 MAX_CONTEXT_ITEMS = 1_000  # entries of one list of a row's context
 #: Largest accepted gap between a claimed metric (or CI bound) and the recomputed one.
-METRIC_TOLERANCE = 1e-6
 #: Sections of submission.json that hold measurements: a string spelling NaN or infinity
 #: there ("NaN", "inf") is refused like the number itself.
 NUMERIC_SECTIONS = ("metrics", "uvq", "compute", "judge")
@@ -260,11 +260,11 @@ def dedup_key(submission: dict[str, Any]) -> str:
 
 
 def scores_match(claimed: float, recomputed: float) -> bool:
-    """Equal within :data:`METRIC_TOLERANCE`, both finite (NaN or infinity never matches)."""
+    """Equal within :data:`SCORE_TOLERANCE`, both finite (NaN or infinity never matches)."""
     return (
         math.isfinite(claimed)
         and math.isfinite(recomputed)
-        and math.isclose(claimed, recomputed, rel_tol=0.0, abs_tol=METRIC_TOLERANCE)
+        and math.isclose(claimed, recomputed, rel_tol=0.0, abs_tol=SCORE_TOLERANCE)
     )
 
 

@@ -17,9 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drp_bench.leaderboard.entry import SPLIT_ID_RE, canonical_json, sha256_text
+from drp_bench.resources import BUNDLED_PREFIX
 
 SPLITS_FILE = "splits.json"
-BUNDLED_PREFIX = "bundled:"
 #: The paper's datasets (drp_paper_table.csv spelling) -> the split id their reported rows join.
 PAPER_SPLITS: dict[str, str] = {"Books": "books/test", "CDs_and_Vinyl": "cds_and_vinyl/test"}
 
@@ -91,7 +91,7 @@ def resolve_data(record: SplitRecord, data_paths: Mapping[str, Path] | None) -> 
     if data_paths and record.id in data_paths:
         return Path(data_paths[record.id])
     if record.data.startswith(BUNDLED_PREFIX):
-        from drp_bench.run.inputs import resolve_data_path
+        from drp_bench.data.locate import resolve_data_path
 
         return Path(resolve_data_path(record.data) or "")
     return None
@@ -102,7 +102,7 @@ def read_references(
 ) -> dict[str, str]:
     """sample id -> reference review text, for the first ``limit`` samples of ``split``."""
     from drp_bench.data.loader import iter_samples
-    from drp_bench.run.inputs import resolve_data_path
+    from drp_bench.data.locate import resolve_data_path
 
     path = resolve_data_path(str(data_path)) or str(data_path)
     refs: dict[str, str] = {}

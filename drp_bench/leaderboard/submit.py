@@ -37,6 +37,8 @@ from drp_bench.leaderboard.entry import (
 )
 from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import find_split, load_registry
+from drp_bench.methods.contracts import ANALYSIS_ROLES, STAGE_RECORDS
+from drp_bench.metrics.table import ROUGE_SEED
 from drp_bench.run.folder import (
     ERROR,
     METRICS,
@@ -53,14 +55,7 @@ log = logging.getLogger(__name__)
 
 IMPORT_PROVENANCE = "lmeval_import.json"
 #: Stage -> the role whose model answers it.
-STAGE_ROLES = {
-    "extract": "extractor",
-    "validate": "validator",
-    "normalize": "normalizer",
-    "summarize": "summarizer",
-    "generate": "generator",
-    "judge": "judge",
-}
+STAGE_ROLES = {record: role for record, role in STAGE_RECORDS.items() if role}
 HYPERPARAMETERS = (
     "num_retrieved", "num_users", "seed", "temperature", "answer_prefix", "uvq", "uvq_rule",
 )  # fmt: skip
@@ -119,7 +114,7 @@ def _role_model(role: str, cfg: dict[str, Any]) -> dict[str, Any]:
         raise SubmitError(f"config: role {role!r} has no model block")
     sampling = dict(block.get("sampling") or {})
     temperature = cfg.get("temperature")
-    if temperature is not None and role != "normalizer":
+    if temperature is not None and role not in ANALYSIS_ROLES:
         sampling["temperature"] = float(temperature)
     sha256 = None
     kind = (block.get("backend") or {}).get("kind")
@@ -277,7 +272,11 @@ def build_submission(
     cfg = _run_config(run_dir)
     imported = _imported(run_dir)
     # rouge-score's bootstrap seed: the run's seed, or the lm-eval task's for an import
-    seed = int(imported.get("rouge_seed", 42)) if imported else int(cfg.get("seed", 42))
+    seed = (
+        int(imported.get("rouge_seed", ROUGE_SEED))
+        if imported
+        else int(cfg.get("seed", ROUGE_SEED))
+    )
     claims = score_entry(
         split.sample_ids, {r.sample_id: r.prediction for r in rows}, references, seed
     )

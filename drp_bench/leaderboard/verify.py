@@ -12,7 +12,7 @@ split and the predictions are sound):
    sha256 and row count as declared, every sample id of the split exactly once;
 5. every metric and CI recomputed from the predictions against the split's references (read
    from the data and checked against the registered fingerprint) equals the claim within
-   :data:`~drp_bench.leaderboard.entry.METRIC_TOLERANCE` (NaN or infinity never does);
+   :data:`~drp_bench.metrics.table.SCORE_TOLERANCE` (NaN or infinity never does);
 6. not a duplicate of an earlier entry (same split, method, settings, models, predictions).
 
 An entry that passes can still be *suspect* (:mod:`drp_bench.leaderboard.trust`): predictions
@@ -46,8 +46,8 @@ from drp_bench.leaderboard.entry import (
     MAX_PREDICTIONS_GZ_BYTES,
     MAX_ROWS,
     MAX_SUBMISSION_BYTES,
-    METRIC_TOLERANCE,
     PREDICTIONS,
+    SCORE_TOLERANCE,
     STAGING,
     SUBMISSION,
     EntryContext,
@@ -383,7 +383,7 @@ def _check_scores(result: VerifyResult, data_paths: Mapping[str, Path] | None) -
                 name = metric if key == "value" else f"{metric} {key}"
                 result.problems.append(
                     f"{name}: claimed {claimed!r}, recomputed {values[key]!r} from the "
-                    f"predictions (tolerance {METRIC_TOLERANCE})"
+                    f"predictions (tolerance {SCORE_TOLERANCE})"
                 )
     result.suspect = suspect_flags(split.sample_ids, preds, refs, result.recomputed)
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from drp_bench.metrics.table import METRIC_LABELS
+
 Trust = Literal["reproduced", "verified", "reported"]
 
 #: The page's metric columns, paper order: key in ``RowMetrics`` -> label.
-BOARD_METRICS: dict[str, str] = {
-    "bleu": "BLEU",
-    "meteor": "METEOR",
-    "rouge1": "ROUGE-1",
-    "rougeL": "ROUGE-L",
-}
+BOARD_METRICS: dict[str, str] = dict(METRIC_LABELS)
 
 
 class MetricValue(TypedDict):
@@ -80,5 +77,6 @@ class Split(TypedDict):
 class Board(TypedDict):
     title: str
     metrics: dict[str, str]  # BOARD_METRICS
+    roles: list[str]  # the order the models' roles are shown in (DISPLAY_ROLES)
     splits: list[Split]  # in display order
     rows: list[Row]

@@ -20,6 +20,25 @@ ANALYSIS_ROLES = frozenset({"normalizer", "judge"})
 #: role whose model it then gets.
 OPTIONAL_ROLES = {"judge": "generator"}
 
+#: The stage records of a predictions.jsonl row (``stages``; a kind's ``record``), in pipeline
+#: order, each with the role whose model answers it (None: no model call, e.g. ``peer``).
+STAGE_RECORDS: dict[str, str | None] = {
+    "extract": "extractor",
+    "validate": "validator",
+    "normalize": "normalizer",
+    "summarize": "summarizer",
+    "generate": "generator",
+    "peer": None,
+    "judge": "judge",
+}
+#: The records that hold model calls (what metrics.json counts calls and tokens of).
+CALL_RECORDS: tuple[str, ...] = tuple(r for r, role in STAGE_RECORDS.items() if role)
+#: The roles in the order a page or a table shows them: a run's producing roles in pipeline
+#: order, then the analysis roles.
+DISPLAY_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ANALYSIS_ROLES) + tuple(
+    r for r in ROLES if r in ANALYSIS_ROLES
+)
+
 #: What later stages read of an earlier stage's output: parsed features re-formatted, or the
 #: raw answer (the papers' code).
 HANDOFFS = ("parsed", "raw")

@@ -12,6 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: rouge-score's bootstrap seed when nothing else sets it: drp-bench's default run seed, the
+#: lm-eval task's seed (tasks/drp_metrics.py) and a submitted entry's default.
+ROUGE_SEED = 42
+#: How far a claimed score may be from the one recomputed from the predictions (an lm-eval
+#: import, a leaderboard entry): the same code gives the same float, so only JSON round trips.
+SCORE_TOLERANCE = 1e-9
+
 
 @dataclass(frozen=True)
 class MetricInfo:

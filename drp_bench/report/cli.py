@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _plan_beside_actuals(plans: Sequence[Path], runs: Sequence[Run], out: Path) -> list[Path]:
     """plan_vs_actual.csv and a section of results.md per plan; printed too."""
-    from drp_bench.plan.sweep import read_plan
+    from drp_bench.plan.plan_file import read_plan
 
     written: list[Path] = []
     for n, path in enumerate(plans):

@@ -46,6 +46,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from drp_bench.methods.contracts import STAGE_RECORDS
+
 SCHEMA_VERSION = "3"
 LEGACY_VERSION = "0"
 READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", SCHEMA_VERSION)
@@ -54,16 +56,8 @@ PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
 ERROR = "error.json"
 
-StageName = Literal["extract", "validate", "normalize", "summarize", "generate", "peer", "judge"]
-STAGES: tuple[str, ...] = (
-    "extract",
-    "validate",
-    "normalize",
-    "summarize",
-    "generate",
-    "peer",
-    "judge",
-)
+STAGES: tuple[str, ...] = tuple(STAGE_RECORDS)
+StageName = Literal[STAGES]  # type: ignore[valid-type]
 SampleStatus = Literal["complete", "context_incomplete", "failed", "excluded"]
 RunStatus = Literal["complete", "degraded"]
 

@@ -10,30 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from drp_bench.config.run_config import RunConfig
-from drp_bench.data.naming import BUNDLED_PREFIX
+from drp_bench.data.locate import resolve_data_path
 from drp_bench.data.types import Dataset
 from drp_bench.pipeline.context import SampleContext, build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import check_stages
 
 log = logging.getLogger("drp_bench")
-
-SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
-
-
-def resolve_data_path(path: str | None) -> str | None:
-    """``bundled:NAME`` -> the sample shipped in the package; other paths as given."""
-    if path and path.startswith(BUNDLED_PREFIX):
-        folder = SAMPLE_DATA / path[len(BUNDLED_PREFIX) :]
-        if not folder.exists():
-            known = sorted(p.name for p in SAMPLE_DATA.iterdir() if p.is_dir())
-            raise FileNotFoundError(f"no bundled dataset {path!r}; bundled: {known}")
-        return str(folder)
-    return path
 
 
 def load_run_dataset(dataset_cfg: dict[str, Any]) -> Dataset:

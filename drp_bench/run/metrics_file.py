@@ -7,9 +7,9 @@ from typing import Any
 
 from drp_bench.config.run_config import RunConfig
 from drp_bench.data.types import Dataset
+from drp_bench.methods.contracts import CALL_RECORDS
 from drp_bench.metrics.table import METRICS
 
-STAGES = ("extract", "validate", "normalize", "summarize", "generate", "judge")
 #: Sample statuses left out of the scores by design (not failures): peer without another
 #: reviewer of the item.
 UNSCORED = frozenset({"excluded"})
@@ -19,7 +19,7 @@ TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
 def stage_calls(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Every (stage, call) of one predictions.jsonl record."""
     calls = []
-    for stage in STAGES:
+    for stage in CALL_RECORDS:
         entry = record["stages"].get(stage)
         if entry is None:
             continue

@@ -32,10 +32,12 @@ from hydra_plugins.hydra_submitit_launcher.config import (
 )
 from omegaconf import DictConfig, OmegaConf
 
+from drp_bench.methods.contracts import ROLES
+
 log = logging.getLogger(__name__)
 
-# The roles of a drp-bench run (drp_bench.config.models.ROLES); they run one after another in a job.
-DEFAULT_ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
+# The roles of a drp-bench run; they run one after another in a job.
+DEFAULT_ROLES = ROLES
 
 _MODULE = "hydra_plugins.drp_bench_launchers.gpu_grouped"
 

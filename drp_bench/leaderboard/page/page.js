@@ -6,7 +6,7 @@
 (function () {
   const board = JSON.parse(document.getElementById("board-data").textContent);
   const METRICS = Object.keys(board.metrics);
-  const ROLE_ORDER = ["extractor", "validator", "summarizer", "generator", "normalizer"];
+  const ROLE_ORDER = board.roles;  // drp_bench.methods.contracts.DISPLAY_ROLES
   const TRUST_RANK = { reproduced: 0, verified: 1, reported: 2 };
   const TRUST_MEANING = {
     reproduced: "re-ran the entry's configuration with the same models: same predictions",
