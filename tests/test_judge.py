@@ -282,3 +282,11 @@ def test_the_judge_on_the_embedded_model_end_to_end(tmp_path: Path):
     markdown = (tmp_path / "report" / "results.md").read_text()
     if j.mean is not None:
         assert "LLM judge (0–1)" in markdown and f"{j.mean:.4f}" in markdown
+
+
+def test_the_runner_and_the_planner_do_not_name_the_judge():
+    """The judge is a stage kind (a scorer): the run and the plan treat it as any stage."""
+    package = Path(__file__).resolve().parents[1] / "drp_bench"
+    files = [package / "run" / "execute.py", *sorted((package / "plan").rglob("*.py"))]
+    named = [str(p.relative_to(package)) for p in files if "judge" in p.read_text().lower()]
+    assert named == []

@@ -233,3 +233,33 @@ def test_the_history_summary_reads_the_latest_reviews_oldest_first():
     reviews = (review("A", "a", "", ts=3), review("B", "b", "", ts=1), review("C", "c", "", ts=3))
     assert [r.asin for r in recent(reviews, 2)] == ["A", "C"]
     assert [r.asin for r in recent(reviews, None)] == ["B", "A", "C"]
+
+
+@pytest.mark.parametrize("method", ["nonp", "drp", "peer"])
+def test_metrics_judge_appends_the_judge_scorer_after_the_methods_stages(method):
+    plain = method_of(f"method={method}")
+    judged = method_of(f"method={method}", "metrics.judge=true")
+    assert plain.scorers == () and plain.own_stages == plain.stages
+    assert judged.own_stages == plain.stages and judged.output == plain.output
+    (judge,) = judged.scorers
+    assert judged.stages[-1] == judge and judge.contract.scorer is not None
+    assert (judge.kind, judge.record, judge.role, judge.template) == (
+        "judge",
+        "judge",
+        "judge",
+        "judge",
+    )
+    assert judge.reads == (plain.output.writes,) and judge.inputs == {"review": plain.output.writes}
+    assert judge.index == plain.stages[-1].index + 1
+    # what the method builds and reads is its own: the judge adds no context
+    assert judged.contexts == plain.contexts and judged.feeding(judged.output) == plain.feeding(
+        plain.output
+    )
+
+
+def test_a_method_cannot_declare_a_scorer_stage():
+    node = drp_node()
+    node["stages"].append({"kind": "judge", "role": "judge", "template": "judge"})
+    error = _error(node)
+    assert error.startswith("method 'drp' (method/drp.yaml): stages[5].kind: 'judge' is a scorer")
+    assert "metrics.judge=true adds it" in error

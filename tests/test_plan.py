@@ -301,3 +301,27 @@ def test_prompts_that_would_not_fit_the_models_context_are_counted(tmp_path: Pat
     assert "job 0 generate: 3 prompt(s) plus max_tokens exceed" in format_plan(plan(tight))
     (roomy,) = plan_job(base, _resolved(base)).stages
     assert roomy.over_context == 0
+
+
+def test_plan_counts_the_judges_calls_as_a_stage_of_the_run(tmp_path: Path):
+    overrides = ["method=nonp", "metrics.judge=true", *SMALL, f"cache.path={tmp_path / 'c.sqlite'}"]
+    before = plan_job(overrides, _resolved(overrides))
+    stages = _by_stage(before)
+    assert list(stages) == ["generate", "judge"]
+    judge = stages["judge"]
+    assert (judge.role, judge.calls, judge.cached) == ("judge", 2, 0)
+    assert judge.prompt_tokens > 0 and not judge.prompt_tokens_exact  # it reads the predictions
+    assert before.models["judge"] == before.models["generator"]
+    assert before.totals["calls"] == 4
+
+    result = evaluate(overrides, out_dir=tmp_path / "run", backends=_registry_backends(overrides))
+    assert result.metrics["compute"]["judge"]["calls"] == judge.calls
+    after = _by_stage(plan_job(overrides, _resolved(overrides)))
+    assert after["judge"].cached == after["judge"].calls == 2
+    assert (
+        after["judge"].completion_tokens_cached
+        == result.metrics["compute"]["judge"]["completion_tokens"]
+    )
+    assert after["judge"].prompt_tokens_exact and after["judge"].hours == 0
+    without = plan_job(overrides[:1] + overrides[2:], _resolved(overrides[:1] + overrides[2:]))
+    assert [s.stage for s in without.stages] == ["generate"] and "judge" not in without.models

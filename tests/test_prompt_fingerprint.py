@@ -11,6 +11,8 @@ from drp_bench.pipeline.prompts import PACKAGE_TEMPLATES
 from drp_bench.run.prompts_fingerprint import prompts_fingerprint, used_templates
 from tests.test_pipeline import _config
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def _with_edited(tmp_path: Path, name: str) -> Path:
     """A prompts.dir whose ``name`` is the package's template plus one line."""
@@ -64,3 +66,20 @@ def test_stage_options_and_prompt_settings_count() -> None:
     assert _fingerprint("rag", "prompts.max_review_chars=100") != today
     assert _fingerprint("rag", "prompts.instructions_in=user") != today
     assert _fingerprint("rag", "generator.instructions_in=user") != today
+
+
+def test_every_seeded_entry_records_todays_prompts() -> None:
+    """The seeded leaderboard entries were made with today's prompts: their recorded
+    fingerprint is the one their config has now (the board's Prompts column says "today's")."""
+    import json
+
+    from drp_bench.leaderboard.reproduce import prompts_status, rerun_config, todays_prompts_sha256
+
+    entries = sorted((REPO / "results" / "leaderboard" / "entries").glob("*/submission.json"))
+    assert len(entries) >= 4
+    for path in entries:
+        submission = json.loads(path.read_text(encoding="utf-8"))
+        recorded = submission["prompts_sha256"]
+        today = todays_prompts_sha256(rerun_config(submission["config"], Path("."), None))
+        assert today == recorded, path.parent.name
+        assert prompts_status(recorded, submission["config"]) == "current", path.parent.name

@@ -99,10 +99,11 @@ class RunConfig:
                 else replace(spec, sampling=replace(spec.sampling, temperature=temperature))
                 for role, spec in roles.items()
             }
+        metrics = cfg.get("metrics") or {}
         embedding = cfg.get("embedding") or {}
         cache = cfg.get("cache") or {}
         return cls(
-            method=MethodSpec.from_config(cfg["method"]),
+            method=MethodSpec.from_config(cfg["method"], metrics),
             roles=roles,
             dataset=dict(cfg["dataset"]),
             num_retrieved=num_retrieved,
@@ -118,7 +119,7 @@ class RunConfig:
             answer_prefix=_one_of(
                 "answer_prefix", cfg.get("answer_prefix", "lenient"), PREFIX_MODES
             ),
-            judge=bool((cfg.get("metrics") or {}).get("judge", False)),
+            judge=bool(metrics.get("judge", False)),
         )
 
 

@@ -52,6 +52,7 @@ TEXT = "text"  # per sample: one answer without its label (e.g. a profile summar
 REVIEW = "review"  # per sample: the generated review, the method's prediction
 USERS = "users"  # other users of the pool, each with their reviews (P-DB's neighbours)
 PEER_REVIEW = "peer_review"  # per sample: another user's review of the target item, or none
+SCORE = "score"  # per sample: a scorer's score of the prediction (e.g. the LLM judge's 0-10)
 
 #: Context name -> its type. Built for a run only when a stage reads it: ``past_reviews`` (BM25
 #: top ``num_retrieved``), ``comparisons`` (difference items and representatives), ``profile``
@@ -87,6 +88,16 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Scorer:
+    """What makes a kind a scorer: the run adds its stage after the method's stages when
+    ``metrics.<kind name>`` is true (a method does not declare it), with this role and
+    template."""
+
+    role: str
+    template: str
+
+
+@dataclass(frozen=True)
 class StageKind:
     """The contract of a kind of stage.
 
@@ -95,7 +106,10 @@ class StageKind:
     (``enabled: false``), its output is its input from this slot (a filter that keeps all);
     ``rounds``: its calls come in rounds (a call may need the answer of an earlier call of the
     same sample): the runner sends one batch per round, every sample's calls of that round
-    together, until a round plans no call (docs/methods.md).
+    together, until a round plans no call (docs/methods.md); ``scorer``: a scorer kind
+    (:class:`Scorer`): it runs after the method's stages on each sample's predictions row,
+    its entry joins the row's ``stages`` but not its status or ``failed_stages``, and its
+    summary of the rows is metrics.json's section named after its ``record``.
     """
 
     name: str
@@ -107,6 +121,7 @@ class StageKind:
     options: dict[str, Option] = field(default_factory=dict)
     passes_through: str | None = None
     rounds: bool = False
+    scorer: Scorer | None = None
 
 
 _HANDOFF = Option("parsed", HANDOFFS)
@@ -217,6 +232,15 @@ STAGE_KINDS: dict[str, StageKind] = {
             doc="per sample: the review is another real user's review of the same item (a "
             "human reference, no model call); excluded when nobody else reviewed it",
             model=False,
+        ),
+        StageKind(
+            "judge",
+            record="judge",
+            reads={"review": Slot(REVIEW)},
+            writes=SCORE,
+            doc="per sample with a prediction: the LLM judge's 0-10 score of the review against "
+            "the real one and the item (DPL's rubric); a scorer added by metrics.judge=true",
+            scorer=Scorer(role="judge", template="judge"),
         ),
     )
 }

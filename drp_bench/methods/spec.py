@@ -58,6 +58,16 @@ class MethodSpec:
     neighbours: int = 2  # the neighbours context: how many most similar other users
 
     @property
+    def own_stages(self) -> tuple[StageSpec, ...]:
+        """The stages the method declares: they make the prediction and the sample's status."""
+        return tuple(s for s in self.stages if s.contract.scorer is None)
+
+    @property
+    def scorers(self) -> tuple[StageSpec, ...]:
+        """The scorer stages the run added after them (:func:`scorer_stage`)."""
+        return tuple(s for s in self.stages if s.contract.scorer is not None)
+
+    @property
     def contexts(self) -> frozenset[str]:
         """The contexts its stages read (only these are built)."""
         return frozenset(n for s in self.stages for n in s.reads if n in CONTEXTS)
@@ -100,8 +110,12 @@ class MethodSpec:
         return tuple(found[i] for i in sorted(found))
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> MethodSpec:
-        """The method of a resolved ``method`` node; a clear ValueError when it is wrong."""
+    def from_config(
+        cls, cfg: Mapping[str, Any], metrics: Mapping[str, Any] | None = None
+    ) -> MethodSpec:
+        """The method of a resolved ``method`` node; a clear ValueError when it is wrong.
+        ``metrics``: the run's ``metrics`` node; each scorer kind it turns on
+        (``metrics.judge=true``) is appended to the stages (:func:`scorer_stage`)."""
         name = str(cfg.get("name") or "?")
         where = f"method {name!r} (method/{name}.yaml)"
         dimensions = cfg.get("dimensions")
@@ -131,7 +145,35 @@ class MethodSpec:
                 f"{where}: method.validate is true but the method has no stage of kind "
                 "validate_differences"
             )
-        return spec if spec.differences else replace(spec, dimensions=None)
+        if not spec.differences:
+            spec = replace(spec, dimensions=None)
+        on = [
+            name for name, kind in STAGE_KINDS.items() if kind.scorer and (metrics or {}).get(name)
+        ]
+        added = tuple(scorer_stage(name, spec, where) for name in on)
+        return replace(spec, stages=spec.stages + added) if added else spec
+
+
+def scorer_stage(kind_name: str, method: MethodSpec, where: str) -> StageSpec:
+    """The stage of scorer kind ``kind_name`` after ``method``'s stages: its role and template
+    from the kind's contract, reading the method's review."""
+    kind = STAGE_KINDS[kind_name]
+    assert kind.scorer is not None, kind_name
+    writes = f"{kind.name}:{kind.writes}"
+    if method.producer(writes) is not None:
+        raise ValueError(f"{where}: {writes!r} is written by the method and by the {kind_name}")
+    review = method.output.writes
+    (slot,) = (s for s, slot in kind.reads.items() if slot.type == REVIEW)
+    return StageSpec(
+        index=max(s.index for s in method.stages) + 1,
+        kind=kind.name,
+        role=kind.scorer.role,
+        template=kind.scorer.template,
+        reads=(review,),
+        writes=writes,
+        inputs={slot: review},
+        options={key: option.default for key, option in kind.options.items()},
+    )
 
 
 def _check_setting(where: str, key: str, value: Any, allowed: tuple[Any, ...]) -> None:
@@ -181,6 +223,11 @@ class _Builder:
                 f"{at}.kind: unknown stage kind {kind_name!r}; known: {sorted(STAGE_KINDS)}"
             )
         kind = STAGE_KINDS[kind_name]
+        if kind.scorer is not None:
+            raise ValueError(
+                f"{at}.kind: {kind_name!r} is a scorer: metrics.{kind_name}=true adds it after "
+                "the method's stages"
+            )
         self.kinds.add(kind_name)
         at = f"{at} ({kind_name})"
         enabled = raw.get("enabled", True)

@@ -5,12 +5,15 @@ its own role (``judge``, ``${generator}`` by default; ``+model@judge=NAME`` or `
 gives it another model), an analysis role like the UVQ normaliser: a top-level ``temperature``
 does not apply to it. Its calls go through the run's backend pool, so through the call cache.
 
-Every sample with a prediction (status ``complete`` or ``context_incomplete``) is judged once
-(template ``judge.j2``: item title and description, the review's rating and title, the real and
-the generated review). The call is recorded under the row's ``stages.judge`` with the parsed
-``score``; metrics.json's ``judge`` holds the mean score / 10 over the parsed answers, its 95%
-percentile bootstrap CI, and the parsed / unparsed / failed counts. An unparseable answer is
-counted, never scored as 0.
+It is a stage kind, a scorer (``judge`` in drp_bench.methods.contracts, run by
+drp_bench.pipeline.kinds.judge): ``metrics.judge=true`` appends its stage after the method's,
+and the runner and the planner run it as any stage. Every sample with a prediction (status
+``complete`` or ``context_incomplete``) is judged once (template ``judge.j2``: item title and
+description, the review's rating and title, the real and the generated review). The call is
+recorded under the row's ``stages.judge`` with the parsed ``score``; metrics.json's ``judge``
+(the kind's summary) holds the mean score / 10 over the parsed answers, its 95% percentile
+bootstrap CI, and the parsed / unparsed / failed counts. An unparseable answer is counted,
+never scored as 0.
 
 Score rule (:func:`parse_score`), strict on purpose:
 
@@ -27,18 +30,9 @@ Score rule (:func:`parse_score`), strict on purpose:
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-from drp_bench.backends.base import Backend
-from drp_bench.data.types import Dataset
-from drp_bench.pipeline.progress import StageProgress
-from drp_bench.pipeline.prompts import PromptRenderer
-from drp_bench.pipeline.stages import run_stage
-
-TEMPLATE = "judge"
-RECORD = "judge"
-ROLE = "judge"
+RECORD = "judge"  # its key in a row's stages (the judge kind's contract record)
 #: Samples with these statuses have a prediction and are judged.
 JUDGED_STATUSES = frozenset({"complete", "context_incomplete"})
 #: Bootstrap of the judge's CI (as the report's CIs: 1000 resamples, seed 0, 95%).
@@ -76,44 +70,6 @@ def parse_score(text: str | None) -> int | None:
     if not value.is_integer() or not 0 <= value <= 10:
         return None
     return int(value)
-
-
-def judge_records(
-    records: list[dict[str, Any]],
-    dataset: Dataset,
-    backend: Backend,
-    renderer: PromptRenderer,
-    sampling: Any,
-    instructions_in: str | None = None,
-    progress: list[StageProgress] | None = None,
-) -> float:
-    """Judge every record with a prediction, in one batch: adds ``stages.judge`` (the call and
-    its ``score``) to each; returns the stage's wall time in seconds. The stage's progress is
-    appended to ``progress`` (the run's report of finished calls, for error.json)."""
-    start = time.perf_counter()
-    todo = [r for r in records if r.get("status") in JUDGED_STATUSES]
-    samples = {s.sample_id: s for s in dataset.samples}
-    prompts = []
-    for record in todo:
-        sample = samples[record["sample_id"]]
-        prompts.append(
-            renderer.messages(
-                TEMPLATE,
-                instructions_in=instructions_in,
-                item=dataset.items[sample.target.asin],
-                target=sample.target,
-                reference=record["reference"],
-                prediction=record["prediction"],
-            )
-        )
-    counter = StageProgress(RECORD, len(prompts))
-    if progress is not None:
-        progress.append(counter)
-    calls = run_stage(RECORD, prompts, backend, sampling, counter)
-    for record, call in zip(todo, calls, strict=True):
-        score = parse_score(call.answer) if call.ok else None
-        record["stages"][RECORD] = {**call.record(), "score": score}
-    return round(time.perf_counter() - start, 3)
 
 
 def judge_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any] | None:

@@ -57,12 +57,23 @@ class Pipeline:
         }
 
     def run(self, dataset: Dataset, contexts: list[SampleContext]) -> list[dict[str, Any]]:
-        """Every stage over every sample, then one predictions.jsonl record per sample."""
+        """Every stage over every sample, then one predictions.jsonl record per sample; then
+        the scorers (e.g. the LLM judge), which read those records and add their entry."""
         env = StageEnv(dataset.items, self.render, self.cfg.answer_prefix)
         samples = [SampleState(i, ctx, ctx.named()) for i, ctx in enumerate(contexts)]
-        for stage in self.cfg.method.stages:
+        method = self.cfg.method
+        for stage in method.own_stages:
             self._run_stage(stage, samples, env)
-        return [sample_record(self.cfg.method, sample) for sample in samples]
+        records = [sample_record(method, sample) for sample in samples]
+        for sample, record in zip(samples, records, strict=True):
+            sample.row = record
+        for stage in method.scorers:
+            self._run_stage(stage, samples, env)
+            for sample, record in zip(samples, records, strict=True):
+                entry = KINDS[stage.kind].record(stage, sample)
+                if entry is not None:
+                    record["stages"][stage.record] = entry
+        return records
 
     def _run_stage(self, stage: StageSpec, samples: list[SampleState], env: StageEnv) -> None:
         """One batch of every sample's calls; a kind with ``rounds`` plans again after each
@@ -112,6 +123,8 @@ def check_stages(cfg: RunConfig, renderer: PromptRenderer) -> None:
     ``template`` and the options that name further templates."""
     for stage in cfg.method.stages:
         at = f"method {cfg.method.name!r}: stages[{stage.index}] ({stage.kind})"
+        if stage.contract.scorer is not None:
+            at = f"metrics.{stage.kind}"
         if stage.kind not in KINDS:
             raise ValueError(f"{at}: no implementation of this kind in drp_bench.pipeline.kinds")
         templates = {"template": stage.template} | {

@@ -11,10 +11,11 @@ from drp_bench.pipeline.state import CallOutput, SampleState
 
 
 def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
-    """The record: ids, reference, prediction, status, failed stages and every stage's calls."""
+    """The record: ids, reference, prediction, status, failed stages and every stage's calls
+    (the method's own stages: the runner adds the scorers' entries once they ran)."""
     stages: dict[str, Any] = {}
     failed: list[str] = []
-    for stage in method.stages:
+    for stage in method.own_stages:
         entry = KINDS[stage.kind].record(stage, sample)
         if entry is not None:
             stages[stage.record] = entry

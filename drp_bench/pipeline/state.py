@@ -78,11 +78,13 @@ class StepsOutput:
 
 @dataclass
 class SampleState:
-    """One sample: its context and every named value the stages have written so far."""
+    """One sample: its context and every named value the stages have written so far;
+    ``row``: its predictions.jsonl row once the method's stages ran (what scorers read)."""
 
     index: int
     context: SampleContext
     values: dict[str, Any] = field(default_factory=dict)
+    row: dict[str, Any] | None = None
 
     def read(self, name: str | None) -> Any:
         """The value called ``name`` (None for an unfilled optional input)."""

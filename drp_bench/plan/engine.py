@@ -176,16 +176,7 @@ def plan_job(
         }
         pipeline = Pipeline(cfg, backends, renderer)
         with _quiet_progress():
-            records = pipeline.run(inputs.dataset, inputs.contexts)
-        if cfg.judge:
-            from drp_bench.pipeline.judge import ROLE, judge_records
-
-            judge = cfg.roles[ROLE]
-            with _quiet_progress():
-                judge_records(
-                    records, inputs.dataset, backends[ROLE], renderer, judge.sampling,
-                    judge.instructions_in,
-                )  # fmt: skip
+            pipeline.run(inputs.dataset, inputs.contexts)
     finally:
         if cache is not None:
             cache.close()

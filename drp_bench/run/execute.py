@@ -135,15 +135,6 @@ def _execute(
     state.pipeline, state.phase = pipeline, "model calls"
     try:
         records = pipeline.run(dataset, contexts)
-        if cfg.judge:  # the LLM judge (metrics.judge=true): one call per prediction
-            from drp_bench.pipeline.judge import ROLE, judge_records
-
-            state.phase = "judging"
-            judge = cfg.roles[ROLE]
-            pipeline.stage_wall_s["judge"] = judge_records(
-                records, dataset, pipeline.backends[ROLE], renderer, judge.sampling,
-                judge.instructions_in, pipeline.stage_progress.setdefault(ROLE, []),
-            )  # fmt: skip
     finally:
         pool.close()
     state.phase = "writing predictions and scoring"

@@ -44,8 +44,6 @@ def make_renderer(cfg: RunConfig) -> PromptRenderer:
         system_prompt=cfg.prompts.get("system"),
     )
     check_stages(cfg, renderer)  # a missing template fails before the data is read
-    if cfg.judge and not renderer.has_template("judge"):
-        raise FileNotFoundError("metrics.judge: prompt template 'judge' not found")
     return renderer
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from drp_bench.config.run_config import RunConfig
 from drp_bench.data.types import Dataset
@@ -182,13 +182,26 @@ def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]
     excluded = sum(1 for r in records if r.get("status") in UNSCORED)
     if excluded:
         out = _insert_after(out, "failed_samples", "excluded_samples", excluded)
-    if cfg.judge:
-        from drp_bench.pipeline.judge import judge_summary
+    return _with_scorer_sections(
+        out, cfg, records, "excluded_samples" if excluded else "failed_samples"
+    )
 
-        out = _insert_after(
-            out, "excluded_samples" if excluded else "failed_samples", "judge",
-            judge_summary(records, cfg.roles["judge"].name),
-        )  # fmt: skip
+
+def _with_scorer_sections(
+    out: dict[str, Any], cfg: RunConfig, records: list[dict[str, Any]], after: str
+) -> dict[str, Any]:
+    """Each scorer stage's summary of the rows (e.g. the LLM judge's), under its record name,
+    placed after ``after``."""
+    if not cfg.method.scorers:
+        return out
+    from drp_bench.pipeline.kinds import KINDS
+    from drp_bench.pipeline.kinds.base import ScorerKind
+
+    for stage in cfg.method.scorers:
+        assert stage.role is not None
+        scorer = cast(ScorerKind, KINDS[stage.kind])
+        summary = scorer.summary(stage, records, cfg.roles[stage.role].name)
+        out, after = _insert_after(out, after, stage.record, summary), stage.record
     return out
 
 

@@ -2,8 +2,8 @@
 
 It covers the method's resolved stages (kinds, roles, templates, reads, writes and every
 option, defaults filled in), the text of every template file its stages render (with their
-``.system`` parts and whatever they import, include or extend; the judge's when
-``metrics.judge`` is on), the prompt settings that shape the text, and where each used
+``.system`` parts and whatever they import, include or extend; a scorer's, e.g. the judge's
+when ``metrics.judge`` is on), the prompt settings that shape the text, and where each used
 role's model puts a template's instruction. Equal fingerprints: the same data gives the same
 prompts. ``submit`` records it in an entry; ``leaderboard build`` and ``reproduce`` compare it
 with today's to tell an entry made with other prompts.
@@ -25,15 +25,12 @@ PROMPT_SETTINGS = ("system", "instructions_in", "max_review_chars", "max_descrip
 
 
 def used_templates(cfg: RunConfig) -> list[str]:
-    """The templates the run renders: each stage's, the option-named ones, the judge's."""
-    from drp_bench.pipeline.judge import TEMPLATE as JUDGE_TEMPLATE
-
+    """The templates the run renders: each stage's (the scorers' too, e.g. the judge's) and
+    the option-named ones."""
     names = []
     for stage in cfg.method.stages:
         names.append(stage.template)
         names += [stage.options[k] for k, o in stage.contract.options.items() if o.template]
-    if cfg.judge:
-        names.append(JUDGE_TEMPLATE)
     return sorted({n for n in names if n})
 
 
@@ -55,7 +52,7 @@ def _method_part(cfg: RunConfig) -> dict[str, Any]:
                 "inputs": dict(s.inputs),
                 "options": dict(s.options),
             }
-            for s in m.stages
+            for s in m.own_stages  # a scorer counts by its template and role
         ],
     }
 
@@ -67,9 +64,7 @@ def prompts_fingerprint(cfg: RunConfig, renderer: PromptRenderer | None = None) 
         from drp_bench.run.inputs import make_renderer
 
         renderer = make_renderer(cfg)
-    roles = sorted(
-        {s.role for s in cfg.method.stages if s.role} | ({"judge"} if cfg.judge else set())
-    )
+    roles = sorted({s.role for s in cfg.method.stages if s.role})
     settings: Mapping[str, Any] = cfg.prompts
     body = {
         "method": _method_part(cfg),

@@ -7,6 +7,7 @@ from drp_bench.pipeline.kinds.contrast import ContrastReviews
 from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
 from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.history import SummarizeHistory
+from drp_bench.pipeline.kinds.judge import Judge
 from drp_bench.pipeline.kinds.normalize import NormalizeDifferences
 from drp_bench.pipeline.kinds.peer import PeerReview
 from drp_bench.pipeline.kinds.steps import BuildPersona, SummarizeBlocks
@@ -23,4 +24,5 @@ KINDS: dict[str, Kind] = {
     "contrast_reviews": ContrastReviews(),
     "build_persona": BuildPersona(),
     "peer": PeerReview(),
+    "judge": Judge(),
 }

@@ -54,3 +54,11 @@ class Kind(Protocol):
     ) -> None: ...
 
     def record(self, stage: StageSpec, sample: SampleState) -> Any | None: ...
+
+
+class ScorerKind(Kind, Protocol):
+    """A scorer kind (its contract has ``scorer``): it plans from the sample's predictions row
+    (``SampleState.row``, set once the method's stages ran); ``summary`` is its section of
+    metrics.json (named after its record) from the rows, ``model``: its role's model."""
+
+    def summary(self, stage: StageSpec, records: list[dict[str, Any]], model: str) -> Any: ...
