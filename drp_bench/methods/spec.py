@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, STAGE_KINDS, StageKind
+from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, StageKind, stage_kinds
 from drp_bench.models import ROLES
 
 DIMENSIONS = ("fixed", "auto")
@@ -38,7 +38,7 @@ class StageSpec:
 
     @property
     def contract(self) -> StageKind:
-        return STAGE_KINDS[self.kind]
+        return stage_kinds()[self.kind]
 
     @property
     def record(self) -> str:
@@ -177,11 +177,13 @@ class _Builder:
         if unknown:
             raise ValueError(f"{at}: unknown field(s) {unknown}; a stage has {STAGE_FIELDS}")
         kind_name = raw.get("kind")
-        if kind_name not in STAGE_KINDS:
+        known = stage_kinds()
+        if kind_name not in known:
             raise ValueError(
-                f"{at}.kind: unknown stage kind {kind_name!r}; known: {sorted(STAGE_KINDS)}"
+                f"{at}.kind: unknown stage kind {kind_name!r}; known: {sorted(known)} "
+                "(a plugin's kinds are known once its package is installed: docs/extending.md)"
             )
-        kind = STAGE_KINDS[kind_name]
+        kind = known[kind_name]
         self.kinds.add(kind_name)
         at = f"{at} ({kind_name})"
         enabled = raw.get("enabled", True)

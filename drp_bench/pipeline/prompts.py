@@ -1,4 +1,5 @@
-"""Prompt templates: Jinja2 files, package defaults overridable from a user folder."""
+"""Prompt templates: Jinja2 files, package defaults overridable from a user folder; the
+templates of plugin kinds (docs/extending.md) come after the package's."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ INSTRUCTION_PLACES = ("system", "user")
 
 
 class PromptRenderer:
-    """Renders named templates; templates in ``extra_dirs`` shadow the package's.
+    """Renders named templates; templates in ``extra_dirs`` shadow the package's, which come
+    before the plugin kinds' template folders.
 
     A stage's prompt is ``NAME.j2`` (the user turn), optionally with ``NAME.system.j2`` (its
     instruction, sent as the system message, as the papers' code does). With
@@ -53,7 +55,9 @@ class PromptRenderer:
             )
         self.instructions_in = instructions_in
         self.system_prompt = system_prompt
-        search = [str(Path(d)) for d in extra_dirs] + [str(PACKAGE_TEMPLATES)]
+        from drp_bench.pipeline.kinds import plugin_template_dirs
+
+        search = [str(Path(d)) for d in [*extra_dirs, PACKAGE_TEMPLATES, *plugin_template_dirs()]]
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
             undefined=jinja2.StrictUndefined,

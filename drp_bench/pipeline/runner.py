@@ -10,7 +10,7 @@ from drp_bench.backends.base import Backend
 from drp_bench.config import RunConfig
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.context import SampleContext
-from drp_bench.pipeline.kinds import KINDS
+from drp_bench.pipeline.kinds import kinds
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.prompts import Message, PromptRenderer
 from drp_bench.pipeline.record import sample_record
@@ -67,7 +67,7 @@ class Pipeline:
     def _run_stage(self, stage: StageSpec, samples: list[SampleState], env: StageEnv) -> None:
         """One batch of every sample's calls; a kind with ``rounds`` plans again after each
         batch (its next calls may read the answers just stored) until a round plans none."""
-        kind = KINDS[stage.kind]
+        kind = kinds()[stage.kind]
         start = time.perf_counter()
         for round_ in range(MAX_ROUNDS):
             planned = [(s, p) for s in samples for p in kind.plan(stage, s, env)]
@@ -112,8 +112,10 @@ def check_stages(cfg: RunConfig, renderer: PromptRenderer) -> None:
     ``template`` and the options that name further templates."""
     for stage in cfg.method.stages:
         at = f"method {cfg.method.name!r}: stages[{stage.index}] ({stage.kind})"
-        if stage.kind not in KINDS:
-            raise ValueError(f"{at}: no implementation of this kind in drp_bench.pipeline.kinds")
+        if stage.kind not in kinds():
+            raise ValueError(
+                f"{at}: no implementation of this kind in drp_bench.pipeline.kinds or a plugin"
+            )
         templates = {"template": stage.template} | {
             f"options.{key}": stage.options[key]
             for key, option in stage.contract.options.items()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from drp_bench.methods.contracts import StageKind
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.prompts import Message
 from drp_bench.pipeline.stages import StageCall
@@ -54,3 +56,14 @@ class Kind(Protocol):
     ) -> None: ...
 
     def record(self, stage: StageSpec, sample: SampleState) -> Any | None: ...
+
+
+@dataclass(frozen=True)
+class KindPlugin:
+    """A stage kind from another package (entry point group ``drp_bench.kinds``, named as the
+    kind): its contract, its implementation and, when it renders templates of its own, the
+    folder holding them (searched after ``prompts.dir`` and the package's; docs/extending.md)."""
+
+    contract: StageKind
+    implementation: Kind
+    templates: Path | None = None
