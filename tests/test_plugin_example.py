@@ -98,9 +98,8 @@ def test_the_installed_example_runs_with_its_kind_metric_and_backend(tmp_path: P
 
     # the plugin kind: one summarize call per sample, its prompt listing the user's top words
     from drp_bench.data.loader import load_dataset
-    from drp_bench.run_inputs import resolve_data_path
 
-    data = load_dataset(resolve_data_path("bundled:music_sample"), None, limit=3)
+    data = load_dataset(REPO / "drp_bench" / "sample_data" / "music_sample", None, limit=3)
     for row, sample in zip(rows, data.samples, strict=True):
         call = row["stages"]["summarize"]
         expected = top_words([f"{r.title} {r.text}" for r in sample.profile], 10)

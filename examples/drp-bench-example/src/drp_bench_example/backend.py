@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
-from drp_bench.models import ModelSpec
 
 
 class EchoBackend:
@@ -24,8 +23,9 @@ class EchoBackend:
         self.identity = self.identity_for(words)
 
     @classmethod
-    def spec_kwargs(cls, spec: ModelSpec) -> dict[str, Any]:
-        """The constructor's arguments from a model entry (``backend.options``)."""
+    def spec_kwargs(cls, spec: Any) -> dict[str, Any]:
+        """The constructor's arguments from a model entry (drp-bench's ``ModelSpec``: its
+        ``backend.options``)."""
         return {"words": int(spec.options().get("words", 12))}
 
     @classmethod
