@@ -199,8 +199,17 @@ def test_the_rules_catch_a_stage_kind_importing_a_backend() -> None:
     assert not violations("drp_bench.cli", {"drp_bench.pipeline.runner"}, RULES)
 
 
-HEAVY = ("drp_bench.pipeline", "drp_bench.backends", "drp_bench.run.execute", "drp_bench.plan.")
-LIGHT_PLAN = {"drp_bench.plan.plan_file", "drp_bench.plan.jobs"}
+HEAVY = ("drp_bench.pipeline", "drp_bench.backends", "drp_bench.run.", "drp_bench.plan.")
+#: What readers may load of those: the run folder, plan.json, the sweep expansion, and the
+#: templates behind today's prompt fingerprint.
+LIGHT = {
+    "drp_bench.run.folder",
+    "drp_bench.run.prompts_fingerprint",
+    "drp_bench.plan.plan_file",
+    "drp_bench.plan.jobs",
+    "drp_bench.pipeline",
+    "drp_bench.pipeline.prompts",
+}
 
 
 def test_report_and_leaderboard_build_load_no_pipeline_backend_or_planner(tmp_path) -> None:
@@ -213,15 +222,15 @@ def test_report_and_leaderboard_build_load_no_pipeline_backend_or_planner(tmp_pa
         "from drp_bench.report.cli import main as report\n"
         "from drp_bench.leaderboard.cli import main as leaderboard\n"
         f"assert report([{str(runs)!r}, '--no-plots', '--bootstrap', '10']) == 0\n"
-        f"leaderboard(['--board', {str(board)!r}, 'verify'])\n"
-        f"leaderboard(['--board', {str(board)!r}, 'build'])\n"
+        f"assert leaderboard(['verify', '--board', {str(board)!r}]) == 0\n"
+        f"assert leaderboard(['build', '--board', {str(board)!r}]) == 0\n"
         "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('drp_bench'))))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
     ).stdout.split()
     loaded = [m for m in out if m.startswith("drp_bench.")]
-    heavy = [m for m in loaded if m.startswith(HEAVY) and m not in LIGHT_PLAN]
+    heavy = [m for m in loaded if m.startswith(HEAVY) and m not in LIGHT]
     assert "drp_bench.run.folder" in loaded and "drp_bench.leaderboard.build" in loaded
     assert heavy == []
 

@@ -461,7 +461,7 @@ def test_cli_submit_reports_a_duplicate_in_one_line_and_exits_1(
 def test_reproduce_fills_config_keys_added_since_the_entry_and_asks_for_local_files(
     board: Path,
 ) -> None:
-    from drp_bench.leaderboard.reproduce import ReproduceError, rerun_config
+    from drp_bench.leaderboard.rerun_config import ReproduceError, rerun_config
 
     config = read_sub(the_entry(board))["config"]
     older = {k: v for k, v in config.items() if k not in ("answer_prefix", "sweep_exit")}

@@ -11,9 +11,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from drp_bench.config.run_config import RunConfig
-from drp_bench.methods.contracts import STAGE_KINDS
+from drp_bench.methods.contracts import STAGE_KINDS, stage_kinds
 from drp_bench.methods.spec import MethodSpec
-from drp_bench.pipeline.kinds import KINDS
+from drp_bench.pipeline.kinds import KINDS, kinds
 from drp_bench.resources import config_dir
 
 
@@ -34,6 +34,7 @@ def drp_node() -> dict[str, Any]:
 
 def test_every_stage_kind_has_a_contract_and_an_implementation():
     assert set(KINDS) == set(STAGE_KINDS)
+    assert set(kinds()) == set(stage_kinds())  # with the installed plugins' kinds, if any
 
 
 @pytest.mark.parametrize("path", sorted((config_dir() / "method").glob("*.yaml")), ids=str)

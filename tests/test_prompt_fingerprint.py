@@ -73,7 +73,11 @@ def test_every_seeded_entry_records_todays_prompts() -> None:
     fingerprint is the one their config has now (the board's Prompts column says "today's")."""
     import json
 
-    from drp_bench.leaderboard.reproduce import prompts_status, rerun_config, todays_prompts_sha256
+    from drp_bench.leaderboard.rerun_config import (
+        prompts_status,
+        rerun_config,
+        todays_prompts_sha256,
+    )
 
     entries = sorted((REPO / "results" / "leaderboard" / "entries").glob("*/submission.json"))
     assert len(entries) >= 4

@@ -21,7 +21,7 @@ SCHEMA_NAME = "drp_bench_schema"
 
 @dataclass
 class BackendConf:
-    kind: str = "llamacpp"  # a key of drp_bench.backends.registry.BACKENDS
+    kind: str = "llamacpp"  # a kind of drp_bench.backends.registry.backends() (plugins too)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,7 +78,7 @@ class StageConf:
     """One stage of a method (docs/methods.md); kinds, names and options are checked when the
     run reads the config (drp_bench.methods.spec)."""
 
-    kind: str = "???"  # a key of drp_bench.methods.contracts.STAGE_KINDS
+    kind: str = "???"  # a kind of drp_bench.methods.contracts.stage_kinds() (plugins too)
     enabled: bool = True
     role: Optional[str] = None  # noqa: UP045  extractor | validator | ... (model kinds)
     template: Optional[str] = None  # noqa: UP045

@@ -151,7 +151,7 @@ def prompts_fields(
 ) -> dict[str, Any]:
     """``other_prompts`` and ``prompts_label`` of an entry: its prompts against today's
     (drp_bench.run.prompts_fingerprint; the entry's config as reproduce runs it here)."""
-    from drp_bench.leaderboard.reproduce import prompts_status
+    from drp_bench.leaderboard.rerun_config import prompts_status
 
     status = prompts_status(entry_sha256, config)
     made = f" (commit {commit[:12]})" if commit else ""

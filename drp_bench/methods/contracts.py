@@ -4,12 +4,19 @@ Values flow between stages by name; each name has a type. A context (built befor
 call) or an earlier stage's ``writes`` provides it. A kind's input slots accept one type each,
 so a stage's ``reads`` list is matched to the slots by type. How a kind runs lives in
 :mod:`drp_bench.pipeline.kinds`; a test checks both registries name the same kinds.
+
+:data:`STAGE_KINDS` holds the built-in kinds; :func:`stage_kinds` adds those of installed
+plugins (entry point group ``drp_bench.kinds``, docs/extending.md): every reader of the
+vocabulary asks it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from drp_bench import plugins
 
 #: Every role a run gives a model, in the order runs, plans and entries list them. ``judge``
 #: scores the predictions (``metrics.judge=true``); the others are the method's stages' roles.
@@ -244,3 +251,36 @@ STAGE_KINDS: dict[str, StageKind] = {
         ),
     )
 }
+
+
+@lru_cache(maxsize=1)
+def stage_kinds() -> dict[str, StageKind]:
+    """Every stage kind: the built-ins, then the plugins' (loaded on the first call)."""
+    return plugins.merge(STAGE_KINDS, plugins.KINDS_GROUP, "stage kind", _plugin_contract)
+
+
+plugins.on_reset(stage_kinds.cache_clear)
+
+
+def _plugin_contract(plugin: plugins.Plugin) -> StageKind:
+    """The contract of a plugin kind (its ``contract``), named as its entry point."""
+    contract = getattr(plugin.load(), "contract", None)
+    if not isinstance(contract, StageKind):
+        raise plugins.PluginError(
+            f"plugin {plugin.where}: expected a KindPlugin (drp_bench.pipeline.kinds.base) "
+            f"whose contract is a StageKind, found contract {contract!r:.60}"
+        )
+    if contract.name != plugin.name:
+        raise plugins.PluginError(
+            f"plugin {plugin.where}: the entry point's name must be the kind's name, found "
+            f"contract name {contract.name!r}"
+        )
+    return contract
+
+
+def stage_kind(name: str) -> StageKind:
+    """The contract of kind ``name`` (built-in or plugin)."""
+    kinds = stage_kinds()
+    if name not in kinds:
+        raise KeyError(f"unknown stage kind {name!r}; known: {sorted(kinds)}")
+    return kinds[name]

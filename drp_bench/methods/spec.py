@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, ROLES, STAGE_KINDS, StageKind
+from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, ROLES, StageKind, stage_kinds
 
 DIMENSIONS = ("fixed", "auto")
 SUMMARY_SOURCES = ("validated", "extracted")
@@ -37,7 +37,7 @@ class StageSpec:
 
     @property
     def contract(self) -> StageKind:
-        return STAGE_KINDS[self.kind]
+        return stage_kinds()[self.kind]
 
     @property
     def record(self) -> str:
@@ -148,7 +148,9 @@ class MethodSpec:
         if not spec.differences:
             spec = replace(spec, dimensions=None)
         on = [
-            name for name, kind in STAGE_KINDS.items() if kind.scorer and (metrics or {}).get(name)
+            name
+            for name, kind in stage_kinds().items()
+            if kind.scorer and (metrics or {}).get(name)
         ]
         added = tuple(scorer_stage(name, spec, where) for name in on)
         return replace(spec, stages=spec.stages + added) if added else spec
@@ -157,7 +159,7 @@ class MethodSpec:
 def scorer_stage(kind_name: str, method: MethodSpec, where: str) -> StageSpec:
     """The stage of scorer kind ``kind_name`` after ``method``'s stages: its role and template
     from the kind's contract, reading the method's review."""
-    kind = STAGE_KINDS[kind_name]
+    kind = stage_kinds()[kind_name]
     assert kind.scorer is not None, kind_name
     writes = f"{kind.name}:{kind.writes}"
     if method.producer(writes) is not None:
@@ -218,11 +220,13 @@ class _Builder:
         if unknown:
             raise ValueError(f"{at}: unknown field(s) {unknown}; a stage has {STAGE_FIELDS}")
         kind_name = raw.get("kind")
-        if kind_name not in STAGE_KINDS:
+        known = stage_kinds()
+        if kind_name not in known:
             raise ValueError(
-                f"{at}.kind: unknown stage kind {kind_name!r}; known: {sorted(STAGE_KINDS)}"
+                f"{at}.kind: unknown stage kind {kind_name!r}; known: {sorted(known)} "
+                "(a plugin's kinds are known once its package is installed: docs/extending.md)"
             )
-        kind = STAGE_KINDS[kind_name]
+        kind = known[kind_name]
         if kind.scorer is not None:
             raise ValueError(
                 f"{at}.kind: {kind_name!r} is a scorer: metrics.{kind_name}=true adds it after "

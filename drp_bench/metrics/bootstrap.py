@@ -23,16 +23,17 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 
 from drp_bench.metrics import text
-from drp_bench.metrics.table import ALL_METRIC_KEYS, METRIC_KEYS
+from drp_bench.metrics.table import METRIC_KEYS, all_metric_keys, metric_info
 
 _CHUNK = 256  # resamples per weight matrix (bounds memory at _CHUNK x n)
-#: The papers' metrics; every key of ``ALL_METRIC_KEYS`` (ROUGE-2/Lsum too) is accepted.
+#: The papers' metrics; every key of ``all_metric_keys()`` (ROUGE-2/Lsum, plugins' too) is accepted.
 METRICS = METRIC_KEYS
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in ALL_METRIC_KEYS:
-        raise ValueError(f"metric: expected one of {ALL_METRIC_KEYS}, found {metric!r}")
+    known = all_metric_keys()
+    if metric not in known:
+        raise ValueError(f"metric: expected one of {known}, found {metric!r}")
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +54,12 @@ def sample_values(predictions: Sequence[str], references: Sequence[str], metric:
     if metric == "bleu":
         return bleu_sentence_stats(predictions, references)
     text.check_pairs(predictions, references)
+    info = metric_info(metric)
+    if info.aggregation != "builtin":  # a plugin's: its per-sample values (mean-aggregated)
+        if info.per_sample is None or info.corpus is not None:
+            raise ValueError(f"metric {metric!r}: not a mean of per-sample values; no bootstrap")
+        pairs = zip(predictions, references, strict=True)
+        return np.array([info.per_sample(p, r) for p, r in pairs], dtype=np.float64)
     if metric == "meteor":
         text.verify_nltk_data()
         return np.array(

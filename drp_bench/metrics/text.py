@@ -31,6 +31,7 @@ from rouge_score import rouge_scorer, scoring
 from sacrebleu.metrics import BLEU
 
 from drp_bench.metrics.nltk_data import verify_nltk_data
+from drp_bench.metrics.table import plugin_metrics
 
 #: evaluate's default ROUGE types, in its order (the order of the aggregator's random draws).
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -246,18 +247,39 @@ def per_sample_scores(
     predictions: Sequence[str], references: Sequence[str], workers: int = 1
 ) -> list[dict[str, float]]:
     """Per pair: ``{"meteor", "rouge1", "rouge2", "rougeL", "rougeLsum"}`` (ROUGE as
-    F-measure)."""
+    F-measure), then the installed plugins' per-sample metrics (docs/extending.md)."""
     check_pairs(predictions, references)
+    extra = [m for m in plugin_metrics() if m.per_sample is not None]
     return [
-        {"meteor": s.meteor, **{k: float(s.rouge[k].fmeasure) for k in ROUGE_TYPES}}
-        for s in _pair_scores(predictions, references, workers)
+        {
+            "meteor": s.meteor,
+            **{k: float(s.rouge[k].fmeasure) for k in ROUGE_TYPES},
+            **{m.key: float(m.per_sample(p, r)) for m in extra},  # type: ignore[misc]
+        }
+        for s, p, r in zip(
+            _pair_scores(predictions, references, workers), predictions, references, strict=True
+        )
     ]
+
+
+def plugin_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """The installed plugins' metrics over the pairs: a ``corpus`` function's value, else the
+    mean of the ``per_sample`` values (none installed: empty)."""
+    out: dict[str, float] = {}
+    for m in plugin_metrics():
+        if m.corpus is not None:
+            out[m.key] = float(m.corpus(predictions, references))
+        else:
+            pairs = zip(predictions, references, strict=True)
+            out[m.key] = float(np.mean([m.per_sample(p, r) for p, r in pairs]))  # type: ignore[misc]
+    return out
 
 
 def score_all(
     predictions: Sequence[str], references: Sequence[str], seed: int = 42, workers: int = 1
 ) -> dict[str, float]:
-    """All corpus metrics: bleu, meteor, each ROUGE type's mid and ``_mean``, n.
+    """All corpus metrics: bleu, meteor, each ROUGE type's mid and ``_mean``, the installed
+    plugins' metrics (:func:`plugin_scores`), n.
 
     ``workers > 1`` scores the pairs (METEOR, ROUGE) in a process pool; results are identical."""
     check_pairs(predictions, references)
@@ -266,5 +288,6 @@ def score_all(
         "bleu": bleu(predictions, references),
         "meteor": float(np.mean([s.meteor for s in pair_scores])),
         **_aggregate_rouge([s.rouge for s in pair_scores], seed),
+        **plugin_scores(predictions, references),
         "n": len(pair_scores),
     }

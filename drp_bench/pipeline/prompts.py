@@ -1,13 +1,16 @@
-"""Prompt templates: Jinja2 files, package defaults overridable from a user folder."""
+"""Prompt templates: Jinja2 files, package defaults overridable from a user folder; the
+templates of plugin kinds (docs/extending.md) come after the package's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import jinja2.meta
+
+from drp_bench import plugins
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "prompts"
 
@@ -23,13 +26,34 @@ def _truncate_chars(text: str | None, limit: int | None) -> str:
     return cut.rstrip() + " ..."
 
 
+def _plugin_template_dirs() -> list[Path]:
+    """The template folders of installed kind plugins (none: the kinds are not loaded)."""
+    if not any(True for _ in plugins.names(plugins.KINDS_GROUP)):
+        return []
+    from drp_bench.pipeline.kinds import plugin_template_dirs
+
+    return plugin_template_dirs()
+
+
+def renderer_for(prompts: Mapping[str, Any]) -> PromptRenderer:
+    """The renderer a run's ``prompts`` settings give (templates are not checked here)."""
+    return PromptRenderer(
+        extra_dirs=[d for d in [prompts.get("dir")] if d],
+        max_review_chars=prompts.get("max_review_chars"),
+        max_description_chars=prompts.get("max_description_chars"),
+        instructions_in=prompts.get("instructions_in", "system"),
+        system_prompt=prompts.get("system"),
+    )
+
+
 Message = dict[str, str]
 #: Where a stage's instruction goes when its template has a ``NAME.system.j2`` part.
 INSTRUCTION_PLACES = ("system", "user")
 
 
 class PromptRenderer:
-    """Renders named templates; templates in ``extra_dirs`` shadow the package's.
+    """Renders named templates; templates in ``extra_dirs`` shadow the package's, which come
+    before the plugin kinds' template folders.
 
     A stage's prompt is ``NAME.j2`` (the user turn), optionally with ``NAME.system.j2`` (its
     instruction, sent as the system message, as the papers' code does). With
@@ -53,7 +77,7 @@ class PromptRenderer:
             )
         self.instructions_in = instructions_in
         self.system_prompt = system_prompt
-        search = [str(Path(d)) for d in extra_dirs] + [str(PACKAGE_TEMPLATES)]
+        search = [str(Path(d)) for d in [*extra_dirs, PACKAGE_TEMPLATES, *_plugin_template_dirs()]]
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
             undefined=jinja2.StrictUndefined,

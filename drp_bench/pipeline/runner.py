@@ -11,7 +11,7 @@ from drp_bench.config.run_config import RunConfig
 from drp_bench.data.types import Dataset
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.context import SampleContext
-from drp_bench.pipeline.kinds import KINDS
+from drp_bench.pipeline.kinds import kinds
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.progress import StageProgress
 from drp_bench.pipeline.prompts import Message, PromptRenderer
@@ -70,7 +70,7 @@ class Pipeline:
         for stage in method.scorers:
             self._run_stage(stage, samples, env)
             for sample, record in zip(samples, records, strict=True):
-                entry = KINDS[stage.kind].record(stage, sample)
+                entry = kinds()[stage.kind].record(stage, sample)
                 if entry is not None:
                     record["stages"][stage.record] = entry
         return records
@@ -78,7 +78,7 @@ class Pipeline:
     def _run_stage(self, stage: StageSpec, samples: list[SampleState], env: StageEnv) -> None:
         """One batch of every sample's calls; a kind with ``rounds`` plans again after each
         batch (its next calls may read the answers just stored) until a round plans none."""
-        kind = KINDS[stage.kind]
+        kind = kinds()[stage.kind]
         start = time.perf_counter()
         for round_ in range(MAX_ROUNDS):
             planned = [(s, p) for s in samples for p in kind.plan(stage, s, env)]
@@ -125,8 +125,10 @@ def check_stages(cfg: RunConfig, renderer: PromptRenderer) -> None:
         at = f"method {cfg.method.name!r}: stages[{stage.index}] ({stage.kind})"
         if stage.contract.scorer is not None:
             at = f"metrics.{stage.kind}"
-        if stage.kind not in KINDS:
-            raise ValueError(f"{at}: no implementation of this kind in drp_bench.pipeline.kinds")
+        if stage.kind not in kinds():
+            raise ValueError(
+                f"{at}: no implementation of this kind in drp_bench.pipeline.kinds or a plugin"
+            )
         templates = {"template": stage.template} | {
             f"options.{key}": stage.options[key]
             for key, option in stage.contract.options.items()

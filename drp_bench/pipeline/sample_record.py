@@ -6,7 +6,7 @@ from typing import Any
 
 from drp_bench.methods.spec import MethodSpec
 from drp_bench.pipeline.context import SampleContext
-from drp_bench.pipeline.kinds import KINDS
+from drp_bench.pipeline.kinds import kinds
 from drp_bench.pipeline.state import CallOutput, SampleState
 
 
@@ -16,7 +16,7 @@ def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
     stages: dict[str, Any] = {}
     failed: list[str] = []
     for stage in method.own_stages:
-        entry = KINDS[stage.kind].record(stage, sample)
+        entry = kinds()[stage.kind].record(stage, sample)
         if entry is not None:
             stages[stage.record] = entry
         output = sample.values.get(stage.writes)

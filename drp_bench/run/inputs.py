@@ -16,7 +16,7 @@ from drp_bench.config.run_config import RunConfig
 from drp_bench.data.locate import resolve_data_path
 from drp_bench.data.types import Dataset
 from drp_bench.pipeline.context import SampleContext, build_contexts
-from drp_bench.pipeline.prompts import PromptRenderer
+from drp_bench.pipeline.prompts import PromptRenderer, renderer_for
 from drp_bench.pipeline.runner import check_stages
 
 log = logging.getLogger("drp_bench")
@@ -36,13 +36,7 @@ def load_run_dataset(dataset_cfg: dict[str, Any]) -> Dataset:
 
 def make_renderer(cfg: RunConfig) -> PromptRenderer:
     """The run's prompt renderer; every stage's templates are checked to exist."""
-    renderer = PromptRenderer(
-        extra_dirs=[d for d in [cfg.prompts.get("dir")] if d],
-        max_review_chars=cfg.prompts.get("max_review_chars"),
-        max_description_chars=cfg.prompts.get("max_description_chars"),
-        instructions_in=cfg.prompts.get("instructions_in", "system"),
-        system_prompt=cfg.prompts.get("system"),
-    )
+    renderer = renderer_for(cfg.prompts)
     check_stages(cfg, renderer)  # a missing template fails before the data is read
     return renderer
 

@@ -194,12 +194,12 @@ def _with_scorer_sections(
     placed after ``after``."""
     if not cfg.method.scorers:
         return out
-    from drp_bench.pipeline.kinds import KINDS
+    from drp_bench.pipeline.kinds import kinds
     from drp_bench.pipeline.kinds.base import ScorerKind
 
     for stage in cfg.method.scorers:
         assert stage.role is not None
-        scorer = cast(ScorerKind, KINDS[stage.kind])
+        scorer = cast(ScorerKind, kinds()[stage.kind])
         summary = scorer.summary(stage, records, cfg.roles[stage.role].name)
         out, after = _insert_after(out, after, stage.record, summary), stage.record
     return out

@@ -59,11 +59,11 @@ def _method_part(cfg: RunConfig) -> dict[str, Any]:
 
 def prompts_fingerprint(cfg: RunConfig, renderer: PromptRenderer | None = None) -> str:
     """``sha256:<hex>`` of the method's stages, its templates' text and the prompt settings
-    (``renderer``: the run's, default :func:`drp_bench.run.inputs.make_renderer`)."""
+    (``renderer``: the run's, default: the one its prompt settings give)."""
     if renderer is None:
-        from drp_bench.run.inputs import make_renderer
+        from drp_bench.pipeline.prompts import renderer_for
 
-        renderer = make_renderer(cfg)
+        renderer = renderer_for(cfg.prompts)
     roles = sorted({s.role for s in cfg.method.stages if s.role})
     settings: Mapping[str, Any] = cfg.prompts
     body = {

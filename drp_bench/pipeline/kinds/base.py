@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from drp_bench.data.types import Item
+from drp_bench.methods.contracts import StageKind
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.prompts import Message
 from drp_bench.pipeline.stages import StageCall
@@ -62,3 +64,14 @@ class ScorerKind(Kind, Protocol):
     metrics.json (named after its record) from the rows, ``model``: its role's model."""
 
     def summary(self, stage: StageSpec, records: list[dict[str, Any]], model: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class KindPlugin:
+    """A stage kind from another package (entry point group ``drp_bench.kinds``, named as the
+    kind): its contract, its implementation and, when it renders templates of its own, the
+    folder holding them (searched after ``prompts.dir`` and the package's; docs/extending.md)."""
+
+    contract: StageKind
+    implementation: Kind
+    templates: Path | None = None
