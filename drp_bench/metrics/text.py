@@ -242,16 +242,36 @@ def rouge(
     )
 
 
+def _sample_scores(pair: PairScores) -> dict[str, float]:
+    """One pair's per-sample scores, keys in :data:`PER_SAMPLE_METRICS` order."""
+    return {"meteor": pair.meteor, **{k: float(pair.rouge[k].fmeasure) for k in ROUGE_TYPES}}
+
+
 def per_sample_scores(
     predictions: Sequence[str], references: Sequence[str], workers: int = 1
 ) -> list[dict[str, float]]:
     """Per pair: ``{"meteor", "rouge1", "rouge2", "rougeL", "rougeLsum"}`` (ROUGE as
-    F-measure)."""
+    F-measure). BLEU is not among them: sacrebleu's BLEU is a corpus statistic (see
+    :func:`bleu_sentence_stats` for its per-pair sufficient statistics)."""
     check_pairs(predictions, references)
-    return [
-        {"meteor": s.meteor, **{k: float(s.rouge[k].fmeasure) for k in ROUGE_TYPES}}
-        for s in _pair_scores(predictions, references, workers)
-    ]
+    return [_sample_scores(s) for s in _pair_scores(predictions, references, workers)]
+
+
+def score_samples(
+    predictions: Sequence[str], references: Sequence[str], seed: int = 42, workers: int = 1
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """``(score_all's corpus metrics, per_sample_scores' rows)`` from one scoring pass: the
+    corpus METEOR and ROUGE ``_mean`` values are the means of exactly these per-sample
+    values (what a run writes to predictions.jsonl and metrics.json)."""
+    check_pairs(predictions, references)
+    pair_scores = _pair_scores(predictions, references, workers)
+    corpus = {
+        "bleu": bleu(predictions, references),
+        "meteor": float(np.mean([s.meteor for s in pair_scores])),  # == mean of rows' meteor
+        **_aggregate_rouge([s.rouge for s in pair_scores], seed),
+        "n": len(pair_scores),
+    }
+    return corpus, [_sample_scores(s) for s in pair_scores]
 
 
 def score_all(
@@ -260,11 +280,4 @@ def score_all(
     """All corpus metrics: bleu, meteor, each ROUGE type's mid and ``_mean``, n.
 
     ``workers > 1`` scores the pairs (METEOR, ROUGE) in a process pool; results are identical."""
-    check_pairs(predictions, references)
-    pair_scores = _pair_scores(predictions, references, workers)
-    return {
-        "bleu": bleu(predictions, references),
-        "meteor": float(np.mean([s.meteor for s in pair_scores])),
-        **_aggregate_rouge([s.rouge for s in pair_scores], seed),
-        "n": len(pair_scores),
-    }
+    return score_samples(predictions, references, seed, workers)[0]
