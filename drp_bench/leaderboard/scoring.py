@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from drp_bench.leaderboard.entry import METRIC_TOLERANCE, scores_match
+from drp_bench.leaderboard.entry import scores_match
 from drp_bench.leaderboard.view import BOARD_METRICS
 
 N_RESAMPLES = 1000
@@ -74,8 +74,9 @@ def sample_score_mismatches(
     where: str,
 ) -> list[str]:
     """One problem per metric whose stored per-sample scores differ from the recomputed ones
-    (beyond :data:`~drp_bench.leaderboard.entry.METRIC_TOLERANCE`), naming the samples with
-    both values; samples without stored scores (``None``, or absent) are not compared."""
+    (:func:`~drp_bench.leaderboard.entry.scores_match`: the claims' tolerance), naming the
+    samples with both values; samples without stored scores (``None``, or absent) are not
+    compared."""
     by_metric: dict[str, list[str]] = {}
     for sid, mine in stored.items():
         theirs = recomputed.get(sid)
@@ -92,7 +93,7 @@ def sample_score_mismatches(
         more = f" (and {len(samples) - SHOWN} more)" if len(samples) > SHOWN else ""
         out.append(
             f"{where}: stored per-sample {metric} differs from the one recomputed from the "
-            f"predictions (tolerance {METRIC_TOLERANCE}) for {len(samples)} sample(s): "
+            f"predictions for {len(samples)} sample(s): "
             f"{', '.join(samples[:SHOWN])}{more}"
         )
     return out
