@@ -195,6 +195,7 @@ def instrument(phases: Phases) -> None:
     phases.wrap(Embedder, "_embed", "embedding")
     phases.wrap(context, "select_representatives", "kmeans")
     phases.wrap(run.Pipeline, "run", "pipeline", top=True)
+    phases.wrap(summary, "score_records", "score", top=True)
     phases.wrap(summary, "summarize_run", "score", top=True)
     phases.wrap(run.run_folder, "stream_predictions", "write", top=True)
     phases.wrap(run.run_folder, "write_metrics", "write")

@@ -29,6 +29,7 @@ from drp_bench.leaderboard.entry import (
     sha256_text,
 )
 from drp_bench.leaderboard.records import REPRODUCTIONS, content_hashes, save_record
+from drp_bench.leaderboard.reproduce import stored_score_problems
 from drp_bench.leaderboard.scoring import score_entry
 from drp_bench.leaderboard.splits import load_registry, register_split
 from drp_bench.leaderboard.submit import SubmitError, submit_run
@@ -306,6 +307,70 @@ def test_a_duplicate_entry_is_refused(made: tuple[Path, Path], board: Path) -> N
     shutil.rmtree(twin)
     with pytest.raises(SubmitError, match="duplicate of entry"):
         submit_run(made[1], board, submitter="again")
+
+
+# ---------------------------------------------------------------- per-sample scores
+
+
+def stored_scores(run_dir: Path) -> dict[str, dict[str, float]]:
+    rows = [json.loads(x) for x in (run_dir / PRED_RUN).read_text().splitlines()]
+    return {r["sample_id"]: r["scores"] for r in rows}
+
+
+def test_verify_recomputes_the_per_sample_scores_the_run_stored_and_the_entry_holds_none(
+    made: tuple[Path, Path], board: Path
+) -> None:
+    result = verify_entry(the_entry(board), board)
+    stored = stored_scores(made[1])
+    assert all(v is not None for v in stored.values())
+    assert result.sample_scores == stored  # recomputed from the entry's predictions
+    assert all("scores" not in row for row in read_rows(the_entry(board)))
+
+
+def test_an_entry_row_with_scores_is_refused(board: Path) -> None:
+    entry = the_entry(board)
+    rows = read_rows(entry)
+    rows[0]["scores"] = {"meteor": 1.0}
+    write_rows(entry, rows)
+    assert f"{PREDICTIONS}:1: field 'scores': unknown field" in problems(board, reseal(entry))
+
+
+def test_submit_refuses_a_run_whose_stored_per_sample_scores_differ(
+    made: tuple[Path, Path], board: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(made[1], run)
+    lines = (run / PRED_RUN).read_text().splitlines()
+    row = json.loads(lines[1])
+    row["scores"]["rougeL"] += 0.01
+    lines[1] = json.dumps(row, ensure_ascii=False)
+    (run / PRED_RUN).write_text("\n".join(lines) + "\n")
+    with pytest.raises(SubmitError, match="per-sample scores differ") as err:
+        submit_run(run, board, submitter="x")
+    (problem,) = err.value.problems
+    assert "stored per-sample rougeL differs" in problem and row["sample_id"] in problem
+    assert "1 sample(s)" in problem
+
+
+def test_reproduce_checks_the_reruns_stored_scores_against_the_recomputed_ones(
+    made: tuple[Path, Path], board: Path
+) -> None:
+    result = verify_entry(the_entry(board), board)
+    assert result.predictions is not None
+    run_dir = made[1]
+    stored = stored_scores(run_dir)
+    preds = dict(result.predictions)
+    assert stored_score_problems(run_dir, stored, preds, preds, result.sample_scores) == []
+    first = next(iter(stored))
+    wrong = {**stored, first: {**stored[first], "meteor": stored[first]["meteor"] + 0.5}}
+    (problem,) = stored_score_problems(run_dir, wrong, preds, preds, result.sample_scores)
+    assert "stored per-sample meteor differs" in problem and first in problem
+    # a sample whose prediction differs is a divergence already: its scores are not compared
+    other = {**preds, first: preds[first] + " more"}
+    assert stored_score_problems(run_dir, wrong, other, preds, result.sample_scores) == []
+    # a re-run made before scores were stored has none to check
+    unrecorded = dict.fromkeys(stored)
+    assert stored_score_problems(run_dir, unrecorded, preds, preds, result.sample_scores) == []
 
 
 def test_a_refused_submission_leaves_the_board_untouched(

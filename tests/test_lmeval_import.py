@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from omegaconf import OmegaConf
@@ -24,6 +25,7 @@ from omegaconf import OmegaConf
 from drp_bench.integrations import lmeval_import
 from drp_bench.integrations.lmeval_export import export_run, provenance
 from drp_bench.integrations.lmeval_import import LmevalImportError, import_results, main
+from drp_bench.metrics.text import per_sample_scores
 from drp_bench.pipeline.parsing import strip_answer_prefix
 from drp_bench.resources import tasks_dir
 from drp_bench.run.folder import read_metrics, read_predictions, write_metrics
@@ -232,6 +234,12 @@ def test_import_writes_a_run_folder_of_lm_evals_filtered_responses(
     for key, value in expected.items():
         assert abs(metrics.metrics[key] - value) <= 1e-9, key
     assert metrics.status == "complete" and metrics.metrics["n"] == 3
+    # every row stores its per-sample scores; metrics.json's means are theirs, to the last bit
+    assert [r.scores.model_dump() for r in rows] == per_sample_scores(
+        [r.prediction for r in rows], [r.reference for r in rows]
+    )
+    assert float(np.mean([r.scores.meteor for r in rows])) == metrics.metrics["meteor"]
+    assert float(np.mean([r.scores.rougeL for r in rows])) == metrics.metrics["rougeL_mean"]
     assert metrics.dataset_fingerprint == {"test.jsonl.gz": "sha256:00"}
     generator = metrics.run.models["generator"].model_dump()
     assert generator == {
@@ -353,6 +361,8 @@ def test_an_empty_response_is_a_failed_sample_and_still_scored_as_lm_eval_scored
     assert rows[1].error == rows[1].stages.generate.error == "lm-eval returned an empty response"
     metrics = read_metrics(run / "metrics.json")
     assert metrics.status == "degraded" and metrics.failed_samples == 1
+    # scored as the empty prediction, as lm-eval scored it: its stored scores are 0
+    assert rows[1].scores is not None and rows[1].scores.meteor == rows[1].scores.rouge1 == 0.0
     assert abs(metrics.metrics["bleu"] - lm_eval_scores(samples)["bleu"]) <= 1e-9
 
 

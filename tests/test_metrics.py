@@ -306,6 +306,19 @@ def test_score_all_combines_every_metric() -> None:
     assert {k: result[k] for k in rouge_keys} == text.rouge(PREDS, REFS, seed=42)
 
 
+def test_score_samples_is_score_all_and_per_sample_scores_from_one_pass() -> None:
+    """What a run writes: the corpus values and the rows' scores, the former the exact means
+    of the latter (METEOR, each ROUGE type's ``_mean``); BLEU has no per-sample value."""
+    preds, refs = PREDS * 2, REFS[1:] + REFS[:1] + REFS
+    corpus, per_sample = text.score_samples(preds, refs, seed=7)
+    assert corpus == text.score_all(preds, refs, seed=7)
+    assert per_sample == text.per_sample_scores(preds, refs)
+    assert all(list(s) == list(text.PER_SAMPLE_METRICS) for s in per_sample)
+    assert float(np.mean([s["meteor"] for s in per_sample])) == corpus["meteor"]
+    for rouge in text.ROUGE_TYPES:
+        assert float(np.mean([s[rouge] for s in per_sample])) == corpus[f"{rouge}_mean"]
+
+
 def test_score_all_with_two_workers_is_identical() -> None:
     preds, refs = PREDS * 3, REFS[1:] + REFS[:1] + REFS * 2
     assert text.score_all(preds, refs, workers=2) == text.score_all(preds, refs, workers=1)

@@ -103,11 +103,15 @@ def test_a_peer_run_is_complete_with_excluded_samples_left_out(tmp_path: Path):
         others = _others(dataset, row.target_asin, row.user_id)
         if row.status == "excluded":
             assert row.prediction == "" and not others
+            assert row.scores is None  # left out of the scores: none stored
             assert row.stages.peer.excluded and row.stages.peer.peer_user_id is None
         else:
             assert row.stages.peer.peer_user_id in others
             assert row.prediction == others[row.stages.peer.peer_user_id] != row.reference
+            assert row.scores is not None
     assert "samples excluded       1" in result.summary()
+    scored = [r.scores for r in rows if r.scores is not None]
+    assert sum(s.meteor for s in scored) / 3 == pytest.approx(result.metrics["metrics"]["meteor"])
 
     # the report: a reference column, never marked best or second
     for method, text in (("nonp", "Great album."), ("rag", "Great album, lovely vocals.")):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from drp_bench.backends.pool import BackendPool
+from drp_bench.metrics import text as text_metrics
 from drp_bench.pipeline.context import build_contexts
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.representatives import Embedder, EmbedderSpec
@@ -19,7 +22,7 @@ from drp_bench.pipeline.runner import Pipeline
 from drp_bench.provenance import git_commit, package_versions
 from drp_bench.report.collect import read_run
 from drp_bench.run import folder as rf
-from drp_bench.run.metrics_file import summarize_run
+from drp_bench.run.metrics_file import score_records, summarize_run
 from drp_bench.run.prompts_fingerprint import prompts_fingerprint
 from tests.conftest import REPO
 from tests.test_pipeline import ScriptedModel, _config
@@ -29,6 +32,7 @@ OLD_RUN = DATA / "run_folder_v0"
 OLD_FAILED_RUN = DATA / "run_folder_v0_failed"
 V1_RUN = DATA / "run_folder_v1"
 V2_RUN = DATA / "run_folder_v2"
+V3_RUN = DATA / "run_folder_v3"
 V = rf.SCHEMA_VERSION
 PUBLISHED = REPO / "results" / "schema"
 
@@ -55,8 +59,9 @@ def scripted_run(cfg, dataset, embedder, model) -> tuple[Pipeline, list[dict[str
 
 
 def metrics_of(cfg, dataset, records, pipeline: Pipeline) -> dict[str, Any]:
-    """metrics.json's content as drp_bench/run/execute.py assembles it."""
-    metrics = summarize_run(cfg, dataset, records)
+    """metrics.json's content as drp_bench/run/execute.py assembles it (the records get their
+    per-sample ``scores`` in the same pass)."""
+    metrics = summarize_run(cfg, dataset, records, scores=score_records(records, cfg.seed))
     for stage, wall_s in pipeline.stage_wall_s.items():
         metrics["compute"].setdefault(stage, {})["wall_s"] = wall_s
     metrics["wall_time_s"] = 1.5
@@ -200,8 +205,8 @@ def test_metrics_json_with_a_missing_field_names_it(good_folder):
 
 
 def test_metrics_json_of_a_newer_version_is_refused(good_folder):
-    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="4"))
-    assert "field 'schema_version': '4' is not a version this drp-bench reads" in _error(
+    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="5"))
+    assert "field 'schema_version': '5' is not a version this drp-bench reads" in _error(
         rf.read_metrics, path
     )
 
@@ -317,7 +322,7 @@ def test_a_version_1_run_folder_reads_with_the_later_defaults(tmp_path):
     rf.write_predictions(tmp_path / rf.PREDICTIONS, rows)
     rf.write_metrics(tmp_path / rf.METRICS, metrics)
     written = json.loads((tmp_path / rf.METRICS).read_text())
-    assert written["schema_version"] == V == "3"
+    assert written["schema_version"] == V == "4"
     assert written["excluded_samples"] == 0 and written["judge"] is None
     assert written["prompts_sha256"] is None
     first = json.loads((tmp_path / rf.PREDICTIONS).read_text().splitlines()[0])
@@ -338,6 +343,94 @@ def test_a_version_2_run_folder_reads_with_contexts_not_recorded(tmp_path):
     assert {r.schema_version for r in again} == {V} and again[0].context is None
     run = read_run(V2_RUN)
     assert run.status == "complete" and run.done == 2
+
+
+def test_a_version_3_run_folder_reads_with_scores_not_recorded_and_the_report_recomputes_them(
+    tmp_path,
+):
+    rows = rf.read_predictions(V3_RUN / rf.PREDICTIONS)
+    assert len(rows) == 2 and {r.schema_version for r in rows} == {"3"}
+    assert all(r.scores is None and r.context is not None for r in rows)
+    metrics = rf.read_metrics(V3_RUN / rf.METRICS)
+    assert metrics.schema_version == "3" and metrics.prompts_sha256 is not None
+    rf.write_predictions(tmp_path / rf.PREDICTIONS, rows)
+    again = rf.read_predictions(tmp_path / rf.PREDICTIONS)
+    assert {r.schema_version for r in again} == {V} and again[0].scores is None
+    run = read_run(V3_RUN)
+    assert run.status == "complete" and run.done == 2
+    recomputed = text_metrics.per_sample_scores(
+        [r.prediction for r in rows], [r.reference for r in rows]
+    )
+    assert list(run.sample_values("meteor")) == [s["meteor"] for s in recomputed]
+    assert float(np.mean(run.sample_values("meteor"))) == metrics.metrics["meteor"]
+
+
+def test_the_v3_run_scored_again_gives_its_metrics_json_scores_to_the_last_bit():
+    """metrics.json's scores of a real run made before scores were stored are what
+    score_records computes now, byte for byte, and its rows' means are those values."""
+    metrics = json.loads((V3_RUN / rf.METRICS).read_text())
+    records = [json.loads(line) for line in (V3_RUN / rf.PREDICTIONS).read_text().splitlines()]
+    corpus = score_records(records, seed=metrics["run"]["seed"])
+    assert json.dumps(corpus, indent=2) == json.dumps(metrics["metrics"], indent=2)
+    assert_row_means_are_the_corpus_values(records, corpus)
+
+
+def assert_row_means_are_the_corpus_values(records, corpus) -> None:
+    scored = [r["scores"] for r in records if r["status"] != "excluded"]
+    assert scored and all(s is not None for s in scored)
+    assert float(np.mean([s["meteor"] for s in scored])) == corpus["meteor"]
+    for rouge in text_metrics.ROUGE_TYPES:
+        assert float(np.mean([s[rouge] for s in scored])) == corpus[f"{rouge}_mean"]
+
+
+@pytest.mark.parametrize("case", ["rag", "drp-failed-summary"])
+def test_rows_store_the_scores_metrics_json_is_made_of(case, tiny_dataset, embedder, tmp_path):
+    method, overrides, fail_when = CASES[case]
+    cfg = _config(method, *overrides)
+    _, records = scripted_run(cfg, tiny_dataset, embedder, ScriptedModel(fail_when=fail_when))
+    before = summarize_run(cfg, tiny_dataset, json.loads(json.dumps(records)))
+    records[0]["status"] = "excluded"  # left out by design: null scores, not in the means
+    untouched = summarize_run(cfg, tiny_dataset, json.loads(json.dumps(records)))
+    corpus = score_records(records, cfg.seed)
+    assert summarize_run(cfg, tiny_dataset, records, scores=corpus) == untouched
+    assert before["metrics"]["n"] == len(records) == corpus["n"] + 1
+    assert records[0]["scores"] is None
+    assert_row_means_are_the_corpus_values(records, corpus)
+    scored = records[1:]
+    assert [r["scores"] for r in scored] == text_metrics.per_sample_scores(
+        [r["prediction"] for r in scored], [r["reference"] for r in scored]
+    )
+    rf.write_predictions(tmp_path / rf.PREDICTIONS, records)
+    rows = rf.read_predictions(tmp_path / rf.PREDICTIONS)
+    assert rows[0].scores is None
+    assert [r.scores.model_dump() for r in rows[1:]] == [r["scores"] for r in scored]
+
+
+def test_the_report_reads_the_stored_scores_instead_of_recomputing(tmp_path):
+    """A v4 folder's stored values are what the report resamples (here deliberately not the
+    true ones, to tell reading from recomputing); BLEU, corpus-level, is recomputed."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(V3_RUN, run_dir)
+    records = [json.loads(line) for line in (run_dir / rf.PREDICTIONS).read_text().splitlines()]
+    score_records(records, seed=42)
+    records[1]["scores"]["rougeL"] = 0.625
+    rf.write_predictions(run_dir / rf.PREDICTIONS, records)
+    run = read_run(run_dir)
+    assert run.status == "complete"
+    assert list(run.sample_values("rougeL")) == [records[0]["scores"]["rougeL"], 0.625]
+    assert run.sample_values("bleu").shape == (2, 10)
+
+
+def test_a_stored_score_of_the_wrong_type_names_line_and_field(tmp_path):
+    records = [json.loads(line) for line in (V3_RUN / rf.PREDICTIONS).read_text().splitlines()]
+    score_records(records, seed=42)
+    records[1]["scores"]["meteor"] = "0.5"
+    records[1]["schema_version"] = V
+    path = tmp_path / rf.PREDICTIONS
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(rf.RunFolderError) as e:
+        rf.read_predictions(path)
+    assert e.value.line == 2 and e.value.field == "scores.meteor"
 
 
 def test_a_version_2_row_with_judge_and_peer_round_trips(tmp_path):

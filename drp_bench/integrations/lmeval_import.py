@@ -14,7 +14,9 @@ provenance under ``metadata.drp_bench``; lm-eval copies it into its results JSON
   ``cached`` is false. An empty raw response (lm-eval's answer for a null completion) is a
   failed sample (``status: failed``, ``error`` set), so the run is ``degraded``; it is still
   scored as the empty prediction, as lm-eval scored it.
-- ``metrics.json``: scores recomputed with ``drp_bench.metrics.text.score_all`` (ROUGE seed
+  Each row's ``scores`` are its METEOR and ROUGE values, from the pass that computes
+  ``metrics.json``'s.
+- ``metrics.json``: scores recomputed with ``drp_bench.metrics.text.score_samples`` (ROUGE seed
   :data:`ROUGE_SEED`, the task's) and checked against lm-eval's own numbers: any difference
   above :data:`TOLERANCE` is an error naming both. The ``run`` block is the source run's, with
   the generator replaced by the lm-eval model (family, size and reasoning from the model
@@ -533,9 +535,8 @@ def import_results(results_dir: Path, out_dir: Path, task: str | None = None) ->
     ``out_dir`` must not exist yet (or be empty). Raises :class:`LmevalImportError`.
     """
     from drp_bench import __version__
-    from drp_bench.metrics.text import score_all
     from drp_bench.provenance import git_commit, package_versions
-    from drp_bench.run.metrics_file import compute_summary, failure_summary
+    from drp_bench.run.metrics_file import compute_summary, failure_summary, score_records
 
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -559,9 +560,7 @@ def import_results(results_dir: Path, out_dir: Path, task: str | None = None) ->
         )
 
     reported = _lmeval_numbers(results, task, results_path)
-    predictions = [r["prediction"] for r in rows]
-    references = [r["reference"] for r in rows]
-    scores = score_all(predictions, references, seed=ROUGE_SEED)
+    scores = score_records(rows, ROUGE_SEED)  # every row's scores, and their corpus values
     check_scores(reported, scores, f"{results_path} vs {samples_path.name}")
 
     model = lmeval_model(results, results_path)

@@ -228,6 +228,8 @@ def _print_reproduction(outcome: Reproduction) -> None:
     print(f"  {where}; compared {compared}")
     for line in outcome.model_mismatches:
         print(f"  - model differs: {line}")
+    for line in outcome.score_mismatches:
+        print(f"  - {line}")
     if outcome.differing:
         shown = ", ".join(outcome.differing[:10])
         more = f" (and {len(outcome.differing) - 10} more)" if len(outcome.differing) > 10 else ""

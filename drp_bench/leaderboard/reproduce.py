@@ -53,6 +53,8 @@ class Reproduction:
     divergences: dict[str, str] = field(default_factory=dict)
     contexts_compared: bool = False  # False: the entry has no contexts (predictions only)
     model_mismatches: list[str] = field(default_factory=list)
+    #: the re-run's stored per-sample scores that differ from the recomputed ones
+    score_mismatches: list[str] = field(default_factory=list)
     wall_time_s: float | None = None
     entry_commit: str | None = None  # the drp-bench commit the entry was made with
     commit_here: str | None = None  # this checkout's
@@ -62,7 +64,7 @@ class Reproduction:
 
     @property
     def identical(self) -> bool:
-        return not self.differing and not self.model_mismatches
+        return not self.differing and not self.model_mismatches and not self.score_mismatches
 
     @property
     def other_code(self) -> bool:
@@ -256,15 +258,44 @@ def divergences(
     return out
 
 
-def _run_rows(run_dir: Path) -> tuple[dict[str, str], dict[str, dict[str, Any] | None]]:
-    """A run folder's predictions and recorded contexts (any readable schema version)."""
+RunRows = tuple[
+    dict[str, str], dict[str, dict[str, Any] | None], dict[str, dict[str, float] | None]
+]
+
+
+def _run_rows(run_dir: Path) -> RunRows:
+    """A run folder's predictions, recorded contexts and stored per-sample scores (any
+    readable schema version; None: not recorded)."""
     from drp_bench.run.folder import PREDICTIONS, read_predictions
 
     rows = read_predictions(run_dir / PREDICTIONS)
     return (
         {r.sample_id: r.prediction for r in rows},
         {r.sample_id: r.context.to_json_dict() if r.context else None for r in rows},
+        {r.sample_id: r.scores.model_dump() if r.scores else None for r in rows},
     )
+
+
+def stored_score_problems(
+    run_dir: Path,
+    stored: Mapping[str, Mapping[str, float] | None],
+    predictions: Mapping[str, str],
+    entry_predictions: Mapping[str, str],
+    recomputed: Mapping[str, Mapping[str, float]],
+) -> list[str]:
+    """The re-run's stored per-sample scores against the ones ``verify`` recomputed from the
+    entry's predictions, on the samples whose prediction is the same (the others differ
+    anyway); a re-run that stores none (made by code before schema version 4) has none to
+    check."""
+    from drp_bench.leaderboard.scoring import sample_score_mismatches
+    from drp_bench.run.folder import PREDICTIONS
+
+    same = {
+        sid: scores
+        for sid, scores in stored.items()
+        if predictions.get(sid) == entry_predictions.get(sid)
+    }
+    return sample_score_mismatches(same, recomputed, str(Path(run_dir) / PREDICTIONS))
 
 
 # ---------------------------------------------------------------- reproduce
@@ -334,7 +365,7 @@ def reproduce_entry(
                 mismatches.append(
                     f"{role}.{key}: entry {getattr(claimed, key)!r}, here {now.get(key)!r}"
                 )
-    predictions, contexts = _run_rows(run_dir)
+    predictions, contexts, stored_scores = _run_rows(run_dir)
     entry_contexts = (
         {s: c.model_dump() if c else None for s, c in checked.contexts.items()}
         if checked.contexts is not None
@@ -351,6 +382,9 @@ def reproduce_entry(
         divergences=found,
         contexts_compared=entry_contexts is not None,
         model_mismatches=mismatches,
+        score_mismatches=stored_score_problems(
+            run_dir, stored_scores, predictions, checked.predictions, checked.sample_scores
+        ),
         wall_time_s=round(wall, 1),
         entry_commit=sub.git_commit,
         commit_here=commit_here,
@@ -380,6 +414,7 @@ def _record(board: Path, raw: dict[str, Any], outcome: Reproduction, fresh_cache
             "divergences": {s: outcome.divergences[s] for s in differing[:20]},
             "contexts_compared": outcome.contexts_compared,
             "model_mismatches": outcome.model_mismatches,
+            **({"score_mismatches": outcome.score_mismatches} if outcome.score_mismatches else {}),
             "fresh_cache": fresh_cache,
             "date": dt.date.today().isoformat(),
             "drp_bench": __version__,

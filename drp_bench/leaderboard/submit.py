@@ -1,7 +1,9 @@
 """``drp-bench submit RUN_DIR``: a complete run folder becomes a leaderboard entry.
 
 The run's scores are recomputed from its predictions against the registered split's
-references before anything is written; the entry is assembled in a staging folder, verified
+references before anything is written (the per-sample scores its predictions.jsonl stores
+are checked against that recomputation, and left out of the entry: ``verify`` recomputes
+them anyway); the entry is assembled in a staging folder, verified
 exactly as ``leaderboard verify`` would, and only then moved into ``entries/<id>/``.
 """
 
@@ -35,7 +37,7 @@ from drp_bench.leaderboard.entry import (
     sha256_text,
     submission_nonfinite,
 )
-from drp_bench.leaderboard.scoring import score_entry
+from drp_bench.leaderboard.scoring import sample_score_mismatches, score_entry_samples
 from drp_bench.leaderboard.splits import find_split, load_registry
 from drp_bench.methods.contracts import ANALYSIS_ROLES, STAGE_RECORDS
 from drp_bench.metrics.table import ROUGE_SEED
@@ -277,9 +279,18 @@ def build_submission(
         if imported
         else int(cfg.get("seed", ROUGE_SEED))
     )
-    claims = score_entry(
+    scored = score_entry_samples(
         split.sample_ids, {r.sample_id: r.prediction for r in rows}, references, seed
     )
+    claims = scored.claims
+    stored = {r.sample_id: r.scores.model_dump() for r in rows if r.scores is not None}
+    wrong = sample_score_mismatches(stored, scored.samples, str(run_dir / RUN_PREDICTIONS))
+    if wrong:
+        raise SubmitError(
+            f"{run_dir / RUN_PREDICTIONS}: per-sample scores differ from those recomputed "
+            "from its predictions",
+            wrong,
+        )
     mismatches = [
         f"{m}: metrics.json {metrics.metrics.get(m)!r}, recomputed {c['value']!r}"
         for m, c in claims.items()

@@ -12,7 +12,10 @@ split and the predictions are sound):
    sha256 and row count as declared, every sample id of the split exactly once;
 5. every metric and CI recomputed from the predictions against the split's references (read
    from the data and checked against the registered fingerprint) equals the claim within
-   :data:`~drp_bench.metrics.table.SCORE_TOLERANCE` (NaN or infinity never does);
+   :data:`~drp_bench.metrics.table.SCORE_TOLERANCE` (NaN or infinity never does); the
+   per-sample scores of that one scoring pass are kept (:attr:`VerifyResult.sample_scores`).
+   An entry stores none (a row with ``scores`` is refused as an unknown field): they would
+   be recomputed anyway, and an entry's predictions file stays the predictions alone;
 6. not a duplicate of an earlier entry (same split, method, settings, models, predictions).
 
 An entry that passes can still be *suspect* (:mod:`drp_bench.leaderboard.trust`): predictions
@@ -61,7 +64,7 @@ from drp_bench.leaderboard.entry import (
     sha256_text,
     submission_nonfinite,
 )
-from drp_bench.leaderboard.scoring import score_entry
+from drp_bench.leaderboard.scoring import score_entry_samples
 from drp_bench.leaderboard.splits import SplitError, SplitRecord, load_registry, split_references
 from drp_bench.leaderboard.trust import suspect_flags
 from drp_bench.leaderboard.view import BOARD_METRICS
@@ -77,6 +80,8 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     claimed: dict[str, float] = field(default_factory=dict)
     recomputed: dict[str, float] = field(default_factory=dict)
+    #: sample id -> per-sample METEOR/ROUGE recomputed from the predictions ({}: not scored)
+    sample_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     #: why the entry is suspect (verified, but not ranked until reproduced); see trust.py
     suspect: list[str] = field(default_factory=list)
     submission: Submission | None = None
@@ -371,7 +376,8 @@ def _check_scores(result: VerifyResult, data_paths: Mapping[str, Path] | None) -
     except (SplitError, OSError, ValueError) as e:
         result.problems.append(f"cannot recompute the scores: {e}")
         return
-    recomputed = score_entry(split.sample_ids, preds, refs, sub.metric_seed)
+    scored = score_entry_samples(split.sample_ids, preds, refs, sub.metric_seed)
+    recomputed, result.sample_scores = scored.claims, scored.samples
     result.recomputed = {m: v["value"] for m, v in recomputed.items()}
     for metric, values in recomputed.items():
         claim = sub.metrics.get(metric)

@@ -14,6 +14,7 @@ _EXPORTS = {
     "rouge": "text",
     "per_sample_scores": "text",
     "score_all": "text",
+    "score_samples": "text",
     "bootstrap_ci": "bootstrap",
     "bootstrap_ci_values": "bootstrap",
     "bootstrap_ci_mean": "bootstrap",

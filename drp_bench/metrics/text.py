@@ -31,7 +31,7 @@ from rouge_score import rouge_scorer, scoring
 from sacrebleu.metrics import BLEU
 
 from drp_bench.metrics.nltk_data import verify_nltk_data
-from drp_bench.metrics.table import plugin_metrics
+from drp_bench.metrics.table import ROUGE_SEED, plugin_metrics
 
 #: evaluate's default ROUGE types, in its order (the order of the aggregator's random draws).
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -243,23 +243,52 @@ def rouge(
     )
 
 
+def _sample_scores(pair: PairScores) -> dict[str, float]:
+    """One pair's per-sample scores, keys in :data:`PER_SAMPLE_METRICS` order."""
+    return {"meteor": pair.meteor, **{k: float(pair.rouge[k].fmeasure) for k in ROUGE_TYPES}}
+
+
 def per_sample_scores(
     predictions: Sequence[str], references: Sequence[str], workers: int = 1
 ) -> list[dict[str, float]]:
     """Per pair: ``{"meteor", "rouge1", "rouge2", "rougeL", "rougeLsum"}`` (ROUGE as
-    F-measure), then the installed plugins' per-sample metrics (docs/extending.md)."""
+    F-measure), then the installed plugins' per-sample metrics (docs/extending.md). BLEU is
+    not among them: sacrebleu's BLEU is a corpus statistic (see :func:`bleu_sentence_stats` for
+    its per-pair sufficient statistics)."""
     check_pairs(predictions, references)
+    return _rows(_pair_scores(predictions, references, workers), predictions, references)
+
+
+def _rows(
+    pair_scores: Sequence[PairScores], predictions: Sequence[str], references: Sequence[str]
+) -> list[dict[str, float]]:
+    """Each pair's built-in per-sample scores, then the plugins' per-sample metrics."""
     extra = [m for m in plugin_metrics() if m.per_sample is not None]
     return [
-        {
-            "meteor": s.meteor,
-            **{k: float(s.rouge[k].fmeasure) for k in ROUGE_TYPES},
-            **{m.key: float(m.per_sample(p, r)) for m in extra},  # type: ignore[misc]
-        }
-        for s, p, r in zip(
-            _pair_scores(predictions, references, workers), predictions, references, strict=True
-        )
+        {**_sample_scores(s), **{m.key: float(m.per_sample(p, r)) for m in extra}}  # type: ignore[misc]
+        for s, p, r in zip(pair_scores, predictions, references, strict=True)
     ]
+
+
+def score_samples(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    seed: int = ROUGE_SEED,
+    workers: int = 1,
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """``(score_all's corpus metrics, per_sample_scores' rows)`` from one scoring pass: the
+    corpus METEOR and ROUGE ``_mean`` values are the means of exactly these per-sample
+    values (what a run writes to predictions.jsonl and metrics.json)."""
+    check_pairs(predictions, references)
+    pair_scores = _pair_scores(predictions, references, workers)
+    corpus = {
+        "bleu": bleu(predictions, references),
+        "meteor": float(np.mean([s.meteor for s in pair_scores])),  # == mean of rows' meteor
+        **_aggregate_rouge([s.rouge for s in pair_scores], seed),
+        **plugin_scores(predictions, references),
+        "n": len(pair_scores),
+    }
+    return corpus, _rows(pair_scores, predictions, references)
 
 
 def plugin_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -276,18 +305,13 @@ def plugin_scores(predictions: Sequence[str], references: Sequence[str]) -> dict
 
 
 def score_all(
-    predictions: Sequence[str], references: Sequence[str], seed: int = 42, workers: int = 1
+    predictions: Sequence[str],
+    references: Sequence[str],
+    seed: int = ROUGE_SEED,
+    workers: int = 1,
 ) -> dict[str, float]:
     """All corpus metrics: bleu, meteor, each ROUGE type's mid and ``_mean``, the installed
     plugins' metrics (:func:`plugin_scores`), n.
 
     ``workers > 1`` scores the pairs (METEOR, ROUGE) in a process pool; results are identical."""
-    check_pairs(predictions, references)
-    pair_scores = _pair_scores(predictions, references, workers)
-    return {
-        "bleu": bleu(predictions, references),
-        "meteor": float(np.mean([s.meteor for s in pair_scores])),
-        **_aggregate_rouge([s.rouge for s in pair_scores], seed),
-        **plugin_scores(predictions, references),
-        "n": len(pair_scores),
-    }
+    return score_samples(predictions, references, seed, workers)[0]

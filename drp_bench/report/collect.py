@@ -30,6 +30,7 @@ from drp_bench.run.folder import (
     PREDICTIONS,
     PredictionRow,
     RunFolderError,
+    SampleScores,
     Stages,
     iter_predictions,
     read_error,
@@ -97,19 +98,34 @@ class Run:
 
     def sample_values(self, metric: str) -> np.ndarray:
         """Per-sample values of ``metric`` (BLEU statistics or scores), aligned with
-        ``predictions``; computed once by ``drp_bench.metrics.bootstrap.sample_values``."""
+        ``predictions``: the rows' stored ``scores`` when every row has them (schema version
+        4), else computed once by ``drp_bench.metrics.bootstrap.sample_values`` (BLEU, a
+        corpus statistic, always: its per-sample statistics are integer counts)."""
         if metric not in self._values:
-            from drp_bench.metrics.bootstrap import sample_values
+            stored = stored_sample_values(self.predictions, metric)
+            if stored is None:
+                from drp_bench.metrics.bootstrap import sample_values
 
-            preds = [p.prediction for p in self.predictions]
-            refs = [p.reference for p in self.predictions]
-            self._values[metric] = sample_values(preds, refs, metric)
+                preds = [p.prediction for p in self.predictions]
+                refs = [p.reference for p in self.predictions]
+                stored = sample_values(preds, refs, metric)
+            self._values[metric] = stored
         return self._values[metric]
 
     @property
     def name(self) -> str:
         """Short identifier: the Hydra overrides, else the folder path."""
         return " ".join(self.overrides) if self.overrides else str(self.run_dir)
+
+
+def stored_sample_values(rows: Sequence[PredictionRow], metric: str) -> np.ndarray | None:
+    """``metric``'s per-sample values as the rows store them (``scores``), or None when a row
+    has none (written before schema version 4) or the metric is not per-sample (BLEU)."""
+    if not rows or metric not in SampleScores.model_fields:
+        return None
+    if any(r.scores is None for r in rows):
+        return None
+    return np.array([getattr(r.scores, metric) for r in rows], dtype=np.float64)
 
 
 @dataclass

@@ -138,10 +138,11 @@ def _execute(
     finally:
         pool.close()
     state.phase = "writing predictions and scoring"
-    run_folder.stream_predictions(out_dir / run_folder.PREDICTIONS, records)
-    from drp_bench.run.metrics_file import summarize_run
+    from drp_bench.run.metrics_file import score_records, summarize_run
 
-    metrics = summarize_run(cfg, dataset, records)
+    corpus = score_records(records, cfg.seed)  # each row's scores, and metrics.json's means
+    run_folder.stream_predictions(out_dir / run_folder.PREDICTIONS, records)
+    metrics = summarize_run(cfg, dataset, records, scores=corpus)
     for stage, wall_s in pipeline.stage_wall_s.items():
         metrics["compute"].setdefault(stage, {})["wall_s"] = wall_s
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)

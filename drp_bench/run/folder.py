@@ -20,7 +20,14 @@ reviews, compared items with their representatives, neighbours, peer;
 ``prompts_sha256``, the fingerprint of the prompts the run rendered
 (:mod:`drp_bench.run.prompts_fingerprint`). Files of versions ``"0"``-``"2"`` read with both null,
 meaning not recorded (:func:`upgrade_row_v2`, :func:`upgrade_metrics_v2`); an lm-eval import
-writes null too. The JSON Schema of each file is published under ``results/schema/``::
+writes null too. Version ``"4"`` added a row's ``scores``: its per-sample METEOR and
+ROUGE-1/2/L/Lsum F-measures (:class:`SampleScores`), computed once when the run writes its
+folder, in the pass whose means metrics.json holds; BLEU is corpus-level (sacrebleu), so it has
+no per-sample value (readers sum its per-pair statistics). ``scores`` is null for a row left out
+of the scores (status ``excluded``); a ``failed`` row is scored as its empty prediction, as
+metrics.json scores it. Files of versions ``"0"``-``"3"`` read with ``scores`` null, meaning
+not recorded: readers recompute them (:func:`upgrade_row_v3`). The JSON Schema of each file is
+published under ``results/schema/``::
 
     python -m drp_bench.run.folder --write-schemas results/schema
 """
@@ -48,9 +55,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from drp_bench.methods.contracts import STAGE_RECORDS
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 LEGACY_VERSION = "0"
-READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", SCHEMA_VERSION)
+READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", "3", SCHEMA_VERSION)
 
 PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
@@ -95,9 +102,9 @@ def _number(value: Any) -> int | float:
 #: An int or a float, kept as given (a JSON bool is not a number here).
 Number = Annotated[int | float, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 
-#: "0" only in memory, for a file read from before the field existed; files hold "1"-"3".
+#: "0" only in memory, for a file read from before the field existed; files hold "1"-"4".
 Version = Annotated[
-    Literal["0", "1", "2", "3"],
+    Literal["0", "1", "2", "3", "4"],
     WithJsonSchema(
         {"const": SCHEMA_VERSION, "type": "string", "description": "run-folder schema version"}
     ),
@@ -298,6 +305,21 @@ class SampleContextRecord(_Model):
     peer: PeerRef | None
 
 
+class SampleScores(_Model):
+    """A sample's per-sample metrics (:func:`drp_bench.metrics.text.per_sample_scores`): METEOR
+    and each ROUGE type's F-measure, 0-1. No BLEU: sacrebleu's BLEU is a corpus statistic.
+    An installed metric plugin's per-sample values come after them, under its key (numbers)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    __pydantic_extra__: dict[str, float] = Field(init=False)  # type: ignore[assignment]
+
+    meteor: float
+    rouge1: float
+    rouge2: float
+    rougeL: float
+    rougeLsum: float
+
+
 class PredictionRow(_Model):
     """One line of predictions.jsonl: one sample, its prediction and every call behind it."""
 
@@ -321,6 +343,12 @@ class PredictionRow(_Model):
         default=None,
         description="the ids the sample's contexts held; null: not recorded (version < 3, or "
         "an lm-eval import)",
+    )
+    scores: SampleScores | None = Field(
+        default=None,
+        description="per-sample METEOR and ROUGE F-measures (BLEU is corpus-level: none), the "
+        "values metrics.json's meteor and rouge*_mean are the means of; null: not scored "
+        "(status excluded) or not recorded (version < 4: readers recompute them)",
     )
 
 
@@ -591,6 +619,22 @@ _UPGRADES_V2: dict[type[BaseModel], Callable[[dict[str, Any]], dict[str, Any]]] 
 }
 
 
+# ---------------------------------------------------------------- version 3 (before scores)
+
+
+def upgrade_row_v3(row: dict[str, Any]) -> dict[str, Any]:
+    """A predictions row of version 3 (or older, upgraded): its per-sample scores were not
+    recorded (``scores`` null; readers recompute them)."""
+    return {**row, "scores": row.get("scores")}
+
+
+_UPGRADES_V3: dict[type[BaseModel], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    PredictionRow: upgrade_row_v3,
+    MetricsFile: dict,  # metrics.json: unchanged in version 4
+    ErrorFile: dict,  # error.json: unchanged in version 4
+}
+
+
 # ---------------------------------------------------------------- validation and errors
 
 
@@ -683,6 +727,8 @@ def parse(model: type[M], obj: Any, path: Path, line: int | None = None) -> M:
         obj = _UPGRADES_V1[model](obj)
     if version in (LEGACY_VERSION, "1", "2"):
         obj = _UPGRADES_V2[model](obj)
+    if version in (LEGACY_VERSION, "1", "2", "3"):
+        obj = _UPGRADES_V3[model](obj)
     try:
         return model.model_validate(obj)
     except ValidationError as e:

@@ -142,13 +142,41 @@ def uvq_summary(
     return main
 
 
-def summarize_run(cfg: RunConfig, dataset: Dataset, records: list[dict[str, Any]]) -> dict:
-    from drp_bench.metrics.text import score_all
+def score_records(records: list[dict[str, Any]], seed: int) -> dict[str, float]:
+    """Score the run once: each record gets its per-sample ``scores`` (null for a sample left
+    out by design, :data:`UNSCORED`; a failed sample is scored as its empty prediction), and
+    the corpus metrics of metrics.json, from the same pass, are returned ({} when none is
+    scored)."""
+    from drp_bench.metrics.text import score_samples
 
     scored = [r for r in records if r.get("status") not in UNSCORED]
+    for record in records:
+        record["scores"] = None
+    if not scored:
+        return {}
     predictions = [r["prediction"] for r in scored]
     references = [r["reference"] for r in scored]
-    scores = score_all(predictions, references, seed=cfg.seed) if scored else {}
+    corpus, per_sample = score_samples(predictions, references, seed=seed)
+    for record, sample_scores in zip(scored, per_sample, strict=True):
+        record["scores"] = sample_scores
+    return corpus
+
+
+def summarize_run(
+    cfg: RunConfig,
+    dataset: Dataset,
+    records: list[dict[str, Any]],
+    scores: dict[str, float] | None = None,
+) -> dict:
+    """metrics.json's content; ``scores``: the corpus metrics :func:`score_records` returned
+    for these records (None: scored here, the records left as they are)."""
+    if scores is None:
+        from drp_bench.metrics.text import score_all
+
+        scored = [r for r in records if r.get("status") not in UNSCORED]
+        predictions = [r["prediction"] for r in scored]
+        references = [r["reference"] for r in scored]
+        scores = score_all(predictions, references, seed=cfg.seed) if scored else {}
     compute, calls = compute_summary(records)
     method = cfg.method
     final_stage = "validate" if method.validate else "extract"
