@@ -226,11 +226,10 @@ def _read_hydra(run: Run, state: RunState) -> None:
 
 
 def _read_progress(run: Run, state: RunState) -> None:
-    """A run without scores: how many samples its predictions.jsonl holds."""
+    """A run without scores: how many samples its predictions.jsonl holds (0: none)."""
     preds_path = run.run_dir / PREDICTIONS
     if not preds_path.is_file():
         run.done = 0
-        run.reason = _join(run.reason, f"{_progress(0, run.expected)} samples done")
         return
     preds = read_predictions(preds_path, allow_partial_tail=True)
     run.done = len(preds)
