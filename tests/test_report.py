@@ -229,7 +229,8 @@ def test_collect_classifies_complete_failed_and_interrupted_runs(sweep: Path) ->
     table = collect_runs([sweep], n_bootstrap=0)
     status = {Path(r.run_dir).name: r.status for r in table.runs}
     assert status == {"0": "complete", "1": "complete", "2": "complete", "3": "complete",
-                      "4": "complete", "5": "failed", "6": "interrupted", "7": "failed"}  # fmt: skip
+                      "4": "complete", "5": "failed", "6": "interrupted",
+                      "7": "failed"}  # fmt: skip
     reasons = {Path(r.run_dir).name: r.reason for r in table.runs}
     assert "llama.cpp server died" in reasons["5"] and "more" not in reasons["5"]
     assert f"3/{len(REFERENCES)}" in reasons["6"]

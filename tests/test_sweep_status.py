@@ -142,7 +142,9 @@ def test_a_metrics_json_older_than_error_json_is_a_failed_rerun(tmp_path):
     os.utime(job / "metrics.json", (old, old))
     [only] = collect(tmp_path).jobs
     assert only.status == "failed"
-    assert only.reason == "ValueError: bad (error.json is newer than metrics.json: the last attempt did not finish)"  # fmt: skip
+    assert only.reason == (
+        "ValueError: bad (error.json is newer than metrics.json: the last attempt did not finish)"
+    )
 
 
 def test_unreadable_or_unknown_metrics_json_is_failed_with_the_reason(tmp_path):
@@ -155,8 +157,7 @@ def test_unreadable_or_unknown_metrics_json_is_failed_with_the_reason(tmp_path):
     assert [j.status for j in jobs] == ["failed", "failed"]
     assert jobs[0].reason.startswith(f"{bad / 'metrics.json'}:1: malformed JSON")
     assert jobs[1].reason == (
-        f"{odd / 'metrics.json'}: field 'status': expected 'complete' or 'degraded', "
-        "found 'weird'"
+        f"{odd / 'metrics.json'}: field 'status': expected 'complete' or 'degraded', found 'weird'"
     )
 
 
@@ -182,9 +183,7 @@ def test_callback_prints_writes_the_status_file_and_records_the_verdict(sweep, c
     callback.on_multirun_start(config=_sweep_config(sweep))
     callback.on_multirun_end(config=_sweep_config(sweep))
     out = capsys.readouterr().out
-    assert out.startswith(
-        "Sweep ended: 5 jobs: 1 complete, 1 degraded, 1 failed, 2 interrupted\n"
-    )
+    assert out.startswith("Sweep ended: 5 jobs: 1 complete, 1 degraded, 1 failed, 2 interrupted\n")
     saved = json.loads((sweep / "sweep_status.json").read_text())
     assert saved["counts"] == {"complete": 1, "degraded": 1, "failed": 1, "interrupted": 2}
     assert saved["exit_code"] == 1 and saved["exit_policy"] == "strict"
