@@ -22,7 +22,7 @@ from drp_bench.pipeline.runner import check_stages
 
 log = logging.getLogger("drp_bench")
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 
 
 def resolve_data_path(path: str | None) -> str | None:
