@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,9 +30,9 @@ from drp_bench.run.folder import (
     FINISHED,
     PREDICTIONS,
     FolderStatus,
+    MetricsFile,
     PredictionRow,
     RunFolderError,
-    RunState,
     Stages,
     classify,
     iter_predictions,
@@ -203,17 +203,26 @@ def read_run(run_dir: Path) -> Run:
     reason. Never raises."""
     state = classify(run_dir)
     run = Run(run_dir=run_dir, status=state.status, reason=state.reason)
-    for step in (_read_hydra, _read_finished if state.finished else _read_progress):
-        try:
-            step(run, state)
-        except RunFolderError as e:
-            run.reason = _join(run.reason, str(e))
-        except Exception as e:  # a folder must never take the report down
-            run.reason = _join(run.reason, f"{run_dir}: unexpected {type(e).__name__}: {e}")
+    _noting_problems(run, _read_hydra)
+    metrics = state.metrics
+    if state.finished and metrics is not None:
+        _noting_problems(run, lambda r: _read_finished(r, metrics))
+    else:
+        _noting_problems(run, _read_progress)
     return run
 
 
-def _read_hydra(run: Run, state: RunState) -> None:
+def _noting_problems(run: Run, step: Callable[[Run], None]) -> None:
+    """``step(run)``; what it cannot read is added to the run's reason."""
+    try:
+        step(run)
+    except RunFolderError as e:
+        run.reason = _join(run.reason, str(e))
+    except Exception as e:  # a folder must never take the report down
+        run.reason = _join(run.reason, f"{run.run_dir}: unexpected {type(e).__name__}: {e}")
+
+
+def _read_hydra(run: Run) -> None:
     """The run's config and overrides (Hydra's files) and the samples it should produce."""
     d = run.run_dir
     cfg = read_yaml(d / ".hydra" / "config.yaml")
@@ -225,7 +234,7 @@ def _read_hydra(run: Run, state: RunState) -> None:
         run.expected = _expected_samples(run.config)
 
 
-def _read_progress(run: Run, state: RunState) -> None:
+def _read_progress(run: Run) -> None:
     """A run without scores: how many samples its predictions.jsonl holds (0: none)."""
     preds_path = run.run_dir / PREDICTIONS
     if not preds_path.is_file():
@@ -239,10 +248,9 @@ def _read_progress(run: Run, state: RunState) -> None:
     run.reason = _join(run.reason, note)
 
 
-def _read_finished(run: Run, state: RunState) -> None:
-    """A complete or degraded run: metrics.json (as classified) and the scored rows."""
-    assert state.metrics is not None
-    metrics, preds_path = state.metrics, run.run_dir / PREDICTIONS
+def _read_finished(run: Run, metrics: MetricsFile) -> None:
+    """A complete or degraded run: its metrics.json (as classified) and the scored rows."""
+    preds_path = run.run_dir / PREDICTIONS
     run.record = metrics.to_json_dict()
     run.expected = metrics.run.num_samples or run.expected
     no_cis = "metrics shown without confidence intervals"
