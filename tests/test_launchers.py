@@ -25,6 +25,7 @@ from hydra_plugins.drp_bench_launchers.gpu_grouped import (
     group_jobs,
     job_gpus,
 )
+from tests.run_folders import write_metrics
 
 REPO = config_dir().parent
 
@@ -254,8 +255,7 @@ def _dying_job(cfg):
     out = HydraConfig.get().runtime.output_dir
     with open(os.path.join(out, "ran.txt"), "w") as fh:
         fh.write("done")
-    with open(os.path.join(out, "metrics.json"), "w") as fh:
-        fh.write('{"status": "complete"}')
+    write_metrics(out, "complete")
     return cfg.extractor.name
 
 
@@ -284,9 +284,9 @@ def test_a_dead_job_fails_the_sweep_after_the_other_jobs_finished(
     assert (tmp_path / "sweep" / "1_model@extractor=qwen2.5-7b-instruct" / "ran.txt").exists()
     # the sweep's summary is made before the launcher raises (Hydra then skips its callbacks)
     out = capsys.readouterr().out
-    assert "Sweep ended: 2 jobs: 1 complete, 0 degraded, 1 failed" in out
+    assert "Sweep ended: 2 jobs: 1 complete, 0 degraded, 0 failed, 1 interrupted" in out
     saved = json.loads((tmp_path / "sweep" / "sweep_status.json").read_text())
-    [dead] = [job for job in saved["jobs"] if job["status"] == "failed"]
+    [dead] = [job for job in saved["jobs"] if job["status"] == "interrupted"]
     assert dead["overrides"] == ["model@extractor=smollm2-135m"]
     assert dead["reason"].startswith("job process died: ")
     assert saved["exit_code"] == 1 and sweep_exit_code("launcher error") == 1

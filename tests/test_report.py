@@ -225,11 +225,12 @@ def make_sweep(root: Path) -> Path:
 # ---------------------------------------------------------------- collect
 
 
-def test_collect_classifies_complete_failed_unfinished_and_broken_runs(sweep: Path) -> None:
+def test_collect_classifies_complete_failed_and_interrupted_runs(sweep: Path) -> None:
     table = collect_runs([sweep], n_bootstrap=0)
     status = {Path(r.run_dir).name: r.status for r in table.runs}
     assert status == {"0": "complete", "1": "complete", "2": "complete", "3": "complete",
-                      "4": "complete", "5": "failed", "6": "unfinished", "7": "broken"}  # fmt: skip
+                      "4": "complete", "5": "failed", "6": "interrupted",
+                      "7": "failed"}  # fmt: skip
     reasons = {Path(r.run_dir).name: r.reason for r in table.runs}
     assert "llama.cpp server died" in reasons["5"] and "more" not in reasons["5"]
     assert f"3/{len(REFERENCES)}" in reasons["6"]
@@ -293,9 +294,10 @@ def test_malformed_prediction_line_names_file_and_line(tmp_path: Path) -> None:
     lines = (d / "predictions.jsonl").read_text().splitlines()
     lines[2] = lines[2][:20]
     (d / "predictions.jsonl").write_text("\n".join(lines) + "\n")
-    run = read_run(d)
-    assert run.status == "broken"
-    assert "predictions.jsonl:3" in run.reason
+    run = read_run(d)  # metrics.json decides; the rows cannot be read, so no CIs
+    assert run.status == "complete" and run.predictions == [] and run.record
+    assert f"{d / 'predictions.jsonl'}:3: malformed JSON" in run.reason
+    assert "metrics shown without confidence intervals" in run.reason
 
 
 def test_unfinished_run_tolerates_a_cut_off_last_line(tmp_path: Path) -> None:
@@ -303,7 +305,7 @@ def test_unfinished_run_tolerates_a_cut_off_last_line(tmp_path: Path) -> None:
     with (d / "predictions.jsonl").open("a") as f:
         f.write('{"sample_id": "U9:B9", "refer')
     run = read_run(d)
-    assert run.status == "unfinished" and run.done == 4 and run.expected == len(REFERENCES)
+    assert run.status == "interrupted" and run.done == 4 and run.expected == len(REFERENCES)
     assert "cut off" in run.reason
 
 
@@ -425,8 +427,8 @@ def test_report_cli_writes_tables_plots_and_lists_problem_runs(
     # problem runs with reasons, in the file and on stdout
     for text in (md, out):
         assert "failed" in text and "llama.cpp server died" in text
-        assert "unfinished" in text and f"3/{len(REFERENCES)}" in text
-        assert "broken" in text and "metrics.json:2" in text
+        assert "interrupted" in text and f"3/{len(REFERENCES)}" in text
+        assert "metrics.json:2: malformed JSON" in text
     plots = sorted(p.name for p in (report / "plots").iterdir())
     for stem in ("quality_vs_size", "uvq_vs_bleu", "feature_categories", "quality_vs_compute"):
         for ext in ("png", "pdf"):
@@ -437,7 +439,7 @@ def test_report_cli_writes_tables_plots_and_lists_problem_runs(
 def test_report_without_complete_runs_returns_1(tmp_path: Path) -> None:
     write_run(tmp_path, "r", method="rag", predictions=MEDIUM[:1])
     assert main([str(tmp_path), "--no-plots", "--bootstrap", "0"]) == 1
-    assert "unfinished" in (tmp_path / "report" / "results.md").read_text()
+    assert "interrupted" in (tmp_path / "report" / "results.md").read_text()
 
 
 def test_plots_handle_a_single_run_and_missing_uvq(tmp_path: Path) -> None:
@@ -497,7 +499,7 @@ def test_a_degraded_run_is_read_with_its_reason_and_labelled(tmp_path: Path) -> 
     table = collect_runs([degraded_sweep(tmp_path)], n_bootstrap=0)
     run = table.run(tmp_path / "2")
     assert run.status == "degraded" and table.degraded == [run]
-    assert run.reason == "degraded: 3 of 40 calls failed (validate 3/8)"
+    assert run.reason == "3 of 40 calls failed (validate 3/8)"
     assert run not in table.problems and run not in table.complete
     labels = set(table.frame["label"])
     assert "DRP (Qwen2.5-7B-Instruct) [DEGRADED]" in labels
@@ -537,16 +539,16 @@ def test_report_cli_lists_degraded_runs_apart(tmp_path: Path, capsys) -> None:
     assert "1 degraded run(s) (ranked with the others):" in capsys.readouterr().out
 
 
-def test_a_metrics_json_that_breaks_the_schema_is_broken_with_file_and_field(tmp_path: Path):
+def test_a_metrics_json_that_breaks_the_schema_is_failed_with_file_and_field(tmp_path: Path):
     d = write_run(tmp_path, "r", method="rag", predictions=MEDIUM, metrics=m(0.1, 0.1, 0.1))
     record = json.loads((d / "metrics.json").read_text())
     record["calls"]["total"] = "40"
     (d / "metrics.json").write_text(json.dumps(record))
     run = read_run(d)
-    assert run.status == "broken"
-    assert (
-        run.reason
-        == f"{d / 'metrics.json'}: field 'calls.total': expected a valid integer, found '40'"
+    assert run.status == "failed"
+    assert run.reason == (
+        f"{d / 'metrics.json'}: field 'calls.total': expected a valid integer, found '40'; "
+        f"{len(MEDIUM)}/{len(REFERENCES)} samples in predictions.jsonl"
     )
 
 

@@ -301,7 +301,7 @@ def test_report_reads_the_old_folders():
     failed = read_run(OLD_FAILED_RUN)
     assert failed.status == "failed"
     assert failed.reason == (
-        "error.json: DataValidationError: /data/missing/Books: expected a data file or folder, "
+        "DataValidationError: /data/missing/Books: expected a data file or folder, "
         "found nothing there"
     )
 

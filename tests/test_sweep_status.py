@@ -29,6 +29,7 @@ from drp_bench.run.sweep_status import (
     start_sweep,
     sweep_exit_code,
 )
+from tests.run_folders import write_error, write_metrics
 from tests.servers import free_port
 
 DRP_BENCH = Path(sys.executable).with_name("drp-bench")
@@ -41,47 +42,47 @@ def make_job(
     sweep: Path,
     folder: str,
     overrides: list[str],
-    metrics: dict | None = None,
-    error: dict | None = None,
+    status: str | None = None,
+    reason: str = "",
+    error: str | None = None,
+    interrupted: bool = False,
 ) -> Path:
-    """A job folder as Hydra and drp-bench write it."""
+    """A job folder as Hydra and drp-bench write it: metrics.json with ``status`` (and
+    ``reason`` when degraded), error.json with ``error``, or neither."""
     job = sweep / folder
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "config.yaml").write_text("method:\n  name: nonp\n")
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    if metrics is not None:
-        (job / "metrics.json").write_text(json.dumps(metrics))
+    if status is not None:
+        write_metrics(job, status, reason)
     if error is not None:
-        (job / "error.json").write_text(json.dumps(error))
+        write_error(job, error, interrupted)
     return job
 
 
-DEGRADED = {
-    "status": "degraded",
-    "failures": {
-        "reason": "5 of 8 calls failed (extract 3, generate 2)",
-        "calls_by_stage": {"extract": 3, "generate": 2},
-        "samples": ["u1"],
-    },
-}
+DEGRADED = "5 of 8 calls failed (extract 3, generate 2)"
 
 
 @pytest.fixture
 def sweep(tmp_path: Path) -> Path:
     """A sweep with one job of each kind, numbered so that text order is not job order."""
     root = tmp_path / "sweep"
-    make_job(root, "0_method=nonp", ["method=nonp"], metrics={"status": "complete"})
-    make_job(root, "1_method=rag", ["method=rag"], metrics=DEGRADED)
+    make_job(root, "0_method=nonp", ["method=nonp"], status="complete")
+    make_job(root, "1_method=rag", ["method=rag"], status="degraded", reason=DEGRADED)
     make_job(
         root,
         "2_dataset.path=%2Fnonexistent",
         ["dataset.path=/nonexistent"],
-        error={"error": "FileNotFoundError: /nonexistent: no such file\nTraceback ..."},
+        error="FileNotFoundError: /nonexistent: no such file\nTraceback ...",
     )
     make_job(
-        root, "3_method=dpl", ["method=dpl"], error={"error": "Interrupted", "interrupted": True}
+        root,
+        "3_method=dpl",
+        ["method=dpl"],
+        error="interrupted by SIGTERM",
+        interrupted=True,
     )
-    make_job(root, "10_method=drp", ["method=drp"])  # neither file: unfinished
+    make_job(root, "10_method=drp", ["method=drp"])  # neither file: killed, or still running
     (root / "multirun.yaml").write_text("hydra: {}\n")
     (root / ".submitit" / "123").mkdir(parents=True)  # submitit's folder holds no job
     return root
@@ -94,31 +95,30 @@ def test_collect_classifies_each_job_from_its_files(sweep):
         ("0_method=nonp", "complete"),
         ("1_method=rag", "degraded"),
         ("2_dataset.path=%2Fnonexistent", "failed"),
-        ("3_method=dpl", "failed"),
-        ("10_method=drp", "failed"),
+        ("3_method=dpl", "interrupted"),
+        ("10_method=drp", "interrupted"),
     ]
     reasons = {j.folder: j.reason for j in status.jobs}
     assert reasons["0_method=nonp"] == ""
-    assert reasons["1_method=rag"] == "5 of 8 calls failed (extract 3, generate 2)"
+    assert reasons["1_method=rag"] == DEGRADED
     assert reasons["2_dataset.path=%2Fnonexistent"] == (
         "FileNotFoundError: /nonexistent: no such file"
     )
-    assert reasons["3_method=dpl"] == "interrupted: Interrupted"
-    assert reasons["10_method=drp"].startswith("unfinished: no metrics.json or error.json")
+    assert reasons["3_method=dpl"] == "interrupted by SIGTERM"
+    assert reasons["10_method=drp"].startswith("no metrics.json or error.json (killed before")
     assert status.jobs[2].overrides == ["dataset.path=/nonexistent"]
-    assert status.counts == {"complete": 1, "degraded": 1, "failed": 3}
+    assert status.counts == {"complete": 1, "degraded": 1, "failed": 1, "interrupted": 2}
 
 
 def test_summary_counts_jobs_and_names_every_job_that_is_not_complete(sweep):
     lines = format_summary(collect(sweep)).splitlines()
-    assert lines[0] == "Sweep ended: 5 jobs: 1 complete, 1 degraded, 3 failed"
-    assert lines[1] == (
-        f"  DEGRADED  {sweep / '1_method=rag'}: 5 of 8 calls failed (extract 3, generate 2)"
-    )
+    assert lines[0] == "Sweep ended: 5 jobs: 1 complete, 1 degraded, 1 failed, 2 interrupted"
+    assert lines[1] == f"  DEGRADED     {sweep / '1_method=rag'}: {DEGRADED}"
     assert lines[2] == (
-        f"  FAILED    {sweep / '2_dataset.path=%2Fnonexistent'}: "
+        f"  FAILED       {sweep / '2_dataset.path=%2Fnonexistent'}: "
         "FileNotFoundError: /nonexistent: no such file"
     )
+    assert lines[3] == f"  INTERRUPTED  {sweep / '3_method=dpl'}: interrupted by SIGTERM"
     assert len(lines) == 1 + 4 + 2  # head, 4 problems, status file, exit status
     assert lines[-2] == f"Sweep status: {sweep / 'sweep_status.json'}"
     assert lines[-1] == "Exit status 1: 4 of 5 jobs not complete (sweep_exit=zero to exit 0 anyway)"
@@ -128,31 +128,36 @@ def test_exit_code_is_1_for_any_problem_unless_the_policy_is_zero(tmp_path, swee
     assert collect(sweep).exit_code == 1
     assert collect(sweep, exit_policy="zero").exit_code == 0
     ok = tmp_path / "ok"
-    make_job(ok, "0_a=1", ["a=1"], metrics={"status": "complete"})
+    make_job(ok, "0_a=1", ["a=1"], status="complete")
     assert collect(ok).exit_code == 0
     degraded_only = tmp_path / "degraded"
-    make_job(degraded_only, "0_a=1", ["a=1"], metrics=DEGRADED)
+    make_job(degraded_only, "0_a=1", ["a=1"], status="degraded")
     assert collect(degraded_only).exit_code == 1
     assert collect(tmp_path / "empty").jobs == []
 
 
 def test_a_metrics_json_older_than_error_json_is_a_failed_rerun(tmp_path):
-    job = make_job(tmp_path, "0_a=1", ["a=1"], metrics={"status": "complete"})
-    (job / "error.json").write_text(json.dumps({"error": "ValueError: bad"}))
+    job = make_job(tmp_path, "0_a=1", ["a=1"], status="complete", error="ValueError: bad")
     old = time.time() - 60
     os.utime(job / "metrics.json", (old, old))
-    assert sweep_status.job_state(job) == ("failed", "ValueError: bad")
+    [only] = collect(tmp_path).jobs
+    assert only.status == "failed"
+    assert only.reason == (
+        "ValueError: bad (error.json is newer than metrics.json: the last attempt did not finish)"
+    )
 
 
 def test_unreadable_or_unknown_metrics_json_is_failed_with_the_reason(tmp_path):
     bad = make_job(tmp_path, "0_a=1", ["a=1"])
     (bad / "metrics.json").write_text("{not json")
-    state, reason = sweep_status.job_state(bad)
-    assert state == "failed" and reason.startswith("metrics.json unreadable: ")
-    odd = make_job(tmp_path, "1_a=2", ["a=2"], metrics={"status": "weird"})
-    assert sweep_status.job_state(odd) == (
-        "failed",
-        "metrics.json status is 'weird', expected 'complete' or 'degraded'",
+    odd = make_job(tmp_path, "1_a=2", ["a=2"], status="complete")
+    record = json.loads((odd / "metrics.json").read_text())
+    (odd / "metrics.json").write_text(json.dumps(record | {"status": "weird"}))
+    jobs = collect(tmp_path).jobs
+    assert [j.status for j in jobs] == ["failed", "failed"]
+    assert jobs[0].reason.startswith(f"{bad / 'metrics.json'}:1: malformed JSON")
+    assert jobs[1].reason == (
+        f"{odd / 'metrics.json'}: field 'status': expected 'complete' or 'degraded', found 'weird'"
     )
 
 
@@ -162,10 +167,10 @@ def test_dead_jobs_of_a_launcher_get_its_reason_with_or_without_a_folder(tmp_pat
     dead = {("a=1",): "job process died: timeout", ("a=2",): "job process died: OOM"}
     status = collect(root, dead=dead)
     assert [(j.folder, j.status, j.reason) for j in status.jobs] == [
-        ("0_a=1", "failed", "job process died: timeout"),
-        ("", "failed", "job process died: OOM"),
+        ("0_a=1", "interrupted", "job process died: timeout"),
+        ("", "interrupted", "job process died: OOM"),
     ]
-    assert "  FAILED    (no folder) a=2: job process died: OOM" in format_summary(status)
+    assert "  INTERRUPTED  (no folder) a=2: job process died: OOM" in format_summary(status)
 
 
 def _sweep_config(sweep_dir: Path, policy: str = "strict"):
@@ -178,9 +183,9 @@ def test_callback_prints_writes_the_status_file_and_records_the_verdict(sweep, c
     callback.on_multirun_start(config=_sweep_config(sweep))
     callback.on_multirun_end(config=_sweep_config(sweep))
     out = capsys.readouterr().out
-    assert out.startswith("Sweep ended: 5 jobs: 1 complete, 1 degraded, 3 failed\n")
+    assert out.startswith("Sweep ended: 5 jobs: 1 complete, 1 degraded, 1 failed, 2 interrupted\n")
     saved = json.loads((sweep / "sweep_status.json").read_text())
-    assert saved["counts"] == {"complete": 1, "degraded": 1, "failed": 3}
+    assert saved["counts"] == {"complete": 1, "degraded": 1, "failed": 1, "interrupted": 2}
     assert saved["exit_code"] == 1 and saved["exit_policy"] == "strict"
     assert saved["jobs"][2] == {
         "folder": "2_dataset.path=%2Fnonexistent",
@@ -339,8 +344,8 @@ def test_sweep_of_failing_jobs_exits_1_names_them_and_keeps_one_folder_each(tmp_
     second = "1_dataset.limit=1,dataset.path=%2Falso%2Fmissing,method=nonp"
     assert _job_folders(sweep) == [first, second]
     assert {p.name for p in sweep.iterdir() if p.is_dir() and p.name[0] != "."} == {first, second}
-    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 2 failed" in proc.stdout
-    assert f"  FAILED    {sweep / first}: " in proc.stdout
+    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 2 failed, 0 interrupted" in proc.stdout
+    assert f"  FAILED       {sweep / first}: " in proc.stdout
     assert "/nonexistent/deep" in proc.stdout.split(f"{sweep / first}: ", 1)[1].splitlines()[0]
     saved = json.loads((sweep / "sweep_status.json").read_text())
     assert saved["exit_code"] == 1 and [j["folder"] for j in saved["jobs"]] == [first, second]
@@ -360,7 +365,7 @@ def test_sweep_exit_zero_exits_0_with_the_same_summary(tmp_path, cache):
         cache=cache,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 2 failed" in proc.stdout
+    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 2 failed, 0 interrupted" in proc.stdout
     assert "Exit status 0 (sweep_exit=zero), although 2 of 2 jobs are not complete" in proc.stdout
     assert all("sweep_exit" not in f for f in _job_folders(sweep))
 
@@ -440,13 +445,13 @@ def test_sweep_of_failed_degraded_and_complete_jobs_through_each_launcher(
         cache=cache,
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Sweep ended: 4 jobs: 1 complete, 1 degraded, 2 failed" in proc.stdout
+    assert "Sweep ended: 4 jobs: 1 complete, 1 degraded, 2 failed, 0 interrupted" in proc.stdout
     saved = json.loads((sweep / "sweep_status.json").read_text())
     by_folder = {job["folder"]: job for job in saved["jobs"]}
     assert sorted(by_folder) == _job_folders(sweep)  # every job, each one folder deep
     assert all("/" not in folder for folder in by_folder)
     for folder, job in by_folder.items():
-        line = f"  {job['status'].upper():<8}  {sweep / folder}: {job['reason']}"
+        line = f"  {job['status'].upper():<11}  {sweep / folder}: {job['reason']}"
         assert (line in proc.stdout.splitlines()) == (job["status"] != "complete")
 
     def status_of(path: str, url: str) -> str:
@@ -486,8 +491,8 @@ def test_a_job_the_launcher_kills_is_named_and_the_exit_policy_still_applies(tmp
         )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "RuntimeError: 1 of 2 sweep jobs did not finish" in proc.stderr
-    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 2 failed" in proc.stdout
+    assert "Sweep ended: 2 jobs: 0 complete, 0 degraded, 1 failed, 1 interrupted" in proc.stdout
     killed = json.loads((sweep / "sweep_status.json").read_text())["jobs"][1]
-    assert killed["folder"].startswith("1_") and killed["status"] == "failed"
-    assert killed["reason"].startswith(("interrupted: ", "job process died: "))
-    assert f"  FAILED    {sweep / killed['folder']}: {killed['reason']}" in proc.stdout
+    assert killed["folder"].startswith("1_") and killed["status"] == "interrupted"
+    assert killed["reason"].startswith(("interrupted by ", "job process died: "))
+    assert f"  INTERRUPTED  {sweep / killed['folder']}: {killed['reason']}" in proc.stdout

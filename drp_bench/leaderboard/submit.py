@@ -1,5 +1,8 @@
 """``drp-bench submit RUN_DIR``: a complete run folder becomes a leaderboard entry.
 
+Only a folder that :func:`drp_bench.run.folder.classify` calls complete is taken (degraded,
+failed and interrupted runs are refused with its reason).
+
 The run's scores are recomputed from its predictions against the registered split's
 references before anything is written (the per-sample scores its predictions.jsonl stores
 are checked against that recomputation, and left out of the entry: ``verify`` recomputes
@@ -42,11 +45,10 @@ from drp_bench.leaderboard.splits import find_split, load_registry
 from drp_bench.methods.contracts import ANALYSIS_ROLES, STAGE_RECORDS
 from drp_bench.metrics.table import ROUGE_SEED
 from drp_bench.run.folder import (
-    ERROR,
     METRICS,
     MetricsFile,
     PredictionRow,
-    read_metrics,
+    classify,
     read_predictions,
 )
 from drp_bench.run.folder import (
@@ -240,17 +242,14 @@ def build_submission(
     """``(submission, prediction rows)`` for a complete run whose samples are a registered
     split; raises :class:`SubmitError` naming what stands in the way."""
     run_dir = Path(run_dir)
-    if (run_dir / ERROR).is_file() and not (run_dir / METRICS).is_file():
+    state = classify(run_dir)  # the rule the sweep summary and `report` follow too
+    if state.status != "complete" or state.metrics is None:
         raise SubmitError(
-            f"{run_dir / ERROR}: the run failed; only a complete run can be submitted"
+            f"{run_dir}: status {state.status!r} ({state.reason or 'no reason given'}); only a "
+            "complete run can be submitted: re-run the same command (the calls that succeeded "
+            "come from the call cache), then submit the complete run"
         )
-    metrics = read_metrics(run_dir / METRICS)
-    if metrics.status != "complete":
-        reason = metrics.failures.reason if metrics.failures else "some calls failed"
-        raise SubmitError(
-            f"{run_dir / METRICS}: status {metrics.status!r} ({reason}); re-run the same command "
-            "to retry the failed calls, then submit the complete run"
-        )
+    metrics = state.metrics
     if metrics.excluded_samples:
         raise SubmitError(
             f"{run_dir / METRICS}: {metrics.excluded_samples} sample(s) excluded from its scores "

@@ -1,10 +1,12 @@
 """Find run folders, classify them and read complete runs into a tidy table.
 
-A run folder is any directory holding ``.hydra/config.yaml``; its files are read with the
-schema of ``drp_bench.run.folder``. Nothing here raises for a broken folder: every problem
-becomes a run with status ``broken``, ``failed``, ``unfinished`` or ``missing`` and a reason
-naming the file (and line, and field) at fault. Runs of one dataset name whose data differ
-(metrics.json ``dataset_fingerprint``) are never one column (:func:`split_by_data`).
+A run folder is any directory holding ``.hydra/config.yaml``; its status is
+``drp_bench.run.folder.classify``'s (complete, degraded, failed, interrupted: the rule the
+sweep summary and ``submit`` follow too) and its files are read with that module's schema.
+Nothing here raises for a broken folder: a problem is a reason naming the file (and line, and
+field) at fault, and a sweep's job without a folder is a run with status ``missing``. Runs of
+one dataset name whose data differ (metrics.json ``dataset_fingerprint``) are never one column
+(:func:`split_by_data`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,24 +27,26 @@ import yaml
 
 from drp_bench.metrics.table import METRIC_LABELS
 from drp_bench.run.folder import (
-    ERROR,
-    METRICS,
+    FINISHED,
     PREDICTIONS,
+    FolderStatus,
+    MetricsFile,
     PredictionRow,
     RunFolderError,
     SampleScores,
     Stages,
+    classify,
     iter_predictions,
-    read_error,
-    read_metrics,
     read_predictions,
 )
 
 log = logging.getLogger(__name__)
 
-Status = Literal["complete", "degraded", "failed", "unfinished", "broken", "missing"]
+#: A run folder's status (``drp_bench.run.folder.FOLDER_STATUSES``), or ``missing``: a job
+#: its sweep's multirun.yaml expects that has no folder.
+Status = Literal[FolderStatus, "missing"]
 #: Statuses whose scores are read into the frame (degraded ones are marked and not ranked).
-SCORED: frozenset[str] = frozenset({"complete", "degraded"})
+SCORED: frozenset[str] = frozenset(FINISHED)
 
 #: Metrics that get bootstrap CIs and appear in the tables (key -> display name), paper order.
 TABLE_METRICS: dict[str, str] = METRIC_LABELS
@@ -147,7 +151,7 @@ class RunTable:
 
     @property
     def problems(self) -> list[Run]:
-        """Runs whose scores are not in the frame (failed, unfinished, broken, missing)."""
+        """Runs whose scores are not in the frame (failed, interrupted, missing)."""
         return [r for r in self.runs if r.status not in SCORED]
 
     def run(self, run_dir: str | Path) -> Run:
@@ -209,84 +213,74 @@ def _expected_samples(config: dict[str, Any]) -> int | None:
 
 
 def read_run(run_dir: Path) -> Run:
-    """Classify one run folder; never raises."""
-    run = Run(run_dir=run_dir, status="broken")
+    """One run folder: its status and reason by :func:`drp_bench.run.folder.classify` (the
+    rule the sweep summary and ``submit`` use), then its config and, for a complete or
+    degraded run, its scores, else how far it got; what cannot be read is added to the
+    reason. Never raises."""
+    state = classify(run_dir)
+    run = Run(run_dir=run_dir, status=state.status, reason=state.reason)
+    _noting_problems(run, _read_hydra)
+    metrics = state.metrics
+    if state.finished and metrics is not None:
+        _noting_problems(run, lambda r: _read_finished(r, metrics))
+    else:
+        _noting_problems(run, _read_progress)
+    return run
+
+
+def _noting_problems(run: Run, step: Callable[[Run], None]) -> None:
+    """``step(run)``; what it cannot read is added to the run's reason."""
     try:
-        return _read_run(run)
+        step(run)
     except RunFolderError as e:
-        run.status = "broken"
-        run.reason = str(e)
-        return run
+        run.reason = _join(run.reason, str(e))
     except Exception as e:  # a folder must never take the report down
-        run.status = "broken"
-        run.reason = f"{run_dir}: unexpected {type(e).__name__}: {e}"
-        return run
+        run.reason = _join(run.reason, f"{run.run_dir}: unexpected {type(e).__name__}: {e}")
 
 
-def _read_run(run: Run) -> Run:
+def _read_hydra(run: Run) -> None:
+    """The run's config and overrides (Hydra's files) and the samples it should produce."""
     d = run.run_dir
     cfg = read_yaml(d / ".hydra" / "config.yaml")
     run.config = cfg if isinstance(cfg, dict) else {}
     if (d / ".hydra" / "overrides.yaml").is_file():
         ov = read_yaml(d / ".hydra" / "overrides.yaml")
         run.overrides = [str(o) for o in ov] if isinstance(ov, list) else []
-    run.expected = _expected_samples(run.config)
+    if run.expected is None:
+        run.expected = _expected_samples(run.config)
 
-    metrics_path, error_path, preds_path = d / METRICS, d / ERROR, d / PREDICTIONS
-    if metrics_path.is_file():
-        return _read_finished(run, metrics_path, error_path, preds_path)
-    if error_path.is_file():
-        err = read_error(error_path)
-        run.status = "failed"
-        run.reason = f"{ERROR}: {_first_line(err.error) or 'no error message'}"
-        if preds_path.is_file():
-            run.done = len(read_predictions(preds_path, allow_partial_tail=True))
-            run.reason += f" (after {_progress(run.done, run.expected)} samples)"
-        return run
 
-    run.status = "unfinished"
-    if preds_path.is_file():
-        preds = read_predictions(preds_path, allow_partial_tail=True)
-        run.done = len(preds)
-        run.reason = f"no {METRICS}; {_progress(run.done, run.expected)} samples in {PREDICTIONS}"
-        if preds.cut_off_line is not None:
-            run.reason += f" (last line {preds.cut_off_line} of {PREDICTIONS} is cut off)"
-    else:
+def _read_progress(run: Run) -> None:
+    """A run without scores: how many samples its predictions.jsonl holds (0: none)."""
+    preds_path = run.run_dir / PREDICTIONS
+    if not preds_path.is_file():
         run.done = 0
-        run.reason = (
-            f"no {METRICS}, {ERROR} or {PREDICTIONS} ({_progress(0, run.expected)} "
-            "samples: not started, still starting, or killed before the first sample)"
-        )
-    return run
+        return
+    preds = read_predictions(preds_path, allow_partial_tail=True)
+    run.done = len(preds)
+    note = f"{_progress(run.done, run.expected)} samples in {PREDICTIONS}"
+    if preds.cut_off_line is not None:
+        note += f" (last line {preds.cut_off_line} of {PREDICTIONS} is cut off)"
+    run.reason = _join(run.reason, note)
 
 
-def _read_finished(run: Run, metrics_path: Path, error_path: Path, preds_path: Path) -> Run:
-    """A run with metrics.json: complete or degraded, else failed (any other status)."""
-    try:
-        metrics = read_metrics(metrics_path)
-    except RunFolderError as e:
-        if e.field != "status":
-            raise
-        run.status, run.reason = "failed", str(e)
-        return run
+def _read_finished(run: Run, metrics: MetricsFile) -> None:
+    """A complete or degraded run: its metrics.json (as classified) and the scored rows."""
+    preds_path = run.run_dir / PREDICTIONS
     run.record = metrics.to_json_dict()
     run.expected = metrics.run.num_samples or run.expected
-    if preds_path.is_file():
+    no_cis = "metrics shown without confidence intervals"
+    if not preds_path.is_file():
+        run.reason = _join(run.reason, f"no {PREDICTIONS}: {no_cis}")
+        return
+    try:
         # excluded samples (peer without another reviewer) have no prediction: not scored
         rows = [_without_calls(p) for p in iter_predictions(preds_path)]
-        run.predictions = [p for p in rows if p.status != "excluded"]
-        run.done = len(rows)
-    run.status = metrics.status
-    if metrics.status == "degraded":
-        reason = metrics.failures.reason if metrics.failures else ""
-        run.reason = f"degraded: {reason or 'some calls failed'}"
-    if not preds_path.is_file():
-        run.reason = _join(
-            run.reason, f"no {PREDICTIONS}: metrics shown without confidence intervals"
-        )
-    if error_path.is_file():
-        run.reason = _join(run.reason, f"{ERROR} present too")
-    return run
+    except RunFolderError as e:
+        run.reason = _join(run.reason, f"{e}: {no_cis}")
+        return
+    run.predictions = [p for p in rows if p.status != "excluded"]
+    run.done = len(rows)
 
 
 _NO_CALLS = Stages(extract=[], validate=[], normalize=[])
@@ -294,11 +288,6 @@ _NO_CALLS = Stages(extract=[], validate=[], normalize=[])
 
 def _without_calls(row: PredictionRow) -> PredictionRow:
     return row.model_copy(update={"stages": _NO_CALLS})
-
-
-def _first_line(msg: Any) -> str:
-    text = str(msg).strip().splitlines()
-    return text[0][:300] if text else ""
 
 
 def _progress(done: int | None, expected: int | None) -> str:

@@ -1,8 +1,10 @@
 """The plan beside what happened: per job and stage, planned and actual calls, tokens and time.
 
 A plan's job is matched to the run folder with the same overrides (``.hydra/overrides.yaml``),
-as a sweep's jobs are. Planned completion tokens are the cached calls' plus the expected ones;
-planned hours are those of the calls the plan found missing from the call cache.
+as a sweep's jobs are; its ``status`` is the run folder's (``drp_bench.run.folder.classify``,
+as in the sweep summary), and actual figures come only from a complete or degraded run.
+Planned completion tokens are the cached calls' plus the expected ones; planned hours are those
+of the calls the plan found missing from the call cache.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from drp_bench.report.collect import Run
+from drp_bench.report.collect import SCORED, Run
 
 COLUMNS = [
     "job",
     "run_dir",
+    "status",
     "stage",
     "calls_planned",
     "calls_actual",
@@ -34,13 +37,18 @@ COLUMNS = [
 
 
 def compare(plan: dict[str, Any], runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per planned job and stage (actual figures empty when no run matches), then one
-    ``(job)`` row per job with the job's totals; the run's whole wall time is its actual."""
-    by_overrides = {frozenset(r.overrides): r for r in runs if r.record}
+    """One row per planned job and stage (actual figures empty unless a complete or degraded
+    run matches), then one ``(job)`` row per job with the job's totals; the run's whole wall
+    time is its actual. ``status``: the matched run's, None when no run folder matches."""
+    by_overrides: dict[frozenset[str], Run] = {}
+    for r in sorted(runs, key=lambda r: r.status in SCORED):  # a run with scores wins
+        if r.status != "missing":
+            by_overrides[frozenset(r.overrides)] = r
     rows: list[dict[str, Any]] = []
     for n, job in enumerate(plan["jobs"]):
         run = by_overrides.get(frozenset(job["overrides"]))
-        record = run.record if run is not None else {}
+        record = run.record if run is not None and run.status in SCORED else {}
+        status = run.status if run is not None else None
         compute = record.get("compute") or {}
         name = f"{n}: " + (" ".join(job["overrides"]) or "(defaults)")
         for stage in job["stages"]:
@@ -49,6 +57,7 @@ def compare(plan: dict[str, Any], runs: Sequence[Run]) -> pd.DataFrame:
                 {
                     "job": name,
                     "run_dir": str(run.run_dir) if run else None,
+                    "status": status,
                     "stage": stage["stage"],
                     "calls_planned": stage["calls"],
                     "calls_actual": actual.get("calls"),
@@ -70,6 +79,7 @@ def compare(plan: dict[str, Any], runs: Sequence[Run]) -> pd.DataFrame:
             {
                 "job": name,
                 "run_dir": str(run.run_dir) if run else None,
+                "status": status,
                 "stage": "(job)",
                 "calls_planned": t["calls"],
                 "calls_actual": (record.get("calls") or {}).get("total"),
@@ -105,6 +115,8 @@ def to_markdown(frame: pd.DataFrame) -> str:
     last_job = None
     for r in frame.to_dict("records"):
         job = "" if r["job"] == last_job else r["job"].replace("|", "\\|")
+        if job and isinstance(r["status"], str) and r["status"] != "complete":
+            job += f" [{r['status']}]"
         last_job = r["job"]
         mark = "" if r["prompt_tokens_exact"] else "~"
         cells = [

@@ -505,7 +505,7 @@ def to_latex(t: ResultsTable, ci: bool = False, caption: str | None = None) -> s
 
 
 def problems_markdown(runs: Sequence[Run]) -> str:
-    """A table of missing / failed / unfinished / broken runs with their reasons."""
+    """A table of the runs that are not complete, or have a reason, with their reasons."""
     bad = [r for r in runs if r.status != "complete" or r.reason]
     if not bad:
         return "All runs found are complete."

@@ -30,6 +30,25 @@ not recorded: readers recompute them (:func:`upgrade_row_v3`). The JSON Schema o
 published under ``results/schema/``::
 
     python -m drp_bench.run.folder --write-schemas results/schema
+
+A run folder's status (:func:`classify`; :data:`FOLDER_STATUSES`, the one vocabulary of the
+sweep summary, ``drp-bench report``, ``drp-bench submit`` and the plan comparison) follows one
+rule, in this order:
+
+1. ``error.json`` newer than ``metrics.json``, or alone: the last attempt did not finish:
+   ``interrupted`` when it says ``"interrupted": true`` (Ctrl-C, SIGTERM), else ``failed``; the
+   reason is its ``error``'s first line. A run writes error.json whenever it stops early, and
+   removes an earlier attempt's files only once its config is read, so a re-run that fails
+   before that leaves the old metrics.json behind, older than its error.json.
+2. ``metrics.json``: its ``status``, ``complete`` or ``degraded`` (the reason: its
+   ``failures.reason``); an older error.json next to it is stale and only noted.
+3. Neither, but ``predictions.jsonl`` or ``.hydra/``: ``interrupted`` (killed before it could
+   write either, e.g. SIGKILL or out of memory; or still running).
+4. A metrics.json or error.json that cannot be read or breaks its schema: ``failed``, the
+   reason naming the file (line, field); so is a folder with none of these files.
+
+"Newer" compares modification times: copy run folders with them kept (``cp -p``, ``rsync
+-t``; ``shutil.copytree`` keeps them). Only complete and degraded runs have scores.
 """
 
 from __future__ import annotations
@@ -39,8 +58,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -66,7 +86,14 @@ ERROR = "error.json"
 STAGES: tuple[str, ...] = tuple(STAGE_RECORDS)
 StageName = Literal[STAGES]  # type: ignore[valid-type]
 SampleStatus = Literal["complete", "context_incomplete", "failed", "excluded"]
+#: metrics.json's ``status``: the run finished (its scores are the method's, or some calls
+#: failed). These are the folder statuses whose scores count.
 RunStatus = Literal["complete", "degraded"]
+FINISHED: tuple[RunStatus, ...] = get_args(RunStatus)
+#: A run folder's status (:func:`classify`): the one vocabulary of the sweep summary, the
+#: report, ``submit`` and the plan comparison.
+FolderStatus = Literal[RunStatus, "failed", "interrupted"]
+FOLDER_STATUSES: tuple[FolderStatus, ...] = get_args(FolderStatus)
 
 
 class RunFolderError(ValueError):
@@ -900,6 +927,96 @@ def write_error(path: Path, obj: ErrorFile | Mapping[str, Any]) -> ErrorFile:
     checked = _validated(ErrorFile, obj, path, None)
     _replace_atomically(path, _dumps(checked, indent=2) + "\n")
     return checked
+
+
+# ---------------------------------------------------------------- a folder's status
+
+#: Longest reason kept (one line).
+REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run folder says about its run (:func:`classify`).
+
+    ``reason``: one line; empty for a complete run with nothing to note. ``read``: the files
+    the status was read from, in order (empty: none was there). ``metrics`` / ``error``: the
+    file that decided, as read (None when it was not read or could not be).
+    """
+
+    status: FolderStatus
+    reason: str
+    read: tuple[str, ...] = ()
+    metrics: MetricsFile | None = field(default=None, repr=False, compare=False)
+    error: ErrorFile | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        """complete or degraded: metrics.json holds the run's scores."""
+        return self.status in FINISHED
+
+
+def classify(run_dir: Path) -> RunState:
+    """The status of a run folder, by the one rule of the module docstring; never raises.
+
+    Reads metrics.json and error.json with the typed readers (never predictions.jsonl: a
+    reader that needs the rows reports that file's own problems).
+    """
+    d = Path(run_dir)
+    metrics, error = d / METRICS, d / ERROR
+    has_metrics, has_error = metrics.is_file(), error.is_file()
+    if has_error and (not has_metrics or _mtime_ns(error) > _mtime_ns(metrics)):
+        return _state_from_error(error, over_metrics=has_metrics)
+    if has_metrics:
+        return _state_from_metrics(metrics, stale_error=has_error)
+    if (d / PREDICTIONS).is_file() or (d / ".hydra").is_dir():
+        written = f"{PREDICTIONS} written, " if (d / PREDICTIONS).is_file() else ""
+        return RunState(
+            "interrupted",
+            f"no {METRICS} or {ERROR} ({written}killed before it could write either, "
+            "or still running)",
+        )
+    return RunState(
+        "failed", f"{d}: not a run folder (no .hydra, {METRICS}, {ERROR} or {PREDICTIONS})"
+    )
+
+
+def _mtime_ns(path: Path) -> int:
+    return path.stat().st_mtime_ns
+
+
+def one_line(text: Any, limit: int = REASON_CHARS) -> str:
+    """The first line of ``text``, stripped and cut to ``limit`` characters."""
+    lines = str(text).strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _state_from_error(path: Path, over_metrics: bool) -> RunState:
+    try:
+        err = read_error(path)
+    except RunFolderError as e:
+        return RunState("failed", one_line(e), (ERROR,))
+    reason = one_line(err.error) or "no error message"
+    if over_metrics:
+        reason += f" ({ERROR} is newer than {METRICS}: the last attempt did not finish)"
+    status: FolderStatus = "interrupted" if err.interrupted else "failed"
+    return RunState(status, reason, (ERROR,), error=err)
+
+
+def _state_from_metrics(path: Path, stale_error: bool) -> RunState:
+    try:
+        metrics = read_metrics(path)
+    except RunFolderError as e:
+        return RunState("failed", one_line(e), (METRICS,))
+    reason = ""
+    if metrics.status == "degraded":
+        reason = one_line(metrics.failures.reason if metrics.failures else "") or (
+            "some calls failed"
+        )
+    if stale_error:
+        reason = "; ".join(filter(None, (reason, f"an older {ERROR} is stale (ignored)")))
+    return RunState(metrics.status, reason, (METRICS,), metrics=metrics)
 
 
 # ---------------------------------------------------------------- JSON Schema

@@ -1,4 +1,6 @@
-"""The end of a multirun: which jobs are complete, degraded or failed, and the exit status.
+"""The end of a multirun: which jobs are complete, degraded, failed or interrupted (each job
+folder by :func:`drp_bench.run.folder.classify`, the rule ``report`` and ``submit`` use too),
+and the exit status.
 
 A Hydra callback (:class:`SweepStatusCallback`, registered under ``hydra.callbacks`` in
 ``conf/config.yaml``) reads the job folders under ``hydra.sweep.dir`` when the sweep ends,
@@ -18,24 +20,24 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from drp_bench.config.resolvers import register_resolvers
+from drp_bench.run.folder import FOLDER_STATUSES, FolderStatus, classify, one_line
 
 # Job processes (submitit, joblib) import this module when Hydra rebuilds the callback there;
 # the job's folder name is resolved with ${drp_safe_dirname:...}.
 register_resolvers()
 
-JobState = Literal["complete", "degraded", "failed"]
-STATES: tuple[JobState, ...] = ("complete", "degraded", "failed")
+JobState = FolderStatus
+STATES: tuple[JobState, ...] = FOLDER_STATUSES
 #: Values of the top-level config key ``sweep_exit``.
 EXIT_POLICIES = ("strict", "zero")
 STATUS_FILE = "sweep_status.json"
-_REASON_CHARS = 300
 
 
 # ---------------------------------------------------------------- job folders
@@ -103,61 +105,6 @@ def _natural_key(path: Path) -> list[Any]:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
 
 
-def _one_line(text: Any) -> str:
-    lines = str(text).strip().splitlines()
-    line = lines[0] if lines else ""
-    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
-
-
-def _read_json(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """(object, "") or (None, why it cannot be read)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        return None, f"{path.name} unreadable: {_one_line(e)}"
-    if not isinstance(data, dict):
-        return None, f"{path.name} is not a JSON object"
-    return data, ""
-
-
-def _from_metrics(path: Path) -> tuple[JobState, str]:
-    record, problem = _read_json(path)
-    if record is None:
-        return "failed", problem
-    status = record.get("status")
-    if status == "complete":
-        return "complete", ""
-    if status == "degraded":
-        reason = (record.get("failures") or {}).get("reason") or "no reason given"
-        return "degraded", _one_line(reason)
-    return "failed", f"metrics.json status is {status!r}, expected 'complete' or 'degraded'"
-
-
-def _from_error(path: Path) -> str:
-    record, problem = _read_json(path)
-    if record is None:
-        return problem
-    message = _one_line(record.get("error") or "no error message")
-    return f"interrupted: {message}" if record.get("interrupted") else message
-
-
-def job_state(job_dir: Path) -> tuple[JobState, str]:
-    """State of one job folder and, unless complete, a one-line reason.
-
-    ``metrics.json`` decides (its ``status``; a degraded run's ``failures.reason``) unless an
-    ``error.json`` is newer (a re-run that failed); ``error.json`` alone: failed with its
-    ``error``; neither: failed, unfinished.
-    """
-    metrics, error = job_dir / "metrics.json", job_dir / "error.json"
-    if metrics.is_file() and not (
-        error.is_file() and error.stat().st_mtime > metrics.stat().st_mtime
-    ):
-        return _from_metrics(metrics)
-    if error.is_file():
-        return "failed", _from_error(error)
-    return "failed", "unfinished: no metrics.json or error.json (killed, or never got that far)"
-
-
 def _overrides(job_dir: Path) -> list[str]:
     try:
         data = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text("utf-8"))
@@ -173,20 +120,23 @@ def collect(
 ) -> SweepStatus:
     """Read every job folder under ``sweep_dir``.
 
-    ``dead`` maps a job's overrides to the reason its process died (a launcher's view): such a
-    job is failed with that reason, and listed without folder if it never wrote one.
+    ``dead`` maps a job's overrides to the reason its process died (a launcher's view): a job
+    that wrote no metrics.json or error.json gets that reason (its folder says interrupted), and
+    is listed without folder, interrupted, if it never got one.
     """
     dead = dict(dead or {})
     jobs = []
     for job_dir in find_job_dirs(sweep_dir):
         overrides = _overrides(job_dir)
-        state, reason = job_state(job_dir)
+        state = classify(job_dir)
+        reason = state.reason
         died = dead.pop(tuple(overrides), None)
-        if died is not None and state == "failed" and reason.startswith("unfinished"):
-            reason = _one_line(died)
+        if died is not None and not state.read:  # it wrote nothing: the launcher knows why
+            reason = one_line(died)
         folder = str(job_dir.relative_to(sweep_dir))
-        jobs.append(JobStatus(folder, state, reason, overrides))
-    jobs += [JobStatus("", "failed", _one_line(r), list(ov)) for ov, r in dead.items()]
+        jobs.append(JobStatus(folder, state.status, reason, overrides))
+    # a job process that died before Hydra made its folder: stopped from outside too
+    jobs += [JobStatus("", "interrupted", one_line(r), list(ov)) for ov, r in dead.items()]
     return SweepStatus(str(sweep_dir), jobs, exit_policy)
 
 
@@ -196,19 +146,17 @@ def collect(
 def format_summary(status: SweepStatus) -> str:
     """Counts, one line per job that is not complete, the status file and the exit status
     (unless the sweep broke off)."""
-    c = status.counts
     head = "Sweep ended" if not status.note else f"Sweep broke off ({status.note})"
-    lines = [
-        f"{head}: {len(status.jobs)} jobs: {c['complete']} complete, "
-        f"{c['degraded']} degraded, {c['failed']} failed"
-    ]
+    counts = ", ".join(f"{n} {state}" for state, n in status.counts.items())
+    lines = [f"{head}: {len(status.jobs)} jobs: {counts}"]
+    width = max(map(len, STATES))
     for job in status.problems:
         where = (
             str(Path(status.sweep_dir) / job.folder)
             if job.folder
             else f"(no folder) {' '.join(job.overrides)}"
         )
-        lines.append(f"  {job.status.upper():<8}  {where}: {job.reason}")
+        lines.append(f"  {job.status.upper():<{width}}  {where}: {job.reason}")
     lines.append(f"Sweep status: {Path(status.sweep_dir) / STATUS_FILE}")
     if not status.note:  # a sweep that broke off exits as its error or interrupt says
         lines.append(_exit_line(status))
