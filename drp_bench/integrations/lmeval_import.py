@@ -18,7 +18,7 @@ provenance under ``metadata.drp_bench``; lm-eval copies it into its results JSON
   ``metrics.json``'s.
 - ``metrics.json``: scores recomputed with ``drp_bench.metrics.text.score_samples`` (ROUGE seed
   :data:`ROUGE_SEED`, the task's) and checked against lm-eval's own numbers: any difference
-  above :data:`TOLERANCE` is an error naming both. The ``run`` block is the source run's, with
+  above :data:`SCORE_TOLERANCE` is an error naming both. The ``run`` block is the source run's, with
   the generator replaced by the lm-eval model (family, size and reasoning from the model
   registry ``conf/model/*.yaml`` when its name or hub id matches, else null / false).
 - ``.hydra/config.yaml``: the source run's resolved config with the same generator swap
@@ -58,8 +58,6 @@ from drp_bench.run.folder import METRICS, PREDICTIONS, write_metrics, write_pred
 FILTER = "strip_review_prefix"
 #: lm-eval's metrics of the task, checked against the recomputed ones.
 CHECKED_METRICS = METRIC_KEYS
-#: Largest accepted absolute difference between lm-eval's number and the recomputed one.
-TOLERANCE = SCORE_TOLERANCE
 PROVENANCE = "lmeval_import.json"
 BACKEND_KIND = "lm-eval"
 #: lm-eval's date id at the end of a results file name (isoformat with ':' -> '-'); the
@@ -466,16 +464,16 @@ def _lmeval_numbers(results: Mapping[str, Any], task: str, path: Path) -> dict[s
 
 
 def check_scores(reported: Mapping[str, float], recomputed: Mapping[str, Any], where: str) -> None:
-    """Each of lm-eval's numbers must equal the recomputed one (within :data:`TOLERANCE`)."""
+    """Each of lm-eval's numbers must equal the recomputed one (within :data:`SCORE_TOLERANCE`)."""
     bad = [
         f"{m}: lm-eval {reported[m]!r}, recomputed {float(recomputed[m])!r}"
         for m in CHECKED_METRICS
-        if not math.isclose(reported[m], float(recomputed[m]), rel_tol=0.0, abs_tol=TOLERANCE)
+        if not math.isclose(reported[m], float(recomputed[m]), rel_tol=0.0, abs_tol=SCORE_TOLERANCE)
     ]
     if bad:
         raise LmevalImportError(
             f"{where}: lm-eval's scores differ from those recomputed from its samples "
-            f"(tolerance {TOLERANCE}): {'; '.join(bad)}"
+            f"(tolerance {SCORE_TOLERANCE}): {'; '.join(bad)}"
         )
 
 
@@ -617,7 +615,7 @@ def import_results(results_dir: Path, out_dir: Path, task: str | None = None) ->
         },
         "filter": FILTER,
         "rouge_seed": ROUGE_SEED,
-        "tolerance": TOLERANCE,
+        "tolerance": SCORE_TOLERANCE,
         "lm_eval_scores": reported,
         "recomputed_scores": {m: float(scores[m]) for m in CHECKED_METRICS},
         "not_logged_by_lm_eval": (
