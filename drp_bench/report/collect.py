@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from drp_bench.metrics.table import METRIC_LABELS
+from drp_bench.report.cost import GPU_COST, gpu_seconds_per_sample, token_costs
 from drp_bench.run.folder import (
     FINISHED,
     PREDICTIONS,
@@ -81,6 +82,33 @@ DISTINGUISHING_FIELDS: tuple[str, ...] = (
     "temperature",
     "seed",
 )
+
+
+#: metrics.json ``run`` keys read into their own columns above, or not a setting (``models``).
+RUN_BLOCK_FIELDS = frozenset(
+    {"method", "dataset", "split", "num_samples", "models", "extractor", *DISTINGUISHING_FIELDS}
+)
+#: The frame column naming, per run, the other keys of its metrics.json ``run`` block (new
+#: knobs such as extraction samples): each also has a column of its own.
+KNOBS_COLUMN = "knobs"
+
+
+def extra_run_fields(info: dict[str, Any]) -> dict[str, Any]:
+    """The run block's settings this module does not know by name (new compute knobs), in
+    the file's order: scalars as they are, lists and objects as canonical JSON."""
+    return {
+        k: _hashable(v) for k, v in info.items() if k not in RUN_BLOCK_FIELDS and k != KNOBS_COLUMN
+    }
+
+
+def knob_fields(frame: pd.DataFrame) -> list[str]:
+    """The fields that tell runs apart: :data:`DISTINGUISHING_FIELDS`, then every other run
+    block key some run records (:data:`KNOBS_COLUMN`)."""
+    extra: dict[str, None] = {}
+    if KNOBS_COLUMN in frame:
+        for names in frame[KNOBS_COLUMN].dropna():
+            extra.update(dict.fromkeys(n for n in str(names).split(",") if n))
+    return [*DISTINGUISHING_FIELDS, *(f for f in extra if f not in DISTINGUISHING_FIELDS)]
 
 
 @dataclass
@@ -361,8 +389,6 @@ def run_fields(run: Run) -> dict[str, Any]:
     extractor = (_get(info, "models", "extractor") or {}) if uses_extractor else {}
     generator = _get(info, "models", "generator") or {}
     per_sample = _get(rec, "compute", "per_sample") or {}
-    prompt = _num(per_sample.get("prompt_tokens"))
-    completion = _num(per_sample.get("completion_tokens"))
     row: dict[str, Any] = {
         "status": run.status,
         "dataset": info.get("dataset"),
@@ -382,15 +408,17 @@ def run_fields(run: Run) -> dict[str, Any]:
         "seed": info.get("seed"),
         "num_samples": info.get("num_samples"),
         "failed_samples": rec.get("failed_samples"),
-        "prompt_tokens_per_sample": prompt,
-        "completion_tokens_per_sample": completion,
-        "tokens_per_sample": prompt + completion,
-        "reasoning_tokens_per_sample": _num(per_sample.get("reasoning_tokens")),
+        **token_costs(rec),
+        GPU_COST: gpu_seconds_per_sample(rec, run.config),
         "calls_per_sample": _num(per_sample.get("calls")),
         "latency_s_per_sample": _num(per_sample.get("latency_s")),
         "wall_time_s": _num(rec.get("wall_time_s")),
         "data_fingerprint": data_fingerprint(rec.get("dataset_fingerprint")),
+        "overrides": " ".join(run.overrides),
     }
+    knobs = extra_run_fields(info)
+    row.update(knobs)
+    row[KNOBS_COLUMN] = ",".join(knobs)
     uvq = rec.get("uvq")
     if isinstance(uvq, dict):
         row["uvq_mean"] = _num(uvq.get("mean"))
@@ -513,7 +541,9 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
     for _, idx in runs.groupby(["method_name", "detail"]).groups.items():
         group = runs.loc[idx]
         varying = [
-            f for f in DISTINGUISHING_FIELDS if group[f].map(_hashable).nunique(dropna=False) > 1
+            f
+            for f in knob_fields(runs)
+            if f in group and group[f].map(_hashable).nunique(dropna=False) > 1
         ]
         if varying:
             runs.loc[idx, "detail"] = group.apply(

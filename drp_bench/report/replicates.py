@@ -59,7 +59,10 @@ def replicate_groups(frame: pd.DataFrame) -> list[list[str]]:
     runs = frame.drop_duplicates("run_dir")
     if "status" in runs:
         runs = runs[runs["status"] == "complete"]
-    keys = [f for f in CONFIG_FIELDS if f in runs]
+    from drp_bench.report.collect import knob_fields  # the new knobs must agree too
+
+    knobs = [f for f in knob_fields(runs) if f != REPLICATE_FIELD and f not in CONFIG_FIELDS]
+    keys = [f for f in (*CONFIG_FIELDS, *knobs) if f in runs]
     groups = []
     for _, grp in runs.groupby(keys, dropna=False, sort=True):
         temperatures = grp[REPLICATE_FIELD].dropna().unique()
