@@ -5,14 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from drp_bench.report.collect import Run, collect_runs
+import pandas as pd
+
+from drp_bench.report.collect import Run, RunTable, collect_runs
+from drp_bench.report.fits import scaling_fits
+from drp_bench.report.frontier import (
+    DEFAULT_MATCH_TOLERANCE,
+    best_under_budget,
+    budget_markdown,
+    compute_matched,
+    compute_section,
+    cost_points,
+    write_compute,
+)
 from drp_bench.report.plan_compare import NOTE, compare, find_plans
 from drp_bench.report.plan_compare import to_markdown as plan_markdown
 from drp_bench.report.tables import (
     DEFAULT_PAPER_TABLE,
     footnotes,
+    load_paper_table,
     ranked_rows,
     to_markdown,
     write_tables,
@@ -59,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
         "[DEGRADED], left out of best/second marks, significance and plots)",
     )
     p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="B",
+        help="also answer: the best run costing at most B tokens per sample (prompt + "
+        "completion, all stages), per dataset and metric (budget.csv, results.md)",
+    )
+    p.add_argument(
+        "--match-tolerance",
+        type=float,
+        default=DEFAULT_MATCH_TOLERANCE,
+        metavar="T",
+        help="compute-matched pairs: runs whose tokens per sample differ by at most T "
+        "relative to the larger (default %(default)s)",
+    )
+    p.add_argument(
         "--paper-table",
         type=Path,
         default=DEFAULT_PAPER_TABLE,
@@ -73,14 +103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bootstrap < 0:
         print(f"--bootstrap: expected N >= 0, found {args.bootstrap}", file=sys.stderr)
         return 2
+    bad = _bad_compute_args(args)
+    if bad:
+        print(bad, file=sys.stderr)
+        return 2
     out = args.out or args.sweep_dirs[0] / "report"
     table = collect_runs(args.sweep_dirs, n_bootstrap=args.bootstrap, seed=args.seed)
+    compute = _compute(table, args)
     written: list[Path] = []
     if not args.no_plots:
         from drp_bench.report.plots import make_plots
 
         plotted = ranked_rows(table.frame, args.include_degraded)
-        written, plot_notes = make_plots(plotted, out / "plots")
+        written, plot_notes = make_plots(
+            plotted, out / "plots", points=compute.points, fits=compute.fits,
+            paper=load_paper_table(args.paper_table),
+        )  # fmt: skip
         table.notes.extend(plot_notes)
     table_paths, results = write_tables(
         table,
@@ -91,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         include_degraded=args.include_degraded,
     )
     written = table_paths + written
+    written += _write_compute(compute, out, args.match_tolerance)
     written += _plan_beside_actuals(args.plan or find_plans(args.sweep_dirs), table.runs, out)
 
     if results.rows:
@@ -122,6 +161,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in table.notes:
         print(f"note: {n}")
     return 0 if table.complete else 1
+
+
+@dataclass
+class ComputeResults:
+    """The frontier's points, the compute-matched pairs, the scaling fits, the budget's
+    answer (None without --budget)."""
+
+    points: pd.DataFrame
+    matched: pd.DataFrame
+    fits: pd.DataFrame
+    best: pd.DataFrame | None
+
+
+def _bad_compute_args(args: argparse.Namespace) -> str:
+    if args.budget is not None and not args.budget > 0:
+        return f"--budget: expected tokens per sample > 0, found {args.budget}"
+    if not 0 <= args.match_tolerance < 1:
+        return f"--match-tolerance: expected 0 <= T < 1, found {args.match_tolerance}"
+    return ""
+
+
+def _compute(table: RunTable, args: argparse.Namespace) -> ComputeResults:
+    """Quality against compute (report.frontier, report.fits); notes go to the table's."""
+    points, notes = cost_points(table.frame, args.include_degraded)
+    matched, match_notes = compute_matched(
+        table, points, args.match_tolerance, args.bootstrap, args.seed
+    )
+    fits = scaling_fits(table, table.frame, args.bootstrap, args.seed, args.include_degraded)
+    best = None if args.budget is None else best_under_budget(points, args.budget)
+    table.notes.extend([*notes, *match_notes])
+    return ComputeResults(points, matched, fits, best)
+
+
+def _write_compute(compute: ComputeResults, out: Path, tolerance: float) -> list[Path]:
+    """The compute files, results.md's section, and the budget's answer printed."""
+    written = write_compute(out, compute.points, compute.matched, compute.fits, compute.best)
+    section = compute_section(
+        compute.points, compute.matched, compute.fits, tolerance, compute.best
+    )
+    with (out / "results.md").open("a", encoding="utf-8") as fh:
+        fh.write("\n" + section)
+    if compute.best is not None:
+        print("\nBest under the budget:\n" + budget_markdown(compute.best) + "\n")
+    return written
 
 
 def _plan_beside_actuals(plans: Sequence[Path], runs: Sequence[Run], out: Path) -> list[Path]:

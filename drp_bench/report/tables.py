@@ -148,7 +148,7 @@ def significance(
         for other in grp.itertuples():
             if other.run_dir == best["run_dir"]:
                 continue
-            p, n, note = _paired(
+            p, n, note = paired_test(
                 best_run, table.run(other.run_dir), metric, paired_bootstrap_pvalue_values,
                 n_resamples, seed,
             )  # fmt: skip
@@ -156,9 +156,11 @@ def significance(
     return pd.DataFrame(out, columns=cols)
 
 
-def _paired(
+def paired_test(
     a: Run, b: Run, metric: str, pvalue: Callable[..., float], n_resamples: int, seed: int
 ) -> tuple[float, int, str]:
+    """``(p-value, shared samples, note)`` of ``a`` against ``b`` on the samples both hold
+    (by ``sample_id``; NaN and a note when there are too few or their references differ)."""
     b_index = {p.sample_id: i for i, p in enumerate(b.predictions)}
     pairs = [
         (i, b_index[p.sample_id]) for i, p in enumerate(a.predictions) if p.sample_id in b_index
