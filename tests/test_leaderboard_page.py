@@ -12,6 +12,7 @@ import base64
 import copy
 import hashlib
 import json
+import math
 import re
 import stat
 from collections.abc import Iterator
@@ -118,11 +119,20 @@ def row(
 
 def make_board() -> Board:
     rows = [
-        row("drp-qwen-0.5b", MUSIC, "drp", QWEN05, 0.010, 0.20),
+        row("drp-qwen-0.5b", MUSIC, "drp", QWEN05, 0.010, 0.20, tokens_per_sample=2000.0),
         row("drp-qwen-7b", MUSIC, "drp", QWEN7, 0.030, 0.25, trust="reproduced"),
-        row("drp-r1-7b", MUSIC, "drp", R1_7, 0.020, 0.22),
+        row("drp-r1-7b", MUSIC, "drp", R1_7, 0.020, 0.22, tokens_per_sample=40000.0),
         row("rag-qwen-7b", MUSIC, "rag", QWEN7, 0.040, 0.18),
-        row("nonp-unknown", MUSIC, "nonp", UNKNOWN, 0.001, 0.15, generator=UNKNOWN),
+        row(
+            "nonp-unknown",
+            MUSIC,
+            "nonp",
+            UNKNOWN,
+            0.001,
+            0.15,
+            generator=UNKNOWN,
+            tokens_per_sample=300.0,
+        ),
         row(
             "dpl-r1-14b",
             MUSIC,
@@ -130,6 +140,7 @@ def make_board() -> Board:
             R1_14,
             0.005,
             0.21,
+            tokens_per_sample=12000.0,
             submitter="bob | <b>lab</b>",
             notes="Extractor at 14B.\nValidator follows it.",
             settings={"num_retrieved": "8", "uvq_rule": "drop-conflicts", "seed": "42"},
@@ -632,6 +643,49 @@ def test_scaling_chart_has_a_series_per_family_and_method_and_marks_the_paper_ap
     page.select_option("#chart-metric", "bleu")
     assert page.get_attribute(svg, "data-metric") == "bleu"
     assert cys(page, svg)["rag-qwen-7b"] == min(cys(page, svg).values())
+
+
+def test_the_chart_can_put_tokens_per_sample_on_its_x_axis(page):
+    svg = f'svg[data-split="{MUSIC}"]'
+    assert page.get_attribute(svg, "data-x") == "params"
+    assert "nonp-unknown" not in chart_points(page, MUSIC)  # no size: not on the size axis
+    sizes = chart_points(page, MUSIC)
+
+    page.select_option("#chart-x", "tokens")
+    assert page.get_attribute(svg, "data-x") == "tokens"
+    assert "tokens per sample" in page.locator(f"{svg} .axis-title").first.text_content()
+    assert chart_points(page, MUSIC) == set(MUSIC_ORDER)  # each entry records its tokens
+    xs = cxs(page, svg)
+    assert xs["nonp-unknown"] < xs["drp-qwen-0.5b"] < xs["drp-qwen-7b"] < xs["dpl-r1-14b"]
+    assert xs["dpl-r1-14b"] < xs["drp-r1-7b"] and xs["rag-qwen-7b"] == xs["drp-qwen-7b"]
+    # log-scaled: 2,000 -> 9,168 -> 40,000 tokens
+    ratio = (xs["drp-r1-7b"] - xs["drp-qwen-7b"]) / (xs["drp-qwen-7b"] - xs["drp-qwen-0.5b"])
+    assert ratio == pytest.approx(math.log(40000 / 9168.3) / math.log(9168.3 / 2000), rel=0.02)
+    assert page.locator(f'.chart[data-split="{MUSIC}"] .chart-note').count() == 0
+
+    # the paper's rows record no tokens: left off the chart, and the page says so
+    assert chart_points(page, BOOKS) == {"books-drp-qwen-7b", "books-drp-r1-14b"}
+    note = page.locator(f'.chart[data-split="{BOOKS}"] .chart-note')
+    assert note.get_attribute("data-undrawn") == "3"
+    assert "the paper reports no token counts" in note.inner_text()
+    assert note.inner_text() == (
+        "Not drawn: the paper's 3 reported rows (the paper reports no token counts)."
+    )
+
+    page.select_option("#chart-metric", "bleu")  # the metric changes, the axis stays
+    assert page.get_attribute(svg, "data-x") == "tokens"
+    assert page.get_attribute(svg, "data-metric") == "bleu"
+    page.select_option("#chart-x", "params")
+    assert chart_points(page, MUSIC) == sizes
+    assert page.locator(f'.chart[data-split="{BOOKS}"] .chart-note').count() == 0
+
+
+def cxs(page: Any, svg: str) -> dict[str, float]:
+    """Each point's x position on the chart."""
+    points = page.eval_on_selector_all(
+        f"{svg} circle.point", "cs => cs.map(c => [c.dataset.entry, +c.getAttribute('cx')])"
+    )
+    return dict(points)
 
 
 def cys(page: Any, svg: str) -> dict[str, float]:

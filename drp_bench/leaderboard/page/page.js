@@ -22,11 +22,20 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
   const NONE = "\u2014";
   const NO_FAMILY = "__none__";
+  // The scaling chart's x axes: what each reads of a row, how it is written and called.
+  const CHART_X = {
+    params: { value: (row) => row.params_b, fmt: (v) => fmtParams(v),
+      title: "extractor parameters (log scale)", what: "extractor parameters" },
+    tokens: { value: (row) => row.tokens_per_sample, fmt: (v) => fmtTokens(v),
+      title: "tokens per sample, prompt + completion, all stages (log scale)",
+      what: "tokens per sample" },
+  };
 
   const state = {
     method: "",
     family: "",
     metric: METRICS.includes("rougeL") ? "rougeL" : METRICS[0],
+    x: "params", // the chart's x axis: a key of CHART_X
     sorts: {}, // split id -> {col, dir}
     open: null, // id of the entry in the detail view
   };
@@ -323,11 +332,12 @@
     return ticks.length >= 2 ? ticks : unique(values).sort((a, b) => a - b);
   }
 
-  function chartSeries(rows, metric) {
+  function chartSeries(rows, metric, axis) {
     const series = new Map();
     for (const row of rows) {
       const m = row.metrics[metric];
-      if (!m || missing(row.params_b) || row.params_b <= 0) continue;
+      const x = axis.value(row);
+      if (!m || missing(x) || x <= 0) continue;
       const reported = row.trust === "reported";
       const key = JSON.stringify([reported, row.family, row.method]);
       if (!series.has(key)) {
@@ -336,21 +346,41 @@
             + (reported ? " (paper)" : ""),
           color: seriesColor.get(seriesKey(row)), points: [] });
       }
-      series.get(key).points.push({ x: row.params_b, y: m.value, row });
+      series.get(key).points.push({ x, y: m.value, row });
     }
     const list = Array.from(series.values());
     for (const s of list) s.points.sort((a, b) => a.x - b.x || a.y - b.y);
     return list.sort((a, b) => (a.reported - b.reported) || a.label.localeCompare(b.label, "en"));
   }
 
+  // Shown rows with the metric but without the axis's figure (e.g. the paper's rows have no
+  // tokens per sample): listed under the chart rather than silently left out.
+  function undrawnNote(rows, metric, axis) {
+    const undrawn = rows.filter((row) => row.metrics[metric]
+      && (missing(axis.value(row)) || axis.value(row) <= 0));
+    if (!undrawn.length || axis === CHART_X.params) return null;
+    const measured = undrawn.filter((row) => row.trust !== "reported").map((row) => row.id);
+    const reported = undrawn.length - measured.length;
+    const parts = [];
+    if (measured.length) parts.push(`${measured.length} entr${measured.length === 1 ? "y" : "ies"}`
+      + ` whose submission records no ${axis.what} (${measured.join(", ")})`);
+    if (reported) parts.push(`the paper's ${reported} reported row${reported === 1 ? "" : "s"}`
+      + " (the paper reports no token counts)");
+    return el("p", { class: "chart-note", "data-undrawn": undrawn.length },
+      `Not drawn: ${parts.join("; ")}.`);
+  }
+
   function drawChart(container, split, metric) {
     container.replaceChildren();
+    const axis = CHART_X[state.x];
     const rows = board.rows.filter((row) => row.split === split.id && visible(row));
-    const series = chartSeries(rows, metric);
+    const series = chartSeries(rows, metric, axis);
     const points = series.flatMap((s) => s.points);
+    const note = undrawnNote(rows, metric, axis);
     if (!points.length) {
       container.append(el("p", { class: "empty" },
-        `No chart: no shown row has both extractor parameters and ${board.metrics[metric]}.`));
+        `No chart: no shown row has both ${axis.what} and ${board.metrics[metric]}.`));
+      if (note) container.append(note);
       return;
     }
     const legendRows = series.length + 3;
@@ -383,7 +413,8 @@
 
     const root = svg("svg", {
       viewBox: `0 0 ${W} ${H}`, role: "img", "data-split": split.id, "data-metric": metric,
-      "aria-label": `${board.metrics[metric]} against extractor parameters, ${split.title}`,
+      "data-x": state.x,
+      "aria-label": `${board.metrics[metric]} against ${axis.what}, ${split.title}`,
     });
     const grid = svg("g", { class: "grid" });
     const axes = svg("g", { class: "axis" });
@@ -395,13 +426,13 @@
     for (const t of logTicks(10 ** lx0, 10 ** lx1, xs)) {
       const x = X(t);
       grid.append(svg("line", { x1: x, x2: x, y1: M.top, y2: M.top + plotH }));
-      axes.append(svg("text", { x, y: M.top + plotH + 16, "text-anchor": "middle" }, fmtParams(t)));
+      axes.append(svg("text", { x, y: M.top + plotH + 16, "text-anchor": "middle" }, axis.fmt(t)));
     }
     axes.append(
       svg("line", { x1: M.left, x2: M.left + plotW, y1: M.top + plotH, y2: M.top + plotH }),
       svg("line", { x1: M.left, x2: M.left, y1: M.top, y2: M.top + plotH }),
       svg("text", { class: "axis-title", x: M.left + plotW / 2, y: H - 6, "text-anchor": "middle" },
-        "extractor parameters (log scale)"),
+        axis.title),
       svg("text", { class: "axis-title", x: 14, y: M.top + plotH / 2, "text-anchor": "middle",
         transform: `rotate(-90 14 ${M.top + plotH / 2})` }, board.metrics[metric]),
     );
@@ -426,7 +457,7 @@
           cx: X(p.x).toFixed(1), cy: Y(p.y).toFixed(1), r: 4.5,
           fill: s.reported ? "#fff" : s.color, stroke: s.reported ? s.color : "#fff",
           "stroke-width": s.reported ? 2 : 1.5,
-        }, svg("title", null, `${s.label}, ${fmtParams(p.x)}: ${board.metrics[metric]} `
+        }, svg("title", null, `${s.label}, ${axis.fmt(p.x)}: ${board.metrics[metric]} `
           + `${p.y.toFixed(4)} (${isSuspect(p.row) ? "suspect, " : ""}${p.row.trust}) \u2014 `
           + modelsText(p.row)));
         circle.addEventListener("click", () => openDetail(p.row.id));
@@ -436,6 +467,7 @@
     }
     root.append(legend(series, W - M.right + 16, M.top + 4));
     container.append(root);
+    if (note) container.append(note);
   }
 
   function legend(series, x, y) {
@@ -616,6 +648,9 @@
     const metricSelect = document.getElementById("chart-metric");
     fillSelect(metricSelect, METRICS.map((key) => [key, board.metrics[key]]));
     metricSelect.value = state.metric;
+    const xSelect = document.getElementById("chart-x");
+    fillSelect(xSelect, Object.entries(CHART_X).map(([key, axis]) => [key, axis.what]));
+    xSelect.value = state.x;
 
     const main = document.getElementById("splits");
     for (const split of board.splits) {
@@ -645,6 +680,10 @@
     });
     metricSelect.addEventListener("change", (event) => {
       state.metric = event.target.value;
+      renderCharts();
+    });
+    xSelect.addEventListener("change", (event) => {
+      state.x = event.target.value;
       renderCharts();
     });
     document.getElementById("controls").addEventListener("submit", (e) => e.preventDefault());
