@@ -330,3 +330,37 @@ def test_run_block_keys_the_report_does_not_know_become_distinguishing_fields() 
     frame = pd.DataFrame({"knobs": ["extract_samples,validate_rounds", "", None]})
     fields = knob_fields(frame)
     assert fields[-2:] == ["extract_samples", "validate_rounds"] and "num_users" in fields
+
+
+def test_fits_and_the_papers_points_are_drawn_on_the_scaling_plots(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from drp_bench.report.plots import _draw_fits, _draw_paper, paper_points
+    from drp_bench.report.tables import load_paper_table
+
+    paper = load_paper_table()
+    points = paper_points(paper, {"books"})
+    assert set(points["dataset"]) == {"Books"}
+    qwen = points[(points["family"] == "qwen2.5-instruct") & (points["metric"] == "bleu")]
+    assert dict(zip(qwen["params_b"], qwen["value"], strict=True)) == {
+        1.5: 5.2209, 7.0: 6.0444, 14.0: 6.1955, 32.0: 6.4390,
+    }  # fmt: skip
+    # a dataset outside the paper: both of the paper's datasets, for trends
+    assert set(paper_points(paper, {"music_sample"})["dataset"]) == {"Books", "CDs_and_Vinyl"}
+
+    fits = pd.DataFrame([{"dataset": "books", "split": "test", "metric": "bleu",
+                          "method": "drp", "family": "qwen2.5-instruct", "axis": "params",
+                          "settings": "", "slope": 2.0, "intercept": 1.0, "ci_low": 1.5,
+                          "ci_high": 2.5, "x_min": 1.5, "x_max": 32.0}])  # fmt: skip
+    ax = Figure().subplots()
+    ((label, line),) = _draw_fits(ax, fits, "bleu", "params", {})
+    assert "+2 [+1.5, +2.5]" in label and "DRP · qwen2.5-instruct" in label
+    xs, ys = line.get_data()
+    assert xs[0] == pytest.approx(1.5) and xs[-1] == pytest.approx(32.0)
+    assert np.allclose(ys, 1.0 + 2.0 * np.log10(xs))
+    assert _draw_fits(ax, fits, "bleu", "tokens", {}) == []  # another axis: not drawn
+    drawn = _draw_paper(ax, paper, "bleu", {"books"})
+    assert [lab for lab, _ in drawn] == [
+        "paper (reported) · DRP · qwen2.5-instruct · Books",
+        "paper (reported) · DRP · r1-distill-qwen · Books",
+    ]
