@@ -102,8 +102,11 @@ class RunConfig:
         metrics = cfg.get("metrics") or {}
         embedding = cfg.get("embedding") or {}
         cache = cfg.get("cache") or {}
+        knobs = _checked_knobs(cfg)
+        method = MethodSpec.from_config(cfg["method"], metrics)
+        _check_knobs_reach(method, knobs)
         return cls(
-            method=MethodSpec.from_config(cfg["method"], metrics),
+            method=method,
             roles=roles,
             dataset=dict(cfg["dataset"]),
             num_retrieved=num_retrieved,
@@ -121,6 +124,57 @@ class RunConfig:
             ),
             judge=bool(metrics.get("judge", False)),
         )
+
+
+#: The top-level compute knobs: key -> (the stage kind, its option that reads it, default).
+COMPUTE_KNOBS: dict[str, tuple[str, str, Any]] = {
+    "extract_samples": ("extract_differences", "samples", 1),
+    "extract_agree": ("extract_differences", "agree", None),
+    "extract_temperature": ("extract_differences", "temperature", 0.7),
+    "validate_rounds": ("validate_differences", "rounds", 1),
+}
+
+
+def _checked_knobs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The top-level compute knobs, checked: counts >= 1, agree <= samples, temperature > 0."""
+    knobs = {key: cfg.get(key, default) for key, (_, _, default) in COMPUTE_KNOBS.items()}
+    for key in ("extract_samples", "validate_rounds", "extract_agree"):
+        value = knobs[key]
+        if value is None and key == "extract_agree":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"config: {key}: expected an integer >= 1, found {value!r}")
+    agree, samples = knobs["extract_agree"], knobs["extract_samples"]
+    if agree is not None and agree > samples:
+        raise ValueError(
+            f"config: extract_agree={agree} > extract_samples={samples}: expected null (a "
+            f"majority) or 1..{samples}"
+        )
+    temperature = knobs["extract_temperature"]
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        temperature = None
+    if temperature is None or temperature <= 0:
+        raise ValueError(
+            "config: extract_temperature: expected a number > 0 (samples that differ), found "
+            f"{knobs['extract_temperature']!r}"
+        )
+    return knobs
+
+
+def _check_knobs_reach(method: MethodSpec, knobs: dict[str, Any]) -> None:
+    """A knob set away from its default must reach every stage of its kind (the method's YAML
+    maps it: ``options: {samples: "${extract_samples}"}``), never be silently ignored."""
+    for key, (kind, option, default) in COMPUTE_KNOBS.items():
+        if knobs[key] == default:
+            continue
+        for stage in method.stages:
+            if stage.kind == kind and stage.options[option] != knobs[key]:
+                raise ValueError(
+                    f"config: {key}={knobs[key]!r}, but method {method.name!r} "
+                    f"(method/{method.name}.yaml) stages[{stage.index}] ({kind}) "
+                    f"has options.{option}={stage.options[option]!r}: map it there as "
+                    f'{option}: "${{{key}}}" (docs/methods.md)'
+                )
 
 
 def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> Any:

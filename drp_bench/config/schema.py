@@ -152,6 +152,11 @@ class RunConf:
     seed: int = 42
     temperature: Optional[float] = None  # noqa: UP045  set: every role samples at it
     answer_prefix: str = "lenient"  # lenient | reference: how [Review]:/[Summary]: are cut
+    # compute knobs of the difference stages (a method's stages read them: docs/methods.md)
+    extract_samples: int = 1  # extraction calls per comparison item, merged by agreement
+    extract_agree: Optional[int] = None  # noqa: UP045  samples that must agree; null: majority
+    extract_temperature: float = 0.7  # the extraction samples' temperature (samples > 1)
+    validate_rounds: int = 1  # validation applied again on its own output
     uvq: bool = False
     uvq_rule: str = "drop-conflicts"  # drop-conflicts | drp-reference | both
     embedding: EmbeddingConf = field(default_factory=EmbeddingConf)

@@ -85,13 +85,17 @@ class Slot:
 @dataclass(frozen=True)
 class Option:
     """A per-stage option: its default and, when limited, the allowed values, or a count
-    (``count=True``: null or an integer >= 1), or the name of a further prompt template the
-    stage renders (``template=True``: checked to exist before the data is read)."""
+    (``count=True``: null or an integer >= 1), or a number > 0 (``number=True``), or the name
+    of a further prompt template the stage renders (``template=True``: checked to exist before
+    the data is read). ``compute=True``: a compute knob (how many calls a stage makes and how
+    they sample, not what a prompt says): left out of the prompts' fingerprint."""
 
     default: Any
     choices: tuple[Any, ...] | None = None
     count: bool = False
     template: bool = False
+    number: bool = False
+    compute: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,14 @@ STAGE_KINDS: dict[str, StageKind] = {
             record="extract",
             reads={"comparisons": Slot(COMPARISONS)},
             writes=ITEM_DIFFERENCES,
-            doc="per comparison item: how the user's review differs from the representatives'",
+            doc="per comparison item: how the user's review differs from the representatives'; "
+            "with samples > 1, that many calls at a temperature, their features merged by "
+            "agreement (kept when at least agree of them state it; null: a majority)",
+            options={
+                "samples": Option(1, count=True, compute=True),
+                "agree": Option(None, count=True, compute=True),
+                "temperature": Option(0.7, number=True, compute=True),
+            },
         ),
         StageKind(
             "validate_differences",
@@ -149,9 +160,10 @@ STAGE_KINDS: dict[str, StageKind] = {
             reads={"differences": Slot(ITEM_DIFFERENCES)},
             writes=ITEM_DIFFERENCES,
             doc="per comparison item: keeps the differences that hold (skipped when its input "
-            "call failed)",
-            options={"handoff": _HANDOFF},
+            "call failed); with rounds > 1, again on its own output, one round per call",
+            options={"handoff": _HANDOFF, "rounds": Option(1, count=True, compute=True)},
             passes_through="differences",
+            rounds=True,
         ),
         StageKind(
             "normalize_differences",

@@ -342,8 +342,20 @@ class _Builder:
                 )
             if option.template and (not isinstance(value, str) or not value):
                 raise ValueError(f"{at}.options.{key}: expected a template name, found {value!r}")
+            if option.number and not _is_positive_number(value):
+                raise ValueError(f"{at}.options.{key}: expected a number > 0, found {value!r}")
             options[key] = value
+        agree, samples = options.get("agree"), options.get("samples")
+        if agree is not None and samples is not None and agree > samples:
+            raise ValueError(
+                f"{at}.options.agree: {agree} of {samples} samples can never agree; expected "
+                f"null (a majority) or 1..{samples}"
+            )
         return options
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _is_count(value: Any) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drp_bench.backends.base import Backend
+from drp_bench.config.models import SamplingParams
 from drp_bench.config.run_config import RunConfig
 from drp_bench.data.types import Dataset
 from drp_bench.methods.spec import StageSpec
@@ -59,7 +60,8 @@ class Pipeline:
     def run(self, dataset: Dataset, contexts: list[SampleContext]) -> list[dict[str, Any]]:
         """Every stage over every sample, then one predictions.jsonl record per sample; then
         the scorers (e.g. the LLM judge), which read those records and add their entry."""
-        env = StageEnv(dataset.items, self.render, self.cfg.answer_prefix)
+        sampling = {role: spec.sampling for role, spec in self.cfg.roles.items()}
+        env = StageEnv(dataset.items, self.render, self.cfg.answer_prefix, sampling)
         samples = [SampleState(i, ctx, ctx.named()) for i, ctx in enumerate(contexts)]
         method = self.cfg.method
         for stage in method.own_stages:
@@ -92,7 +94,8 @@ class Pipeline:
                     kind.store(stage, sample, unit, StageCall.skip(unit.skip), env)
                 else:
                     todo.append((sample, unit))
-            calls = self._calls(stage, [unit.messages or [] for _, unit in todo], round_)
+            prompts = [unit.messages or [] for _, unit in todo]
+            calls = self._calls(stage, prompts, round_, [unit.sampling for _, unit in todo])
             for (sample, unit), call in zip(todo, calls, strict=True):
                 kind.store(stage, sample, unit, call, env)
             if not stage.contract.rounds:
@@ -102,19 +105,25 @@ class Pipeline:
         self.stage_wall_s[stage.record] = round(time.perf_counter() - start, 3)
 
     def _calls(
-        self, stage: StageSpec, prompts: list[list[Message]], round_: int
+        self,
+        stage: StageSpec,
+        prompts: list[list[Message]],
+        round_: int,
+        samplings: list[SamplingParams | None],
     ) -> list[StageCall]:
         """One batch to the stage's role, with progress under its record name (a later round
         adds to the stage's progress). With ``prompts.prefix_order`` (the default) the batch is
-        sent with prompts that share a prefix adjacent; the calls come back in plan order."""
+        sent with prompts that share a prefix adjacent; the calls come back in plan order.
+        ``samplings``: each call's own sampling, None: the role's."""
         assert stage.role is not None
         name = stage.record
         progress = StageProgress(name if not round_ else f"{name} round {round_ + 1}", len(prompts))
         self.stage_progress.setdefault(name, []).append(progress)
         role = self.cfg.roles[stage.role]
         ordered = bool(self.cfg.prompts.get("prefix_order", True))
+        sampling = [s or role.sampling for s in samplings]
         return run_stage(
-            name, prompts, self.backends[stage.role], role.sampling, progress, ordered=ordered
+            name, prompts, self.backends[stage.role], sampling, progress, ordered=ordered
         )
 
 

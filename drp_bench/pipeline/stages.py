@@ -76,17 +76,19 @@ def run_stage(
     stage: str,
     messages: Sequence[list[dict[str, str]]],
     backend: Backend,
-    sampling: SamplingParams,
+    sampling: SamplingParams | Sequence[SamplingParams],
     progress: StageProgress | None = None,
     ordered: bool = True,
 ) -> list[StageCall]:
     """Send the messages of every call of a stage in one batch; never raises for a failed call.
 
-    ``ordered``: the batch goes out in :func:`prefix_order` (the calls come back in the order
-    given either way). ``progress`` (made here when not given) counts the calls as they finish.
+    ``sampling``: of every call, or one per call. ``ordered``: the batch goes out in
+    :func:`prefix_order` (the calls come back in the order given either way). ``progress``
+    (made here when not given) counts the calls as they finish.
     """
     order = prefix_order(messages) if ordered else list(range(len(messages)))
-    requests = [ChatRequest(tuple(messages[i]), sampling, stage=stage) for i in order]
+    each = [sampling] * len(messages) if isinstance(sampling, SamplingParams) else list(sampling)
+    requests = [ChatRequest(tuple(messages[i]), each[i], stage=stage) for i in order]
     progress = progress or StageProgress(stage, len(requests))
 
     def on_result(_index: int, result: ChatResult) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from drp_bench.config.models import SamplingParams
 from drp_bench.data.types import Feature
 from drp_bench.pipeline.context import SampleContext
 from drp_bench.pipeline.parsing import format_features
@@ -14,12 +15,23 @@ from drp_bench.pipeline.stages import StageCall
 
 @dataclass
 class ItemResult:
-    """One comparison item's call of a per-item stage and what was parsed from it."""
+    """One comparison item's call of a per-item stage and what was parsed from it.
+
+    ``steps``: when the item took several calls (extraction samples, validation rounds), each
+    call's own result, in order; ``call`` and ``features`` are then the outcome later stages
+    read (the merge of the samples, the last round). ``sampling``: the call's sampling when it
+    is not its role's (an extraction sample's temperature and seed)."""
 
     call: StageCall
     parse_ok: bool = False
     features: tuple[Feature, ...] = ()
     units: tuple[Any, ...] = ()
+    steps: tuple[ItemResult, ...] = ()
+    sampling: SamplingParams | None = None
+
+    def calls(self) -> Iterator[StageCall]:
+        """The calls made for the item (its steps', when it has steps)."""
+        return (s.call for s in self.steps) if self.steps else iter([self.call])
 
     def differences_text(self, handoff: str = "parsed") -> str:
         """What a later stage reads of this answer: with ``handoff="raw"`` the answer as the
@@ -33,13 +45,17 @@ class ItemResult:
 @dataclass
 class ItemOutputs:
     """A per-item stage's output for one sample: a result per comparison item, in order
-    (None where no call was made)."""
+    (None where no call was made); what a stage with several calls per item keeps between
+    them."""
 
     stage: str
     results: list[ItemResult | None]
+    rounds: int = 1  # rounds planned so far (a stage with rounds)
+    #: per item, its extraction samples stored so far, until all are in (then merged)
+    pending: dict[int, list[ItemResult | None]] = field(default_factory=dict)
 
     def calls(self) -> Iterator[StageCall]:
-        return (r.call for r in self.results if r is not None)
+        return (c for r in self.results if r is not None for c in r.calls())
 
 
 @dataclass

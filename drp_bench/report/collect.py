@@ -81,6 +81,9 @@ DISTINGUISHING_FIELDS: tuple[str, ...] = (
     "summary_reads",
     "temperature",
     "seed",
+    "extract_samples",
+    "extract_agree",
+    "validate_rounds",
 )
 
 
@@ -406,6 +409,11 @@ def run_fields(run: Run) -> dict[str, Any]:
         "summary_reads": info.get("summary_reads"),
         "temperature": info.get("temperature"),
         "seed": info.get("seed"),
+        # compute knobs: absent from the run block at 1 (metrics.json version 5)
+        "extract_samples": info.get("extract_samples", 1),
+        "extract_agree": info.get("extract_agree"),
+        "extract_temperature": info.get("extract_temperature"),
+        "validate_rounds": info.get("validate_rounds", 1),
         "num_samples": info.get("num_samples"),
         "failed_samples": rec.get("failed_samples"),
         **token_costs(rec),
@@ -581,6 +589,7 @@ FRAME_COLUMNS = [
     "status", "dataset", "split", "method", "extractor", "family", "params_b", "reasoning",
     "generator",
     "num_users", "num_retrieved", "dimensions", "validate", "summary_reads", "temperature", "seed",
+    "extract_samples", "extract_agree", "extract_temperature", "validate_rounds",
     "metric", "value",
     "ci_low", "ci_high", "n", "run_dir",
 ]  # fmt: skip

@@ -22,6 +22,7 @@ REPLICATE_FIELD = "temperature"
 CONFIG_FIELDS: tuple[str, ...] = (
     "dataset", "split", "method", "extractor", "generator", "num_users", "num_retrieved",
     "dimensions", "validate", "summary_reads", "seed",
+    "extract_samples", "extract_agree", "extract_temperature", "validate_rounds",
 )  # fmt: skip
 
 

@@ -26,8 +26,14 @@ folder, in the pass whose means metrics.json holds; BLEU is corpus-level (sacreb
 no per-sample value (readers sum its per-pair statistics). ``scores`` is null for a row left out
 of the scores (status ``excluded``); a ``failed`` row is scored as its empty prediction, as
 metrics.json scores it. Files of versions ``"0"``-``"3"`` read with ``scores`` null, meaning
-not recorded: readers recompute them (:func:`upgrade_row_v3`). The JSON Schema of each file is
-published under ``results/schema/``::
+not recorded: readers recompute them (:func:`upgrade_row_v3`). Version ``"5"`` added the
+compute knobs: an ``extract`` or ``validate`` item that took several calls (extraction samples,
+validation rounds) is a :class:`MultiCallItemRecord` (every call under ``calls``), and
+metrics.json's ``run`` has ``extract_samples``, ``extract_agree``, ``extract_temperature`` and
+``validate_rounds`` when they are not 1 (:class:`RunInfo`). A file that holds none of it (a
+run with one sample and one round) is written as version ``"4"``, which it is: byte for byte
+as before, and readable by a drp-bench of version 4 (:func:`written_version`). The JSON Schema
+of each file is published under ``results/schema/``::
 
     python -m drp_bench.run.folder --write-schemas results/schema
 
@@ -75,9 +81,11 @@ from pydantic.json_schema import SkipJsonSchema
 
 from drp_bench.methods.contracts import STAGE_RECORDS
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 LEGACY_VERSION = "0"
-READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", "3", SCHEMA_VERSION)
+READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", "3", "4", SCHEMA_VERSION)
+#: What a file holds nothing newer than is stamped with this version (:func:`written_version`).
+BEFORE_KNOBS = "4"
 
 PREDICTIONS = "predictions.jsonl"
 METRICS = "metrics.json"
@@ -129,11 +137,15 @@ def _number(value: Any) -> int | float:
 #: An int or a float, kept as given (a JSON bool is not a number here).
 Number = Annotated[int | float, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 
-#: "0" only in memory, for a file read from before the field existed; files hold "1"-"4".
+#: "0" only in memory, for a file read from before the field existed; files hold "1"-"5".
 Version = Annotated[
-    Literal["0", "1", "2", "3", "4"],
+    Literal["0", "1", "2", "3", "4", "5"],
     WithJsonSchema(
-        {"const": SCHEMA_VERSION, "type": "string", "description": "run-folder schema version"}
+        {
+            "enum": [BEFORE_KNOBS, SCHEMA_VERSION],
+            "type": "string",
+            "description": "run-folder schema version (the oldest that describes the file)",
+        }
     ),
 ]
 
@@ -227,6 +239,31 @@ class FeatureItemRecord(CallRecord, _ItemKey):
     parse_ok: bool = Field(description="the answer parsed into features")
 
 
+class FeatureCallRecord(CallRecord):
+    """One of an item's several calls (an extraction sample, a validation round), with its
+    parsed features and its own sampling."""
+
+    features: list[Feature]
+    parse_ok: bool = Field(description="the answer parsed into features")
+    temperature: float | None = Field(
+        description="the call's temperature when not its role's (extraction samples); null: "
+        "the role's"
+    )
+    seed: int | None = Field(description="the call's seed when not its role's; null: the role's")
+
+
+class MultiCallItemRecord(_ItemKey):
+    """An extract or validate item that took several calls (version 5): the extraction
+    samples, merged by agreement, or the validation rounds, each reading the previous one.
+    ``features`` and ``error`` are the outcome later stages read (the merge; the last
+    round)."""
+
+    features: list[Feature] = Field(description="the merged features; the last round's")
+    parse_ok: bool = Field(description="the outcome has parsed features")
+    error: str | None = Field(description="why the outcome failed; null when it did not")
+    calls: list[FeatureCallRecord] = Field(description="every call of the item, in order")
+
+
 class NormalizeItemRecord(CallRecord, _ItemKey):
     """A normalize call for one comparison item, with its parsed units."""
 
@@ -256,7 +293,9 @@ class PeerRecord(_Model):
 
 
 # A stage the method does not run is absent from the file (never null).
-FeatureItems = Annotated[list[FeatureItemRecord] | SkipJsonSchema[None], Field(default=None)]
+FeatureItems = Annotated[
+    list[FeatureItemRecord | MultiCallItemRecord] | SkipJsonSchema[None], Field(default=None)
+]
 NormalizeItems = Annotated[list[NormalizeItemRecord] | SkipJsonSchema[None], Field(default=None)]
 # A summarize stage with several calls per sample (LLM-TRSR's blocks, P-DB's two persona
 # steps) is a list of them, in order; the last one's summary is what the generator read.
@@ -295,8 +334,11 @@ class Stages(_Model):
             ("generate", self.generate),
             ("judge", self.judge),
         ):
-            if entry is not None:
-                out.extend((stage, c) for c in (entry if isinstance(entry, list) else [entry]))
+            for item in [] if entry is None else entry if isinstance(entry, list) else [entry]:
+                if isinstance(item, MultiCallItemRecord):
+                    out.extend((stage, c) for c in item.calls)
+                else:
+                    out.append((stage, item))
         return out
 
 
@@ -434,6 +476,29 @@ class RunInfo(_Model):
     temperature: float
     seed: int
     models: dict[str, ModelSummary]
+    # compute knobs (version 5): written only when not 1 (KNOB_DEFAULTS)
+    extract_samples: int = Field(default=1, description="extraction calls per item")
+    extract_agree: int | None = Field(
+        default=None, description="samples that must state a feature (with samples > 1)"
+    )
+    extract_temperature: float | None = Field(
+        default=None, description="the extraction samples' temperature (with samples > 1)"
+    )
+    validate_rounds: int = Field(default=1, description="validation rounds")
+
+    @model_serializer(mode="wrap")
+    def _drop_default_knobs(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        return {k: v for k, v in out.items() if k not in KNOB_DEFAULTS or v != KNOB_DEFAULTS[k]}
+
+
+#: metrics.json run block's compute knobs and the value that leaves them out of the file.
+KNOB_DEFAULTS: dict[str, Any] = {
+    "extract_samples": 1,
+    "extract_agree": None,
+    "extract_temperature": None,
+    "validate_rounds": 1,
+}
 
 
 class FeatureSummary(_Model):
@@ -865,9 +930,24 @@ def _validated(model: type[M], obj: M | Mapping[str, Any], path: Path, line: int
     except (TypeError, ValueError) as e:
         raise RunFolderError(f"{_where(path, line)}: not JSON-serialisable: {e}", path=path) from e
     try:
-        return model.model_validate(data)
+        checked = model.model_validate(data)
     except ValidationError as e:
         raise _schema_error(e, path, line) from None
+    return checked.model_copy(update={"schema_version": written_version(checked)})
+
+
+def written_version(obj: BaseModel) -> str:
+    """The version a file is stamped with: the oldest that describes it. Only the compute
+    knobs (version 5) are newer than version 4, so a run with one extraction sample and one
+    validation round writes version 4, as before them."""
+    if isinstance(obj, PredictionRow):
+        items = [*(obj.stages.extract or []), *(obj.stages.validate_ or [])]
+        newer = any(isinstance(item, MultiCallItemRecord) for item in items)
+    elif isinstance(obj, MetricsFile):
+        newer = any(getattr(obj.run, k) != v for k, v in KNOB_DEFAULTS.items())
+    else:
+        newer = False
+    return SCHEMA_VERSION if newer else BEFORE_KNOBS
 
 
 def _replace_atomically(path: Path, text: str) -> None:

@@ -17,14 +17,15 @@ TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens")
 
 
 def stage_calls(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every (stage, call) of one predictions.jsonl record."""
+    """Every (stage, call) of one predictions.jsonl record (an item's several calls, e.g.
+    extraction samples, each)."""
     calls = []
     for stage in CALL_RECORDS:
         entry = record["stages"].get(stage)
         if entry is None:
             continue
         for call in entry if isinstance(entry, list) else [entry]:
-            calls.append((stage, call))
+            calls.extend((stage, c) for c in call.get("calls") or [call])
     return calls
 
 
@@ -56,6 +57,23 @@ def compute_summary(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict
         for key in (*TOKEN_FIELDS, "calls", "latency_s")
     }
     return compute, calls
+
+
+def compute_knobs(cfg: RunConfig) -> dict[str, Any]:
+    """The run block's compute knobs, as the method's stages have them (none for a method
+    without the stage; left out of the file at 1: drp_bench.run.folder.RunInfo)."""
+    out: dict[str, Any] = {}
+    for stage in cfg.method.own_stages:
+        if stage.kind == "extract_differences" and stage.options["samples"] > 1:
+            from drp_bench.pipeline.agreement import majority
+
+            samples = stage.options["samples"]
+            out["extract_samples"] = samples
+            out["extract_agree"] = stage.options["agree"] or majority(samples)
+            out["extract_temperature"] = float(stage.options["temperature"])
+        if stage.kind == "validate_differences" and stage.options["rounds"] > 1:
+            out["validate_rounds"] = stage.options["rounds"]
+    return out
 
 
 def feature_summary(records: list[dict[str, Any]], stage: str) -> dict[str, Any] | None:
@@ -197,6 +215,7 @@ def summarize_run(
             "temperature": cfg.roles["generator"].sampling.temperature,
             "seed": cfg.seed,
             "models": {role: spec.summary() for role, spec in cfg.used_roles.items()},
+            **compute_knobs(cfg),
         },
         "metrics": scores,
         "failed_samples": sum(1 for r in records if r.get("status") == "failed"),

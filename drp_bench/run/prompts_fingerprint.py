@@ -1,9 +1,11 @@
 """The fingerprint of what a method's prompts are made of: ``prompts_sha256``.
 
 It covers the method's resolved stages (kinds, roles, templates, reads, writes and every
-option, defaults filled in), the text of every template file its stages render (with their
-``.system`` parts and whatever they import, include or extend; a scorer's, e.g. the judge's
-when ``metrics.judge`` is on), the prompt settings that shape the text, and where each used
+option, defaults filled in, but the compute knobs: how many calls a stage makes and how they
+sample, e.g. extraction samples and validation rounds, which metrics.json's ``run``
+records), the text of every template file its stages render (with their ``.system`` parts and
+whatever they import, include or extend; a scorer's, e.g. the judge's when ``metrics.judge``
+is on), the prompt settings that shape the text, and where each used
 role's model puts a template's instruction. Equal fingerprints: the same data gives the same
 prompts. ``submit`` records it in an entry; ``leaderboard build`` and ``reproduce`` compare it
 with today's to tell an entry made with other prompts.
@@ -50,7 +52,9 @@ def _method_part(cfg: RunConfig) -> dict[str, Any]:
                 "reads": list(s.reads),
                 "writes": s.writes,
                 "inputs": dict(s.inputs),
-                "options": dict(s.options),
+                "options": {
+                    k: v for k, v in s.options.items() if not s.contract.options[k].compute
+                },
             }
             for s in m.own_stages  # a scorer counts by its template and role
         ],

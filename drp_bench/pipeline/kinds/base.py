@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from drp_bench.config.models import SamplingParams
 from drp_bench.data.types import Item
 from drp_bench.methods.contracts import StageKind
 from drp_bench.methods.spec import StageSpec
@@ -20,21 +21,27 @@ Render = Callable[..., list[Message]]
 
 @dataclass(frozen=True)
 class StageEnv:
-    """What every kind may use: the items' metadata, the renderer, how answers are cut."""
+    """What every kind may use: the items' metadata, the renderer, how answers are cut, and
+    how each role's model samples (a kind may send a call with other sampling: ``Planned``)."""
 
     items: dict[str, Item]
     render: Render
     answer_prefix: str
+    sampling: Mapping[str, SamplingParams] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Planned:
     """One unit of a stage's work for a sample: a call to make, or one skipped (``skip`` says
-    why: a call it needs failed). ``item``: the comparison item's index (per-item kinds)."""
+    why: a call it needs failed). ``item``: the comparison item's index (per-item kinds);
+    ``step``: which of the item's calls (an extraction sample); ``sampling``: the call's own,
+    None: its role's."""
 
     item: int | None
     messages: list[Message] | None = None
     skip: str | None = None
+    step: int = 0
+    sampling: SamplingParams | None = None
 
 
 class Kind(Protocol):

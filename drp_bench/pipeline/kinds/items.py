@@ -41,7 +41,7 @@ def entries(
         {
             "asin": comparison.review.asin,
             "representatives": list(comparison.representative_users),
-            **result.call.record(),
+            **({} if result.steps else result.call.record()),  # several calls: in fields
             **fields(result),
         }
         for comparison, result in zip(sample.context.comparisons, output.results, strict=True)
