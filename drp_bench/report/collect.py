@@ -89,7 +89,16 @@ DISTINGUISHING_FIELDS: tuple[str, ...] = (
 
 #: metrics.json ``run`` keys read into their own columns above, or not a setting (``models``).
 RUN_BLOCK_FIELDS = frozenset(
-    {"method", "dataset", "split", "num_samples", "models", "extractor", *DISTINGUISHING_FIELDS}
+    {
+        "method",
+        "dataset",
+        "split",
+        "num_samples",
+        "models",
+        "extractor",
+        "extract_temperature",
+        *DISTINGUISHING_FIELDS,
+    }
 )
 #: The frame column naming, per run, the other keys of its metrics.json ``run`` block (new
 #: knobs such as extraction samples): each also has a column of its own.
