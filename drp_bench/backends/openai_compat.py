@@ -259,8 +259,8 @@ class OpenAIBackend:
                 max_tokens=max_tokens,
                 seed=s.seed,
                 n=1,
-                stop=list(stop) or None,
                 extra_body=self.extra_body or None,
+                **({"stop": list(stop)} if stop else {}),
             )
             if not response.choices:
                 raise ValueError("response has no choices")
