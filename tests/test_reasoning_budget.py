@@ -380,3 +380,23 @@ def test_through_a_real_llama_cpp_server_counts_are_the_servers_own(
         )  # fmt: skip
         assert call.finish_reason == response["choices"][0]["finish_reason"]
     assert result.text == answer["choices"][0]["text"].strip()
+
+
+# ---- plan -------------------------------------------------------------------------------------
+
+
+def test_plan_costs_a_budget_as_a_thinking_call_and_an_answer_call(tmp_path) -> None:
+    from drp_bench.plan.engine import plan_job
+    from tests.test_plan import _resolved
+
+    base = [
+        "method=nonp", "dataset.limit=3", f"cache.path={tmp_path / 'calls.sqlite'}",
+        "model@generator=r1-distill-qwen-7b", "generator.sampling.max_tokens=100",
+    ]  # fmt: skip
+    budgeted = [*base, "generator.sampling.reasoning_budget=50"]
+    (plain,) = plan_job(base, _resolved(base)).stages
+    (forced,) = plan_job(budgeted, _resolved(budgeted)).stages
+    assert (plain.max_tokens, forced.max_tokens) == (100, 150)  # answer cap + thinking cap
+    assert forced.completion_tokens_expected == 3 * 150
+    # the answer call reads the prompt again and at most the budget of thinking
+    assert forced.prompt_tokens == 2 * plain.prompt_tokens + 3 * 50
