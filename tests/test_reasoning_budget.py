@@ -400,3 +400,14 @@ def test_plan_costs_a_budget_as_a_thinking_call_and_an_answer_call(tmp_path) -> 
     assert forced.completion_tokens_expected == 3 * 150
     # the answer call reads the prompt again and at most the budget of thinking
     assert forced.prompt_tokens == 2 * plain.prompt_tokens + 3 * 50
+
+
+def test_a_leaderboard_entry_names_a_budget_only_when_the_run_had_one() -> None:
+    from drp_bench.leaderboard.submit import _role_model
+
+    def sampling(budget: int | None) -> dict[str, Any]:
+        block = {**_entry(budget is not None, budget), "backend": {"kind": "openai"}}
+        return _role_model("extractor", {"extractor": block})["sampling"]
+
+    assert sampling(None) == {"max_tokens": 64}  # as entries were before budgets
+    assert sampling(512) == {"max_tokens": 64, "reasoning_budget": 512}
