@@ -1,8 +1,9 @@
 """Persistent, content-addressed cache of model calls (SQLite), and a Backend wrapper using it.
 
 The key of a call is the SHA-256 of the canonical JSON of the backend identity, the sampling
-parameters (a reasoning budget among them, when set) and the messages, so any change in model, file hash, settings, sampling or prompt is
-a different entry. Only successful results are stored; results are JSON, never pickles.
+parameters (a reasoning budget among them, when set) and the messages, so any change in model,
+file hash, settings, sampling or prompt is a different entry. Only successful results are
+stored; results are JSON, never pickles.
 
 The database runs in WAL mode with a busy timeout, so several processes on one machine (sweep
 jobs, joblib workers) can read and write the same file at once. WAL needs shared memory: on a
