@@ -121,7 +121,9 @@ class FaultProxy:
     A request fails if it is among the first ``fail_first`` seen, or if ``fail_when(body)`` is
     true. ``mode="503"`` answers 503 (with ``retry-after-ms`` so clients back off briefly);
     ``mode="drop"`` closes the connection without an answer. ``rewrite(json_body)`` may change
-    forwarded JSON responses (to imitate other servers' fields).
+    forwarded JSON responses (to imitate other servers' fields). ``routes`` answers the POSTs
+    to these paths here (``route(json_body) -> json``, None: 404), endpoints another server
+    has (e.g. llama.cpp's ``/apply-template``); ``responses`` keeps every forwarded JSON response.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class FaultProxy:
         mode: str = "503",
         retry_after_ms: int | None = 20,
         rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        routes: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] | None = None,
     ) -> None:
         if mode not in ("503", "drop"):
             raise ValueError(f"mode must be '503' or 'drop', found {mode!r}")
@@ -142,6 +145,8 @@ class FaultProxy:
         self.mode = mode
         self.retry_after_ms = retry_after_ms
         self.rewrite = rewrite
+        self.routes = dict(routes or {})
+        self.responses: list[dict[str, Any]] = []
         self.requests_seen = 0
         self.failures_injected = 0
         self.bodies: list[bytes] = []
@@ -200,9 +205,20 @@ class FaultProxy:
                     self.wfile.write(payload.encode())
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
-                status, out_headers, data = proxy._forward(self.command, self.path, headers, body)
+                route = proxy.routes.get(self.path)
+                if route is not None:
+                    answer = route(json.loads(body))  # None: the endpoint does not exist
+                    status = 404 if answer is None else 200
+                    data = json.dumps(answer or {"error": "not found"}).encode()
+                    out_headers = [("Content-Type", "application/json")]
+                else:
+                    status, out_headers, data = proxy._forward(
+                        self.command, self.path, headers, body
+                    )
                 if proxy.rewrite is not None and status == 200:
                     data = json.dumps(proxy.rewrite(json.loads(data))).encode()
+                if status == 200 and route is None and data.startswith(b"{"):
+                    proxy.responses.append(json.loads(data))
                 self.send_response(status)
                 for k, v in out_headers:
                     self.send_header(k, v)

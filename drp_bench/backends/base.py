@@ -8,7 +8,16 @@ from typing import Any, Protocol
 
 from drp_bench.config.models import SamplingParams
 
-__all__ = ["Backend", "ChatRequest", "ChatResult", "Message", "ProgressCallback", "SamplingParams"]
+__all__ = [
+    "Backend",
+    "BudgetCalls",
+    "CallTokens",
+    "ChatRequest",
+    "ChatResult",
+    "Message",
+    "ProgressCallback",
+    "SamplingParams",
+]
 
 Message = dict[str, str]
 ProgressCallback = Callable[[int, "ChatResult"], None]
@@ -25,6 +34,42 @@ class ChatRequest:
     stage: str | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class CallTokens:
+    """What one backend call cost, as the backend counted it."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    latency_s: float
+    cached_prompt_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class BudgetCalls:
+    """The two calls of a reasoning budget (budget forcing): ``thinking`` generated at most
+    ``budget`` tokens after the opened thinking block (stopping at ``</think>``); ``answer``
+    continued from the prompt + that thinking + ``</think>``."""
+
+    budget: int
+    thinking: CallTokens
+    answer: CallTokens
+
+    @property
+    def forced(self) -> bool:
+        """The budget was reached: the thinking was cut and closed by the harness."""
+        return self.thinking.finish_reason == "length"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"budget": self.budget, "thinking": vars(self.thinking), "answer": vars(self.answer)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BudgetCalls:
+        return cls(
+            int(data["budget"]), CallTokens(**data["thinking"]), CallTokens(**data["answer"])
+        )
+
+
 @dataclass
 class ChatResult:
     """What one call produced. ``error`` is set (and ``text`` empty) when the call failed.
@@ -33,6 +78,8 @@ class ChatResult:
     thinking); ``text`` then holds the whole output, as the DRP reference code keeps it.
     ``cached_prompt_tokens``: prompt tokens the backend served from its prefix (KV) cache
     rather than computing them, when it says so (None: not reported).
+    ``budget``: the two calls of a reasoning budget (None: one call, no budget); the token
+    fields above are then the sums of both calls.
     """
 
     text: str
@@ -45,6 +92,7 @@ class ChatResult:
     cached: bool = False
     reasoning_truncated: bool = False
     cached_prompt_tokens: int | None = None
+    budget: BudgetCalls | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,8 +1,9 @@
 """Persistent, content-addressed cache of model calls (SQLite), and a Backend wrapper using it.
 
 The key of a call is the SHA-256 of the canonical JSON of the backend identity, the sampling
-parameters and the messages, so any change in model, file hash, settings, sampling or prompt is
-a different entry. Only successful results are stored; results are JSON, never pickles.
+parameters (a reasoning budget among them, when set) and the messages, so any change in model,
+file hash, settings, sampling or prompt is a different entry. Only successful results are
+stored; results are JSON, never pickles.
 
 The database runs in WAL mode with a busy timeout, so several processes on one machine (sweep
 jobs, joblib workers) can read and write the same file at once. WAL needs shared memory: on a
@@ -21,6 +22,7 @@ from typing import Any
 
 from drp_bench.backends.base import (
     Backend,
+    BudgetCalls,
     ChatRequest,
     ChatResult,
     ProgressCallback,
@@ -61,12 +63,20 @@ def canonical_json(obj: Any) -> str:
     )
 
 
+# Sampling fields left out of the key while unset (None), so the keys of calls made before
+# the field existed stay the same: a reasoning budget is in the key only when there is one.
+_KEY_WHEN_SET = frozenset({"reasoning_budget"})
+
+
 def sampling_key(sampling: SamplingParams) -> dict[str, Any]:
     """Every field of the sampling parameters, each as its declared type (so ``0`` and ``0.0``
-    give one key); a field added to :class:`SamplingParams` is part of the key at once."""
+    give one key); a field added to :class:`SamplingParams` is part of the key at once
+    (those of ``_KEY_WHEN_SET`` only when set)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(sampling):
         value = getattr(sampling, f.name)
+        if value is None and f.name in _KEY_WHEN_SET:
+            continue
         kind = {"float": float, "int": int, "bool": bool, "str": str}.get(str(f.type))
         out[f.name] = kind(value) if kind is not None and value is not None else value
     return out
@@ -78,7 +88,13 @@ def model_label(identity: dict[str, Any]) -> str:
 
 
 def result_to_json(result: ChatResult) -> str:
-    return canonical_json({name: getattr(result, name) for name in _RESULT_FIELDS})
+    """The stored form; ``budget`` only when the call had one (entries without stay as
+    they were)."""
+    data = {name: getattr(result, name) for name in _RESULT_FIELDS}
+    budget = data.pop("budget")
+    if budget is not None:
+        data["budget"] = budget.to_json()
+    return canonical_json(data)
 
 
 def result_from_json(text: str) -> ChatResult:
@@ -87,6 +103,8 @@ def result_from_json(text: str) -> ChatResult:
         raise ValueError(f"expected a JSON object with a string 'text', found {text[:80]!r}")
     if "reasoning_truncated" not in data:
         data = _upgrade_truncated(data)
+    if data.get("budget") is not None:
+        data = {**data, "budget": BudgetCalls.from_json(data["budget"])}
     return ChatResult(**{k: v for k, v in data.items() if k in _RESULT_FIELDS}, cached=True)
 
 

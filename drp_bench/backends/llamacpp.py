@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
+from drp_bench.backends.budget import (
+    THINKING_STOP,
+    Completion,
+    answer_prompt,
+    budget_of,
+    forced_result,
+    no_budget_error,
+    thinking_prompt,
+)
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
 from drp_bench.backends.reasoning import split_reasoning
 from drp_bench.config.models import ModelSpec
@@ -61,7 +70,8 @@ class LlamaCppBackend:
     1.4x faster generation on 2 cores than llama.cpp's default of half the cores); on a CPU
     shared with other busy processes, fewer threads is faster (llama.cpp threads spin).
     A call reuses the KV cache of the prompt tokens it shares (as a prefix) with the previous
-    call; ``cached_prompt_tokens`` says how many.
+    call; ``cached_prompt_tokens`` says how many. A request with a reasoning budget is two raw
+    completions on the prompt the GGUF's chat template renders (:mod:`..budget`).
     """
 
     name = "llamacpp"
@@ -118,6 +128,8 @@ class LlamaCppBackend:
         )
 
     def _call(self, request: ChatRequest) -> ChatResult:
+        if budget_of(request.sampling) is not None:
+            return self._call_with_budget(request)
         s = request.sampling
         start = time.perf_counter()
         before = _KvState.of(self._llm)
@@ -151,6 +163,73 @@ class LlamaCppBackend:
             finish_reason=choice.get("finish_reason"),
             latency_s=latency,
             cached_prompt_tokens=before.reused(prompt),
+        )
+
+    def _call_with_budget(self, request: ChatRequest) -> ChatResult:
+        """Budget forcing: a thinking call capped at the budget, then an answer call that
+        continues from the closed thinking."""
+        s = request.sampling
+        budget = budget_of(s)
+        assert budget is not None
+        if not self.reasoning:
+            return no_budget_error(self.name)
+        try:
+            prompt = thinking_prompt(self.render(request.messages))
+        except Exception as exc:  # a failed call is a result, never a crash of the run
+            return ChatResult(text="", error=f"chat template: {type(exc).__name__}: {exc}")
+        thinking = self.complete(prompt, s, budget, THINKING_STOP)
+        if thinking.error is not None:
+            return forced_result(budget, thinking, Completion(""))
+        answer = self.complete(answer_prompt(prompt, thinking), s, s.max_tokens)
+        return forced_result(budget, thinking, answer)
+
+    def render(self, messages: Sequence[dict[str, str]]) -> str:
+        """The generation prompt the GGUF's own chat template (``tokenizer.chat_template``)
+        makes of ``messages``, with the model's BOS and EOS texts."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{self.model_path.name} holds no tokenizer.chat_template")
+        model = self._llm._model
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+        )
+        return formatter(messages=[dict(m) for m in messages]).prompt  # type: ignore[misc]
+
+    def complete(
+        self, prompt: str, s: SamplingParams, max_tokens: int, stop: Sequence[str] = ()
+    ) -> Completion:
+        """One raw completion of ``prompt`` (its special-token texts read as special tokens,
+        no BOS added: the template writes it, as the chat path does); never raises."""
+        start = time.perf_counter()
+        before = _KvState.of(self._llm)
+        try:
+            tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            response = self._llm.create_completion(
+                prompt=tokens,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=max_tokens,
+                seed=s.seed,
+                stop=list(stop) or None,
+                **_NEUTRAL_SAMPLER,
+            )
+        except Exception as exc:
+            return Completion(
+                "", latency_s=time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}"
+            )
+        choice, usage = response["choices"][0], response.get("usage") or {}
+        return Completion(
+            text=choice.get("text") or "",
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason"),
+            latency_s=time.perf_counter() - start,
+            cached_prompt_tokens=before.reused([int(t) for t in tokens]),
         )
 
     def chat(

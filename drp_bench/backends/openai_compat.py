@@ -4,6 +4,14 @@ Retries are the ``openai`` client's own: it retries connection errors, timeouts,
 and 5xx with exponential backoff (0.5 s doubling up to 8 s, jittered), and honours the server's
 ``retry-after`` / ``retry-after-ms`` headers. A request that still fails becomes a result with
 ``error`` set; the other requests of the batch go on.
+
+A request with a reasoning budget (:mod:`drp_bench.backends.budget`) is two raw completions
+(``POST /v1/completions``) on the prompt the server's own chat template renders: llama.cpp's
+server renders it at ``POST /apply-template``; ``vllm serve`` has no such endpoint, so there the
+prompt is ``POST /tokenize`` (chat messages, ``add_generation_prompt``) then ``POST
+/detokenize``. Chat continuation (vLLM's ``continue_final_message``) is not used: the
+DeepSeek-R1-Distill templates drop everything before ``</think>`` from an assistant message,
+the very thinking the answer must continue from.
 """
 
 from __future__ import annotations
@@ -15,7 +23,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback
+from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
+from drp_bench.backends.budget import (
+    THINKING_STOP,
+    Completion,
+    answer_prompt,
+    budget_of,
+    forced_result,
+    no_budget_error,
+    thinking_prompt,
+)
 from drp_bench.backends.reasoning import split_reasoning, split_separated
 from drp_bench.config.models import ModelSpec
 
@@ -31,6 +48,12 @@ def normalize_base_url(base_url: str) -> str:
         raise ValueError(f"base_url must look like http://host:port/v1, found {base_url!r}")
     path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def server_root(base_url: str) -> str:
+    """The server's root URL (``base_url`` without a trailing ``/v1``): where llama.cpp's
+    ``/apply-template`` and vLLM's ``/tokenize`` live."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
 
 
 def _server_reasoning(message: Any) -> str | None:
@@ -138,6 +161,8 @@ class OpenAIBackend:
         )
 
     def _call(self, request: ChatRequest) -> ChatResult:
+        if budget_of(request.sampling) is not None:
+            return self._call_with_budget(request)
         s = request.sampling
         start = time.perf_counter()
         try:
@@ -176,6 +201,80 @@ class OpenAIBackend:
             completion_tokens=int(usage.completion_tokens or 0) if usage else 0,
             finish_reason=choice.finish_reason,
             latency_s=latency,
+            cached_prompt_tokens=cached_prompt_tokens(response),
+        )
+
+    def _call_with_budget(self, request: ChatRequest) -> ChatResult:
+        """Budget forcing: a thinking call capped at the budget, then an answer call that
+        continues from the closed thinking (:mod:`drp_bench.backends.budget`)."""
+        s = request.sampling
+        budget = budget_of(s)
+        assert budget is not None
+        if not self.reasoning:
+            return no_budget_error(self.name)
+        try:
+            prompt = thinking_prompt(self.render(request.messages))
+        except Exception as exc:  # a failed call is a result, never a crash of the run
+            return ChatResult(text="", error=f"chat template: {type(exc).__name__}: {exc}")
+        thinking = self.complete(prompt, s, budget, THINKING_STOP)
+        if thinking.error is not None:
+            return forced_result(budget, thinking, Completion(""))
+        answer = self.complete(answer_prompt(prompt, thinking), s, s.max_tokens)
+        return forced_result(budget, thinking, answer)
+
+    def render(self, messages: Sequence[dict[str, str]]) -> str:
+        """The generation prompt the server's chat template makes of ``messages``: llama.cpp's
+        ``/apply-template``, else (404) vLLM's ``/tokenize`` + ``/detokenize``."""
+        import openai
+
+        root, chat = server_root(self.base_url), [dict(m) for m in messages]
+        try:
+            body = self._client.post(
+                f"{root}/apply-template", body={"messages": chat}, cast_to=object
+            )
+            return str(body["prompt"])  # type: ignore[index]
+        except openai.NotFoundError:
+            pass
+        tokens = self._client.post(
+            f"{root}/tokenize",
+            body={"model": self.model, "messages": chat, "add_generation_prompt": True},
+            cast_to=object,
+        )["tokens"]  # type: ignore[index]
+        body = self._client.post(
+            f"{root}/detokenize", body={"model": self.model, "tokens": tokens}, cast_to=object
+        )
+        return str(body["prompt"])  # type: ignore[index]
+
+    def complete(
+        self, prompt: str, s: SamplingParams, max_tokens: int, stop: Sequence[str] = ()
+    ) -> Completion:
+        """One ``/v1/completions`` call on a raw prompt; never raises."""
+        start = time.perf_counter()
+        try:
+            response = self._client.completions.create(
+                model=self.model,
+                prompt=prompt,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=max_tokens,
+                seed=s.seed,
+                n=1,
+                extra_body=self.extra_body or None,
+                **({"stop": list(stop)} if stop else {}),
+            )
+            if not response.choices:
+                raise ValueError("response has no choices")
+        except Exception as exc:
+            return Completion(
+                "", latency_s=time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}"
+            )
+        choice, usage = response.choices[0], response.usage
+        return Completion(
+            text=choice.text or "",
+            prompt_tokens=int(usage.prompt_tokens or 0) if usage else 0,
+            completion_tokens=int(usage.completion_tokens or 0) if usage else 0,
+            finish_reason=choice.finish_reason,
+            latency_s=time.perf_counter() - start,
             cached_prompt_tokens=cached_prompt_tokens(response),
         )
 

@@ -16,6 +16,13 @@ vLLM API used here, checked against the vLLM source and documentation:
 - ``RequestOutput.num_cached_tokens`` ("the number of tokens with prefix cache hit", ``None``
   when not known): the ``RequestOutput`` docstring in vllm/outputs.py (v0.6-era onwards).
 - The reasoning parser exists only in ``vllm serve``: offline output is split at ``</think>`` here.
+- A reasoning budget (:mod:`drp_bench.backends.budget`): ``LLM.get_tokenizer()`` (the model's
+  Hugging Face tokenizer), its ``apply_chat_template(conversation, tokenize=False,
+  add_generation_prompt=True)``; ``LLM.generate(prompts, sampling_params, use_tqdm)`` with
+  token prompts ``{"prompt_token_ids": [...]}`` (``TokensPrompt``, vllm/inputs/data.py), the
+  text encoded with ``add_special_tokens=False`` since the template writes the BOS token; and
+  ``SamplingParams(stop=[...])``, whose stop strings are left out of the output text
+  (``include_stop_str_in_output=False`` by default): vllm/sampling_params.py.
 """
 
 from __future__ import annotations
@@ -25,6 +32,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
+from drp_bench.backends.budget import (
+    THINKING_STOP,
+    Completion,
+    answer_prompt,
+    budget_of,
+    forced_result,
+    no_budget_error,
+    thinking_prompt,
+)
 from drp_bench.backends.reasoning import split_reasoning
 from drp_bench.config.models import ModelSpec
 from drp_bench.provenance import package_version
@@ -53,6 +69,22 @@ def result_from_output(output: Any, reasoning_model: bool, latency_s: float) -> 
         text=split.answer,
         reasoning=split.reasoning,
         reasoning_truncated=split.truncated,
+        prompt_tokens=len(output.prompt_token_ids or ()),
+        completion_tokens=len(completion.token_ids or ()),
+        finish_reason=completion.finish_reason,
+        latency_s=latency_s,
+        cached_prompt_tokens=_cached_tokens(output),
+    )
+
+
+def completion_from_output(output: Any, latency_s: float) -> Completion:
+    """One ``vllm.RequestOutput`` of a raw-completion call, unsplit (a budget's thinking or
+    answer call)."""
+    if not output.outputs:
+        return Completion("", latency_s=latency_s, error="vLLM returned no completion")
+    completion = output.outputs[0]
+    return Completion(
+        text=completion.text or "",
         prompt_tokens=len(output.prompt_token_ids or ()),
         completion_tokens=len(completion.token_ids or ()),
         finish_reason=completion.finish_reason,
@@ -155,6 +187,71 @@ class VLLMBackend:
         )
 
     def _generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """The chunk's results in order: requests with a reasoning budget through
+        :meth:`_generate_budgeted`, the others through one ``LLM.chat`` call."""
+        budgeted = [i for i, r in enumerate(requests) if budget_of(r.sampling) is not None]
+        if not budgeted:
+            return self._generate_chat(requests)
+        plain = [i for i in range(len(requests)) if i not in set(budgeted)]
+        results: list[ChatResult | None] = [None] * len(requests)
+        for indices, run in ((plain, self._generate_chat), (budgeted, self._generate_budgeted)):
+            if indices:
+                for i, result in zip(indices, run([requests[i] for i in indices]), strict=True):
+                    results[i] = result
+        return results  # type: ignore[return-value]
+
+    def _generate_budgeted(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """Budget forcing for the chunk: one batch of thinking calls capped at the budget, then
+        one batch of answer calls, each continuing from its closed thinking."""
+        if not self.reasoning:
+            return [no_budget_error(self.name) for _ in requests]
+        tokenizer = self._llm.get_tokenizer()
+        prompts = [
+            thinking_prompt(
+                tokenizer.apply_chat_template(
+                    [dict(m) for m in r.messages], tokenize=False, add_generation_prompt=True
+                )
+            )
+            for r in requests
+        ]
+        budgets = [int(budget_of(r.sampling) or 0) for r in requests]
+        thinking = self._complete(
+            tokenizer,
+            prompts,
+            [(r.sampling, b, THINKING_STOP) for r, b in zip(requests, budgets, strict=True)],
+        )
+        answers = self._complete(
+            tokenizer,
+            [answer_prompt(p, t) for p, t in zip(prompts, thinking, strict=True)],
+            [(r.sampling, r.sampling.max_tokens, ()) for r in requests],
+        )
+        return [forced_result(b, t, a) for b, t, a in zip(budgets, thinking, answers, strict=True)]
+
+    def _complete(
+        self,
+        tokenizer: Any,
+        prompts: Sequence[str],
+        limits: Sequence[tuple[SamplingParams, int, Sequence[str]]],
+    ) -> list[Completion]:
+        """One ``LLM.generate`` call on raw text prompts (``limits``: each prompt's sampling,
+        max_tokens and stop strings)."""
+        inputs = [
+            {"prompt_token_ids": tokenizer.encode(p, add_special_tokens=False)} for p in prompts
+        ]
+        params = [
+            self._vllm.SamplingParams(
+                **{**vllm_sampling_kwargs(s), "max_tokens": int(n), "stop": list(stop)}
+            )
+            for s, n, stop in limits
+        ]
+        start = time.perf_counter()
+        outputs = self._llm.generate(inputs, sampling_params=params, use_tqdm=False)
+        per_request = (time.perf_counter() - start) / max(len(prompts), 1)
+        if len(outputs) != len(prompts):
+            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} inputs")
+        return [completion_from_output(o, per_request) for o in outputs]
+
+    def _generate_chat(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """One ``LLM.chat`` call for the whole chunk; raises if vLLM rejects the chunk."""
         conversations = [[dict(m) for m in r.messages] for r in requests]
         params = [self._vllm.SamplingParams(**vllm_sampling_kwargs(r.sampling)) for r in requests]

@@ -15,6 +15,13 @@ class SamplingParams:
     top_p: float = 0.95
     max_tokens: int = 4096
     seed: int = 42
+    # a reasoning model's thinking cap (budget forcing: docs/methods.md); None: no cap, one call
+    reasoning_budget: int | None = None
+
+    def completion_limit(self) -> int:
+        """Most completion tokens a call may produce: the thinking budget (if any) plus
+        ``max_tokens`` for the answer."""
+        return self.max_tokens + (self.reasoning_budget or 0)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class ModelSpec:
         unknown = set(sampling) - set(SamplingParams.__dataclass_fields__)
         if unknown:
             raise ValueError(f"model config {where}.sampling: unknown field(s) {sorted(unknown)}")
+        _check_budget(sampling.get("reasoning_budget"), bool(cfg["reasoning"]), where)
         return cls(
             name=str(cfg["name"]),
             hub_id=str(cfg["hub_id"]),
@@ -93,4 +101,22 @@ class ModelSpec:
             ],
             sort_keys=True,
             default=str,
+        )
+
+
+def _check_budget(budget: Any, reasoning: bool, where: str) -> None:
+    """A reasoning budget is a positive int, and only for a model with ``reasoning: true``
+    (an instruct model has no thinking to cap: an error, so a sweep never records a budget
+    that did nothing)."""
+    if budget is None:
+        return
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(
+            f"model config {where}.sampling.reasoning_budget: expected a positive integer"
+            f" (thinking tokens) or null, found {budget!r}"
+        )
+    if not reasoning:
+        raise ValueError(
+            f"model config {where}.sampling.reasoning_budget: set to {budget} on a model with"
+            " reasoning: false (a budget caps a reasoning model's thinking); set it to null"
         )

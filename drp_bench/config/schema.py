@@ -31,6 +31,8 @@ class SamplingConf:
     top_p: float = 0.95
     max_tokens: int = 4096
     seed: int = 42
+    # thinking-token cap of a reasoning model, with budget forcing (docs/methods.md)
+    reasoning_budget: Optional[int] = None  # noqa: UP045
 
 
 @dataclass

@@ -117,6 +117,8 @@ def _role_model(role: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(block, dict):
         raise SubmitError(f"config: role {role!r} has no model block")
     sampling = dict(block.get("sampling") or {})
+    if sampling.get("reasoning_budget", 0) is None:  # no budget: the entry as before budgets
+        del sampling["reasoning_budget"]
     temperature = cfg.get("temperature")
     if temperature is not None and role not in ANALYSIS_ROLES:
         sampling["temperature"] = float(temperature)

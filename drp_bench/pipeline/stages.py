@@ -34,8 +34,11 @@ class StageCall:
     def reasoning_tokens(self) -> int:
         """Completion tokens spent on reasoning, estimated by the reasoning's share of the text.
 
-        Backends report one completion-token count; the split follows character counts.
+        Backends report one completion-token count; the split follows character counts. With a
+        reasoning budget the count is exact: the thinking call's completion tokens.
         """
+        if self.result.budget is not None:
+            return self.result.budget.thinking.completion_tokens
         reasoning = self.result.reasoning or ""
         if not reasoning:
             return 0
@@ -59,6 +62,7 @@ class StageCall:
             "reasoning_truncated": r.reasoning_truncated,
             # a result from the call cache: no backend work in this run, so no prefix-cache figure
             "cached_prompt_tokens": None if r.cached else r.cached_prompt_tokens,
+            **({} if r.budget is None else {"budget": r.budget.to_json()}),
         }
 
 

@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drp_bench.backends.base import ChatRequest, ChatResult, Message, ProgressCallback
+from drp_bench.backends.base import (
+    ChatRequest,
+    ChatResult,
+    Message,
+    ProgressCallback,
+    SamplingParams,
+)
 from drp_bench.backends.cache import CallCache, CompletionStats, model_label
 from drp_bench.plan.tokens import TokenCounter
 
@@ -117,10 +123,11 @@ class PlanningBackend:
                 tally = self.recorder.stages[stage] = StageTally(stage, self.role, self.model)
             tally.read_stand_ins |= after_stand_ins
             tokens = count_with_stand_ins(self.counter, request.messages)
+            limit = request.sampling.completion_limit()
             tally.calls += 1
-            tally.prompt_tokens += tokens
-            tally.max_tokens = request.sampling.max_tokens
-            if self.context_length and tokens + request.sampling.max_tokens > self.context_length:
+            tally.prompt_tokens += _tokens_read(tokens, request.sampling)
+            tally.max_tokens = limit
+            if self.context_length and tokens + limit > self.context_length:
                 tally.over_context += 1
             if key in found:
                 result = found[key]
@@ -128,15 +135,15 @@ class PlanningBackend:
                 tally.completion_tokens_cached += result.completion_tokens
             else:
                 result = self._stand_in(stage, request, tally)
-                tally.prompt_tokens_uncached += tokens
-            result.prompt_tokens = tokens
+                tally.prompt_tokens_uncached += _tokens_read(tokens, request.sampling)
+            result.prompt_tokens = _tokens_read(tokens, request.sampling)
             results.append(result)
             if on_result is not None:
                 on_result(i, result)
         return results
 
     def _stand_in(self, stage: str, request: ChatRequest, tally: StageTally) -> ChatResult:
-        limit = request.sampling.max_tokens
+        limit = request.sampling.completion_limit()
         stats = self._expected(stage)
         if stats is not None:
             completion = min(stats.mean_completion_tokens, limit)
@@ -160,6 +167,13 @@ class PlanningBackend:
 
     def close(self) -> None:
         pass
+
+
+def _tokens_read(prompt_tokens: int, sampling: SamplingParams) -> int:
+    """Prompt tokens a call reads: with a reasoning budget its answer call reads the prompt
+    again plus the thinking (at most the budget: an upper bound)."""
+    budget = sampling.reasoning_budget
+    return prompt_tokens if budget is None else 2 * prompt_tokens + budget
 
 
 @dataclass

@@ -73,6 +73,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
     model_serializer,
@@ -172,8 +173,32 @@ class Message(_Model):
     content: str
 
 
+class CallTokensRecord(_Model):
+    """What one backend call of a reasoning budget cost, as the backend counted it."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    latency_s: float
+    cached_prompt_tokens: int | None
+
+
+class BudgetRecord(_Model):
+    """The two calls behind a call with a reasoning budget (budget forcing, docs/methods.md)."""
+
+    budget: int = Field(description="the thinking-token cap (sampling.reasoning_budget)")
+    thinking: CallTokensRecord = Field(
+        description="the thinking call: at most 'budget' tokens, stopped at </think>; its "
+        "finish_reason 'length' means the budget was reached and the harness closed the thinking"
+    )
+    answer: CallTokensRecord = Field(
+        description="the answer call: continues from the prompt + thinking + </think>"
+    )
+
+
 class CallRecord(_Model):
-    """One model call of a stage: what was sent, what came back, what it cost."""
+    """One model call of a stage: what was sent, what came back, what it cost. With a
+    reasoning budget, the token fields are the sums of its two calls, each in ``budget``."""
 
     messages: list[Message] = Field(description="the chat messages sent ([] when skipped)")
     output: str = Field(description="the answer text ('' when the call failed)")
@@ -196,6 +221,18 @@ class CallRecord(_Model):
         description="prompt tokens the backend served from its prefix (KV) cache; null when "
         "it does not say, or the call came from the call cache",
     )
+    budget: BudgetRecord | None = Field(
+        default=None,
+        description="the two calls of a reasoning budget; absent when the call had none",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_budget(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A call without a budget is written as before budgets existed (no ``budget`` key)."""
+        data = handler(self)
+        if data.get("budget") is None:
+            data.pop("budget", None)
+        return data
 
     @property
     def ok(self) -> bool:

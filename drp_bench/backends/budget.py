@@ -1,0 +1,99 @@
+"""A reasoning budget with budget forcing (s1: Muennighoff et al. 2025, "s1: Simple test-time
+scaling", section 3.1), shared by the backends that offer raw completions.
+
+With ``sampling.reasoning_budget = B`` one chat request becomes two raw-completion calls on the
+prompt the model's chat template renders:
+
+1. **thinking**: the generation prompt with a thinking block open (``<think>\\n`` appended unless
+   the template already ends with ``<think>``, as newer DeepSeek-R1-Distill templates do), at
+   most ``B`` new tokens, stopping at ``</think>``;
+2. **answer**: the first call's prompt + its thinking + ``</think>``, at most ``max_tokens`` new
+   tokens. When the budget was reached, the harness closed the thinking; when the model closed
+   it before (it stopped at ``</think>``), the second call continues the same text it would have.
+
+The result's ``text`` is the answer, ``reasoning`` the thinking, and its token counts are the
+sums of both calls, each call's own counts kept in :class:`BudgetCalls`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drp_bench.backends.base import BudgetCalls, CallTokens, ChatResult, SamplingParams
+from drp_bench.backends.reasoning import THINK_CLOSE, THINK_OPEN
+
+OPEN_THINKING = THINK_OPEN + "\n"
+THINKING_STOP = (THINK_CLOSE,)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One raw-completion call as a backend saw it (``error`` set: the call failed)."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    latency_s: float = 0.0
+    cached_prompt_tokens: int | None = None
+    error: str | None = None
+
+    def tokens(self) -> CallTokens:
+        return CallTokens(
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.finish_reason,
+            round(self.latency_s, 4),
+            self.cached_prompt_tokens,
+        )
+
+
+def budget_of(sampling: SamplingParams) -> int | None:
+    """The request's thinking budget (None: no budget, today's single call)."""
+    return sampling.reasoning_budget
+
+
+def no_budget_error(backend: str) -> ChatResult:
+    """The result of a budgeted request on a backend built for a non-reasoning model."""
+    return ChatResult(
+        text="",
+        error=f"ValueError: reasoning_budget set for a model with reasoning: false ({backend})",
+    )
+
+
+def thinking_prompt(rendered: str) -> str:
+    """The rendered generation prompt with a thinking block open."""
+    return rendered if rendered.rstrip().endswith(THINK_OPEN) else rendered + OPEN_THINKING
+
+
+def thinking_text(thinking: Completion) -> str:
+    """What the first call thought: its text up to any ``</think>`` (a server that ignored the
+    stop string may return it)."""
+    return thinking.text.partition(THINK_CLOSE)[0]
+
+
+def answer_prompt(prompt: str, thinking: Completion) -> str:
+    """The second call's prompt: the first call's prompt + its thinking + ``</think>``."""
+    return prompt + thinking_text(thinking) + THINK_CLOSE
+
+
+def forced_result(budget: int, thinking: Completion, answer: Completion) -> ChatResult:
+    """The chat result of the two calls (an error of either is the result's error)."""
+    for phase, call in (("thinking", thinking), ("answer", answer)):
+        if call.error is not None:
+            return ChatResult(
+                text="",
+                latency_s=thinking.latency_s + answer.latency_s,
+                error=f"{phase} call of a reasoning budget: {call.error}",
+            )
+    cached = [c.cached_prompt_tokens for c in (thinking, answer)]
+    return ChatResult(
+        text=answer.text.strip(),
+        reasoning=thinking_text(thinking).strip() or None,
+        prompt_tokens=thinking.prompt_tokens + answer.prompt_tokens,
+        completion_tokens=thinking.completion_tokens + answer.completion_tokens,
+        finish_reason=answer.finish_reason,
+        latency_s=thinking.latency_s + answer.latency_s,
+        cached_prompt_tokens=None if None in cached else sum(cached),  # type: ignore[arg-type]
+        budget=BudgetCalls(budget, thinking.tokens(), answer.tokens()),
+    )
