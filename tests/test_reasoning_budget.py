@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -411,3 +412,14 @@ def test_a_leaderboard_entry_names_a_budget_only_when_the_run_had_one() -> None:
 
     assert sampling(None) == {"max_tokens": 64}  # as entries were before budgets
     assert sampling(512) == {"max_tokens": 64, "reasoning_budget": 512}
+
+
+def test_a_row_with_a_budgeted_call_is_written_as_version_5_and_one_without_as_4() -> None:
+    from drp_bench.run.folder import PREDICTIONS, iter_predictions, written_version
+
+    folder = Path(__file__).resolve().parent / "data" / "run_folder_v3"
+    row = next(iter_predictions(folder / PREDICTIONS))
+    assert written_version(row) == "4"
+    budgeted = StageCall([dict(m) for m in MESSAGES], _forced_result()).record()
+    stages = row.stages.model_copy(update={"generate": CallRecord.model_validate(budgeted)})
+    assert written_version(row.model_copy(update={"stages": stages})) == "5"

@@ -30,8 +30,9 @@ not recorded: readers recompute them (:func:`upgrade_row_v3`). Version ``"5"`` a
 compute knobs: an ``extract`` or ``validate`` item that took several calls (extraction samples,
 validation rounds) is a :class:`MultiCallItemRecord` (every call under ``calls``), and
 metrics.json's ``run`` has ``extract_samples``, ``extract_agree``, ``extract_temperature`` and
-``validate_rounds`` when they are not 1 (:class:`RunInfo`). A file that holds none of it (a
-run with one sample and one round) is written as version ``"4"``, which it is: byte for byte
+``validate_rounds`` when they are not 1 (:class:`RunInfo`); and a call's ``budget`` (the two
+calls of a reasoning budget, :class:`BudgetRecord`). A file that holds none of it (a run with
+one sample, one round and no budget) is written as version ``"4"``, which it is: byte for byte
 as before, and readable by a drp-bench of version 4 (:func:`written_version`). The JSON Schema
 of each file is published under ``results/schema/``::
 
@@ -975,16 +976,27 @@ def _validated(model: type[M], obj: M | Mapping[str, Any], path: Path, line: int
 
 def written_version(obj: BaseModel) -> str:
     """The version a file is stamped with: the oldest that describes it. Only the compute
-    knobs (version 5) are newer than version 4, so a run with one extraction sample and one
-    validation round writes version 4, as before them."""
+    knobs and a call's reasoning budget (version 5) are newer than version 4, so a run with one
+    extraction sample, one validation round and no budget writes version 4, as before them."""
     if isinstance(obj, PredictionRow):
         items = [*(obj.stages.extract or []), *(obj.stages.validate_ or [])]
-        newer = any(isinstance(item, MultiCallItemRecord) for item in items)
+        newer = any(isinstance(item, MultiCallItemRecord) for item in items) or _has_budget(
+            obj.stages.model_dump(by_alias=True)
+        )
     elif isinstance(obj, MetricsFile):
         newer = any(getattr(obj.run, k) != v for k, v in KNOB_DEFAULTS.items())
     else:
         newer = False
     return SCHEMA_VERSION if newer else BEFORE_KNOBS
+
+
+def _has_budget(node: Any) -> bool:
+    """Whether a call under ``node`` has the two calls of a reasoning budget (version 5)."""
+    if isinstance(node, dict):
+        return node.get("budget") is not None or any(_has_budget(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_budget(v) for v in node)
+    return False
 
 
 def _replace_atomically(path: Path, text: str) -> None:
