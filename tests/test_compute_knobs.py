@@ -218,3 +218,16 @@ def test_plan_counts_n_extraction_and_r_validation_calls(tmp_path: Path) -> None
     assert more["validate"].calls == 2 * one["validate"].calls > 0
     assert more["generate"].calls == one["generate"].calls
     assert more["extract"].prompt_tokens == 3 * one["extract"].prompt_tokens
+
+
+def test_an_entry_names_the_knobs_only_away_from_their_defaults() -> None:
+    from drp_bench.leaderboard.submit import _hyperparameters
+
+    base = {"num_users": 4, "extract_samples": 1, "extract_agree": None,
+            "extract_temperature": 0.7, "validate_rounds": 1}  # fmt: skip
+    assert not {"extract_samples", "validate_rounds", "extract_temperature"} & set(
+        _hyperparameters(base)
+    )
+    knobs = _hyperparameters({**base, "extract_samples": 3, "validate_rounds": 2})
+    assert knobs["extract_samples"] == 3 and knobs["validate_rounds"] == 2
+    assert knobs["extract_agree"] is None and knobs["extract_temperature"] == 0.7

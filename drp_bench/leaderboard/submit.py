@@ -179,6 +179,12 @@ def _compute(metrics: MetricsFile) -> dict[str, Any]:
 
 def _hyperparameters(cfg: dict[str, Any]) -> dict[str, Any]:
     out = {k: cfg.get(k) for k in HYPERPARAMETERS if k in cfg}
+    # the compute knobs, only away from their defaults (so earlier entries keep their ids)
+    if cfg.get("extract_samples", 1) not in (None, 1):
+        out.update({k: cfg.get(k) for k in ("extract_samples", "extract_agree")})
+        out["extract_temperature"] = cfg.get("extract_temperature")
+    if cfg.get("validate_rounds", 1) not in (None, 1):
+        out["validate_rounds"] = cfg["validate_rounds"]
     embedding = cfg.get("embedding") or {}
     out["embedding"] = {k: embedding.get(k) for k in ("model", "prompt_name")}
     prompts = cfg.get("prompts") or {}
