@@ -542,6 +542,14 @@ def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
+def _label_value(value: Any) -> str:
+    """A setting as a label shows it: a whole number without ``.0`` (a column with missing
+    values holds floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """Add ``method_name``, ``detail``, ``label`` (table column / plot legend) and ``order``.
 
@@ -565,7 +573,10 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
         if varying:
             runs.loc[idx, "detail"] = group.apply(
                 lambda r, fs=varying: ", ".join(
-                    [*([r["detail"]] if r["detail"] else []), *(f"{f}={r[f]}" for f in fs)]
+                    [
+                        *([r["detail"]] if r["detail"] else []),
+                        *(f"{f}={_label_value(r[f])}" for f in fs if _present(r[f])),
+                    ]
                 ),
                 axis=1,
             )
