@@ -542,10 +542,15 @@ def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
-def _label_value(value: Any) -> str:
-    """A setting as a label shows it: a whole number without ``.0`` (a column with missing
-    values holds floats)."""
-    if isinstance(value, float) and value.is_integer():
+#: Settings that are counts: a column of them with a missing value holds floats (``2.0``).
+COUNT_FIELDS = frozenset(
+    {"num_users", "num_retrieved", "seed", "extract_samples", "extract_agree", "validate_rounds"}
+)
+
+
+def _label_value(field: str, value: Any) -> str:
+    """A setting as a label shows it: a count as a whole number."""
+    if field in COUNT_FIELDS and isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
@@ -575,7 +580,7 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
                 lambda r, fs=varying: ", ".join(
                     [
                         *([r["detail"]] if r["detail"] else []),
-                        *(f"{f}={_label_value(r[f])}" for f in fs if _present(r[f])),
+                        *(f"{f}={_label_value(f, r[f])}" for f in fs if _present(r[f])),
                     ]
                 ),
                 axis=1,
