@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 VENDORED_MUSIC = REPO / "tests" / "data" / "amazon2014_digital_music_subset"
 MUSIC_REVIEWS = VENDORED_MUSIC / "reviews_Digital_Music_5.jsonl.gz"
 MUSIC_META = VENDORED_MUSIC / "meta_Digital_Music.pyjson.gz"
-# The full shared files, when present beside the checkout: optional cross-checks only.
-SHARED_MUSIC = REPO.parent / "shared" / "data" / "amazon2014-digital-music"
+# The full raw files (6,907 reviews, 382 items; 3.6 MB), in the repository too (see its
+# README): the subset's cross-checks and the full rebuild of the bundled sample.
+FULL_MUSIC = REPO / "tests" / "data" / "amazon2014_digital_music"
 SAMPLE_DIR = REPO / "drp_bench" / "sample_data" / "music_sample"
 
 
@@ -45,25 +46,13 @@ def music() -> tuple[Path, Path]:
     return MUSIC_REVIEWS, MUSIC_META
 
 
-def shared_music_files(folder: Path = SHARED_MUSIC) -> tuple[Path, Path] | None:
-    """The full shared review and metadata files in ``folder``, or None when either is
-    missing (never an error, with or without ``CI=true``: the tests need only the repository)."""
-    paths = (folder / "reviews_Digital_Music_5.jsonl.gz", folder / "meta_Digital_Music.pyjson.gz")
-    return paths if all(p.is_file() for p in paths) else None
-
-
 @pytest.fixture
-def shared_music() -> tuple[Path, Path]:
-    """The full shared files, for optional cross-checks: skipped when they are not there."""
-    paths = shared_music_files()
-    if paths is None:
-        pytest.skip(f"optional cross-check: no shared data in {SHARED_MUSIC}")
-    return paths
-
-
-def test_missing_shared_data_is_no_failure_even_under_ci(tmp_path, monkeypatch):
-    monkeypatch.setenv("CI", "true")
-    assert shared_music_files(tmp_path / "shared" / "data" / "nowhere") is None
+def full_music() -> tuple[Path, Path]:
+    """The full Amazon 2014 Digital Music review and metadata files the subset was cut from."""
+    return (
+        FULL_MUSIC / "reviews_Digital_Music_5.jsonl.gz",
+        FULL_MUSIC / "meta_Digital_Music.pyjson.gz",
+    )
     assert MUSIC_REVIEWS.is_file() and MUSIC_META.is_file()  # what the tests read instead
     assert VENDORED_MUSIC.resolve().is_relative_to(REPO)
 
@@ -327,15 +316,15 @@ def test_core_on_digital_music_gives_760_reviews_59_users_78_items(music):
     assert counts["rejected_min_item_users"] == 138
 
 
-def test_core_on_the_full_shared_digital_music_is_the_same(shared_music):
-    read, counts = _core_of(*shared_music)
+def test_core_on_the_full_digital_music_files_is_the_same(full_music):
+    read, counts = _core_of(*full_music)
     assert read == {"meta": 382, "read": 6907, "rejected_short_text": 625, "kept": 6282}
     assert (counts["reviews"], counts["users"], counts["items"]) == (760, 59, 78)
     assert counts["iterations"] == 9
 
 
-def test_vendored_lines_are_verbatim_lines_of_the_shared_files(music, shared_music):
-    for subset, full in zip(music, shared_music, strict=True):
+def test_vendored_lines_are_verbatim_lines_of_the_full_files(music, full_music):
+    for subset, full in zip(music, full_music, strict=True):
         full_lines = gzip.decompress(full.read_bytes()).decode("utf-8").splitlines()
         lines = gzip.decompress(subset.read_bytes()).decode("utf-8").splitlines()
         position = {line: i for i, line in enumerate(full_lines)}
@@ -808,8 +797,8 @@ def test_bundled_sample_is_rebuilt_identically_from_the_shared_data(tmp_path, mu
     _assert_rebuilds_bundled_sample(tmp_path / "music", *music)
 
 
-def test_bundled_sample_is_rebuilt_identically_from_the_full_shared_files(tmp_path, shared_music):
-    _assert_rebuilds_bundled_sample(tmp_path / "music", *shared_music)
+def test_bundled_sample_is_rebuilt_identically_from_the_full_files(tmp_path, full_music):
+    _assert_rebuilds_bundled_sample(tmp_path / "music", *full_music)
 
 
 def test_raw_truncated_gzip_is_an_error_naming_the_file(tmp_path):
