@@ -1,7 +1,7 @@
-"""Rewrite this folder's subset from the shared raw files (not run by the tests).
+"""Rewrite this folder's subset from the full raw files (not run by the tests).
 
     python tests/data/amazon2014_digital_music_subset/make_subset.py \
-        ../shared/data/amazon2014-digital-music
+        tests/data/amazon2014_digital_music
 
 Keeps, verbatim and in file order: every review of the DPL-style core (760 reviews) and, of
 the other reviews that pass the review filter, as few as keep the same core in the same
