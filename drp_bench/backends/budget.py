@@ -17,9 +17,16 @@ sums of both calls, each call's own counts kept in :class:`BudgetCalls`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from drp_bench.backends.base import BudgetCalls, CallTokens, ChatResult, SamplingParams
+from drp_bench.backends.base import (
+    BudgetCalls,
+    CallTokens,
+    ChatRequest,
+    ChatResult,
+    SamplingParams,
+)
 from drp_bench.backends.reasoning import THINK_CLOSE, THINK_OPEN
 
 OPEN_THINKING = THINK_OPEN + "\n"
@@ -97,3 +104,34 @@ def forced_result(budget: int, thinking: Completion, answer: Completion) -> Chat
         cached_prompt_tokens=None if None in cached else sum(cached),  # type: ignore[arg-type]
         budget=BudgetCalls(budget, thinking.tokens(), answer.tokens()),
     )
+
+
+#: ``complete(prompt, sampling, max_tokens, stop)``: one raw-completion call of a backend.
+CompleteFn = Callable[[str, SamplingParams, int, Sequence[str]], Completion]
+
+
+def call_with_budget(
+    request: ChatRequest,
+    *,
+    backend: str,
+    reasoning: bool,
+    render: Callable[[Sequence[dict[str, str]]], str],
+    complete: CompleteFn,
+) -> ChatResult:
+    """Budget forcing for a backend that renders its chat template (``render``) and makes raw
+    completions (``complete``): a thinking call capped at the budget, then an answer call that
+    continues from the closed thinking."""
+    s = request.sampling
+    budget = budget_of(s)
+    assert budget is not None
+    if not reasoning:
+        return no_budget_error(backend)
+    try:
+        prompt = thinking_prompt(render(request.messages))
+    except Exception as exc:  # a failed call is a result, never a crash of the run
+        return ChatResult(text="", error=f"chat template: {type(exc).__name__}: {exc}")
+    thinking = complete(prompt, s, budget, THINKING_STOP)
+    if thinking.error is not None:
+        return forced_result(budget, thinking, Completion(""))
+    answer = complete(answer_prompt(prompt, thinking), s, s.max_tokens, ())
+    return forced_result(budget, thinking, answer)

@@ -25,13 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from drp_bench.backends.base import ChatRequest, ChatResult, ProgressCallback, SamplingParams
 from drp_bench.backends.budget import (
-    THINKING_STOP,
     Completion,
-    answer_prompt,
     budget_of,
-    forced_result,
-    no_budget_error,
-    thinking_prompt,
+    call_with_budget,
 )
 from drp_bench.backends.reasoning import split_reasoning, split_separated
 from drp_bench.config.models import ModelSpec
@@ -205,22 +201,14 @@ class OpenAIBackend:
         )
 
     def _call_with_budget(self, request: ChatRequest) -> ChatResult:
-        """Budget forcing: a thinking call capped at the budget, then an answer call that
-        continues from the closed thinking (:mod:`drp_bench.backends.budget`)."""
-        s = request.sampling
-        budget = budget_of(s)
-        assert budget is not None
-        if not self.reasoning:
-            return no_budget_error(self.name)
-        try:
-            prompt = thinking_prompt(self.render(request.messages))
-        except Exception as exc:  # a failed call is a result, never a crash of the run
-            return ChatResult(text="", error=f"chat template: {type(exc).__name__}: {exc}")
-        thinking = self.complete(prompt, s, budget, THINKING_STOP)
-        if thinking.error is not None:
-            return forced_result(budget, thinking, Completion(""))
-        answer = self.complete(answer_prompt(prompt, thinking), s, s.max_tokens)
-        return forced_result(budget, thinking, answer)
+        """Budget forcing (:func:`drp_bench.backends.budget.call_with_budget`)."""
+        return call_with_budget(
+            request,
+            backend=self.name,
+            reasoning=self.reasoning,
+            render=self.render,
+            complete=self.complete,
+        )
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
         """The generation prompt the server's chat template makes of ``messages``: llama.cpp's
