@@ -202,10 +202,11 @@ class FeatureValidityTask(_TaskBase):
     representative_reviews: list[RepresentativeReview]
     features: list[FeatureShown] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_features(self) -> FeatureValidityTask:
-        _no_duplicates([f.feature_id for f in self.features], "features", "feature_id")
-        return self
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[FeatureShown]) -> list[FeatureShown]:
+        _no_duplicates([f.feature_id for f in features], "feature_id")
+        return features
 
 
 class PreferenceTask(_TaskBase):
@@ -264,11 +265,15 @@ class PreferenceKey(_KeyBase):
     sides: SideSources
     gold_answer: Side | None = Field(description="the side with the user's real review (gold)")
 
-    @model_validator(mode="after")
-    def _gold_has_answer(self) -> PreferenceKey:
-        if self.gold != (self.gold_answer is not None):
-            raise ValueError("gold_answer must be set exactly when gold is true")
-        return self
+    @field_validator("gold_answer")
+    @classmethod
+    def _gold_has_answer(cls, answer: str | None, info: ValidationInfo) -> str | None:
+        gold = info.data.get("gold")
+        if gold is True and answer is None:
+            raise ValueError("a gold pair needs its gold_answer ('A' or 'B')")
+        if gold is False and answer is not None:
+            raise ValueError(f"must be null when gold is false, found {answer!r}")
+        return answer
 
 
 TaskKey = Annotated[FeatureValidityKey | PreferenceKey, Field(discriminator="type")]
@@ -313,9 +318,13 @@ class Label(_Model):
             raise ValueError(f"a feature-validity label needs {missing}")
         if not validity and self.choice is None:
             raise ValueError("a label needs features + set_rating or choice")
-        if self.features is not None:
-            _no_duplicates([f.feature_id for f in self.features], "features", "feature_id")
         return self
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[FeatureLabel] | None) -> list[FeatureLabel] | None:
+        _no_duplicates([f.feature_id for f in features or []], "feature_id")
+        return features
 
     @property
     def type(self) -> str:
@@ -340,10 +349,11 @@ class AnnotatorFile(_Model):
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
-    @model_validator(mode="after")
-    def _unique_labels(self) -> AnnotatorFile:
-        _no_duplicates([lab.task_id for lab in self.labels], "labels", "task_id")
-        return self
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[Label]) -> list[Label]:
+        _no_duplicates([lab.task_id for lab in labels], "task_id")
+        return labels
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -352,11 +362,11 @@ class AnnotatorFile(_Model):
 # ---------------------------------------------------------------- errors
 
 
-def _no_duplicates(values: list[str], where: str, what: str) -> None:
+def _no_duplicates(values: list[str], what: str) -> None:
     seen: set[str] = set()
     for v in values:
         if v in seen:
-            raise ValueError(f"duplicate {what} {v!r} in {where}")
+            raise ValueError(f"duplicate {what} {v!r}")
         seen.add(v)
 
 
