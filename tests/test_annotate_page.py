@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from drp_bench.annotate.page import REASON_TEXTS, page_data, render_page
+from drp_bench.annotate.page import REASON_TEXTS, TASK_TYPE_TEXTS, page_data, render_page
 from tests.conftest import require, require_executable
 
 XSS = "</script><img src=x onerror=alert(1)>"
@@ -190,6 +190,16 @@ def test_reason_texts_match_the_shared_formats():
     formats = pytest.importorskip("drp_bench.annotate.formats")
     assert REASON_TEXTS == formats.REASON_TEXTS
     assert tuple(REASON_TEXTS) == formats.REASONS
+    assert TASK_TYPE_TEXTS == formats.TASK_TYPE_TEXTS
+
+
+def test_the_shared_models_render_as_their_dicts():
+    formats = pytest.importorskip("drp_bench.annotate.formats")
+    from pydantic import TypeAdapter
+
+    manifest = formats.StudyManifest.model_validate(make_manifest())
+    tasks = [TypeAdapter(formats.Task).validate_python(task) for task in make_tasks()]
+    assert render_page(manifest, tasks) == render_page(make_manifest(), make_tasks())
 
 
 @pytest.mark.parametrize(

@@ -111,12 +111,22 @@ def _check_ids(tasks: list[dict[str, Any]]) -> None:
             raise ValueError(f"tasks[{i}]: field 'repeat_of': {original!r} is another task type")
 
 
+def as_plain(obj: Any) -> Any:
+    """A pydantic model (e.g. ``formats.StudyManifest``) as its JSON dict; anything else as is."""
+    if not isinstance(obj, Mapping) and hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json", by_alias=True)
+    return obj
+
+
 def page_data(manifest: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """What the page embeds: the blinded study, the reasons and the file formats' names."""
-    study = _pick(manifest, _MANIFEST_SHOWN, "manifest")
+    """What the page embeds: the blinded study, the reasons and the file formats' names.
+
+    ``manifest`` and ``tasks`` are plain dicts, or the models of ``annotate.formats``.
+    """
+    study = _pick(as_plain(manifest), _MANIFEST_SHOWN, "manifest")
     if not isinstance(study["seed"], int) or isinstance(study["seed"], bool):
         raise ValueError(f"manifest: field 'seed': expected an integer, found {study['seed']!r}")
-    shown = [shown_task(task, f"tasks[{i}]") for i, task in enumerate(tasks)]
+    shown = [shown_task(as_plain(task), f"tasks[{i}]") for i, task in enumerate(tasks)]
     if not shown:
         raise ValueError("tasks: a study needs at least one task")
     _check_ids(shown)
