@@ -304,7 +304,9 @@
         el("h3", {}, `This user's past reviews (${task.history.length})`),
         ...task.history.map((r) => reviewBox(r.item_title, r, "past"))),
       el("div", { class: "pair" },
-        ...["A", "B"].map((side) => el("article", { class: "review", "data-side": side },
+        ...["A", "B"].map((side) => el("article", {
+          class: "review", "data-side": side, "data-chosen": choice === side || choice === "tie",
+        },
           el("h3", {}, `Review ${side}`), el("p", { class: "text" }, task.reviews[side])))),
       el("div", { class: "choices", role: "group", "aria-label": "Which sounds like this user?" },
         button("A", "Review A", "a"), button("tie", "Tie / can't tell", "t"),
@@ -401,6 +403,9 @@
     changed(task, (label) => { label.choice = value; });
     for (const button of $("task").querySelectorAll("button.choice")) {
       button.setAttribute("aria-pressed", button.getAttribute("data-choice") === value ? "true" : "false");
+    }
+    for (const review of $("task").querySelectorAll(".review")) {
+      review.toggleAttribute("data-chosen", [review.getAttribute("data-side"), "tie"].includes(value));
     }
   }
 
