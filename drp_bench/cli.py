@@ -4,6 +4,7 @@ drp-bench run [HYDRA OVERRIDES]    one run (or a sweep with -m), configs in conf
 drp-bench plan [-m] [HYDRA OVERRIDES]   calls, tokens and GPU-hours of a run or sweep
 drp-bench data build|check ...     build / validate DPL-layout data
 drp-bench report DIR [DIR ...]     tables and plots from run folders
+drp-bench annotate build|score ... a human study of runs: build it, score its annotations
 drp-bench cache stats|clear        the persistent call cache
 drp-bench export-lmeval RUN --out DIR   a run's generation prompts as an lm-eval task
 drp-bench import-lmeval RESULTS_DIR --out DIR   an lm-eval output folder as a run folder
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from drp_bench.report.cli import main as report_main
 
         return report_main(rest)
+    if command == "annotate":
+        from drp_bench.annotate.cli import main as annotate_main
+
+        return annotate_main(rest)
     if command == "cache":
         from drp_bench.backends.cache_cli import main as cache_main
 
