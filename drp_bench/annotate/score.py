@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from drp_bench.annotate import stats
 from drp_bench.annotate.annotations import Annotations, Key, collect
 from drp_bench.annotate.formats import (
@@ -107,7 +109,7 @@ def _agreement(
     name: str, level: stats.Level, labels: dict, codes: Mapping, n_bootstrap: int, seed: int
 ) -> Agreement:
     matrix, _, _ = stats.reliability_matrix(labels, codes)
-    units = int(((matrix == matrix).sum(axis=0) >= 2).sum()) if matrix.size else 0
+    units = int(((~np.isnan(matrix)).sum(axis=0) >= 2).sum()) if matrix.size else 0
     ci = stats.alpha_with_ci(matrix, level, sorted(set(codes.values())), n_bootstrap, seed)
     kappas = [PairKappa(**vars(k)) for k in stats.pairwise_kappas(labels)]
     return Agreement(
@@ -292,7 +294,10 @@ def _correlations(
     for per in choice.values():
         for task, picked in per.items():
             shares[task].append(stats.CHOICE_SCORE[_outcome(picked, "A")])
-    out, notes = [], []
+    out: list[Correlation] = []
+    notes: list[str] = []
+    if not shares:  # no run-vs-run preference labels: nothing to correlate
+        return out, notes
     for metric in CORRELATED_METRICS:
         human, diff = [], []
         for task, votes in sorted(shares.items()):
