@@ -10,12 +10,12 @@ from pathlib import Path
 from drp_bench.annotate.formats import StudyFormatError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="drp-bench annotate", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    score = sub.add_parser(
-        "score",
-        help="score a study's annotations (STUDY/annotations/*.json) into STUDY/score/",
+def score_parser() -> argparse.ArgumentParser:
+    """``annotate score``'s arguments."""
+    from drp_bench.annotate.score import DEFAULT_MIN_CONSISTENCY, DEFAULT_MIN_GOLD
+
+    score = argparse.ArgumentParser(
+        prog="drp-bench annotate score",
         description="Agreement, the LLM validator against people, preferences and quality "
         "control from every annotator file in STUDY/annotations/ (ours or Label Studio's "
         "JSON export); writes STUDY/score/study_report.{json,md} and plots.",
@@ -27,22 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     score.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     score.add_argument(
-        "--min-gold-accuracy", type=float, default=0.7, metavar="X",
+        "--min-gold-accuracy", type=float, default=DEFAULT_MIN_GOLD, metavar="X",
         help="flag annotators whose gold accuracy is below X (default %(default)s)",
     )  # fmt: skip
     score.add_argument(
-        "--min-self-consistency", type=float, default=0.6, metavar="X",
+        "--min-self-consistency", type=float, default=DEFAULT_MIN_CONSISTENCY, metavar="X",
         help="flag annotators whose self-consistency is below X (default %(default)s)",
     )  # fmt: skip
     score.add_argument("--no-plots", action="store_true", help="write no plots")
-    return p
+    return score
 
 
-def score_main(args: argparse.Namespace) -> int:
+def score_main(argv: Sequence[str]) -> int:
     """Score a study; 0 on success, 2 on bad input (the error names file and field)."""
     from drp_bench.annotate.report_file import Thresholds
     from drp_bench.annotate.score import score_study, write_report
 
+    args = score_parser().parse_args(argv)
     if args.bootstrap < 0:
         print(f"--bootstrap: expected N >= 0, found {args.bootstrap}", file=sys.stderr)
         return 2
@@ -65,7 +66,10 @@ def score_main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "score":
-        return score_main(args)
+    """``drp-bench annotate COMMAND ...`` (a minimal dispatcher: ``build`` is on its own
+    branch; integration merges the two)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["score"]:
+        return score_main(argv[1:])
+    print("usage: drp-bench annotate score STUDY [options]", file=sys.stderr)
     return 2
