@@ -20,6 +20,7 @@ from typing import Any
 
 from drp_bench import __version__
 from drp_bench.annotate import formats as fm
+from drp_bench.annotate.page import render_page
 from drp_bench.annotate.sampling import (
     group_pairs,
     repeat_choice,
@@ -417,22 +418,7 @@ def write_study(out: Path, study: Study, tasks_text: str) -> None:
     _write_page(out, study.manifest, study.tasks)
 
 
-PAGE_MISSING = """<!doctype html>
-<meta charset="utf-8"><title>drp-bench study</title>
-<p>The annotation page module (drp_bench.annotate.page) is not installed in this build of
-drp-bench: the tasks are in tasks.jsonl.</p>
-"""
-
-
 def _write_page(out: Path, manifest: fm.StudyManifest, tasks: list[Any]) -> None:
-    """index.html from :func:`drp_bench.annotate.page.render_page`."""
-    # TODO(integration): the page module (H2) lands in parallel; drop the placeholder then.
-    try:
-        from drp_bench.annotate.page import render_page  # type: ignore[import-not-found]
-    except ModuleNotFoundError as e:
-        if e.name != "drp_bench.annotate.page":
-            raise
-        html = PAGE_MISSING
-    else:
-        html = render_page(manifest, tasks)
+    """index.html: the self-contained annotation page (:mod:`drp_bench.annotate.page`)."""
+    html = render_page(manifest, tasks)
     (out / "index.html").write_text(html, encoding="utf-8")

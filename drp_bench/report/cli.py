@@ -131,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = table_paths + written
     written += _write_compute(compute, out, args.match_tolerance)
     written += _plan_beside_actuals(args.plan or find_plans(args.sweep_dirs), table.runs, out)
+    _human_studies(args.sweep_dirs, out)
 
     if results.rows:
         print(to_markdown(results))
@@ -223,6 +224,27 @@ def _plan_beside_actuals(plans: Sequence[Path], runs: Sequence[Run], out: Path) 
         print("\n" + section)
         written.append(csv)
     return written
+
+
+def _human_studies(dirs: Sequence[Path], out: Path) -> None:
+    """A "Human study" section of results.md (printed too) per scored study in or beside the
+    given folders (``drp-bench annotate score``'s study_report.json)."""
+    from drp_bench.annotate.report_file import (
+        StudyReportError,
+        find_studies,
+        headline_markdown,
+        read_study_report,
+    )
+
+    for study in find_studies(dirs):
+        try:
+            section = headline_markdown(study, read_study_report(study))
+        except StudyReportError as e:
+            print(f"note: human study left out: {e}")
+            continue
+        with (out / "results.md").open("a", encoding="utf-8") as fh:
+            fh.write("\n" + section)
+        print("\n" + section)
 
 
 if __name__ == "__main__":
