@@ -262,14 +262,14 @@ def read_export(path: Path, keys: Iterable[TaskKey] | Mapping[str, TaskKey]) -> 
     annotators: dict[str, _Annotator] = {}
     for index, item in enumerate(export):
         where = _Where(path, index)
-        task_id, study_id, data = _task_identity(item, where, by_id)
+        task_id, study_id, feature_ids = _task_identity(item, where, by_id)
         study_ids.add(study_id)
         for a_index, annotation in enumerate(_annotations(item, where)):
             at = where.sub(f"annotations[{a_index}]")
             if _field(annotation, "was_cancelled", (bool,), at, default=False):
                 continue
             name = _annotator_name(_field(annotation, "completed_by", (int, dict), at), at)
-            label = _label(task_id, by_id[task_id], data, annotation, at)
+            label = _label(task_id, feature_ids, annotation, at)
             person = annotators.setdefault(name, _Annotator(name))
             if any(lab["task_id"] == task_id for lab in person.labels):
                 raise at.error("completed_by", f"{name} annotated task {task_id} twice")
@@ -349,10 +349,13 @@ def _shown(value: Any) -> str:
 
 def _task_identity(
     item: Any, where: _Where, keys: Mapping[str, TaskKey]
-) -> tuple[str, str, dict[str, Any]]:
-    """The task's id, study id and data, checked against the study's keys."""
+) -> tuple[str, str, list[str] | None]:
+    """The task's id, study id and feature ids (None: a preference task), checked against
+    the study's keys."""
     if not isinstance(item, dict):
         raise where.error("data", f"expected a task object, found {_shown(item)}")
+    if "data" not in item and "annotations" not in item:
+        raise where.error("data", "missing: is this a JSON-MIN or CSV export? Export as JSON")
     data = _field(item, "data", (dict,), where)
     at = where.sub("data")
     task_id = _field(data, "task_id", (str,), at)
@@ -363,12 +366,12 @@ def _task_identity(
         raise at.error("task_id", f"{task_id!r} is not a task of this study")
     if kind != key.type:
         raise at.error("type", f"expected {key.type!r} for {task_id}, found {kind!r}")
-    return task_id, study_id, data
+    if isinstance(key, PreferenceKey):
+        return task_id, study_id, None
+    return task_id, study_id, _feature_ids(data, key, where)
 
 
 def _annotations(item: Mapping[str, Any], where: _Where) -> list[dict[str, Any]]:
-    if "annotations" not in item and "id" in item and "data" not in item:
-        raise where.error("annotations", "missing: is this a JSON-MIN export? Export as JSON")
     annotations = _field(item, "annotations", (list,), where, default=[])
     for a_index, annotation in enumerate(annotations):
         if not isinstance(annotation, dict):
@@ -390,18 +393,16 @@ def _annotator_name(completed_by: int | dict[str, Any], where: _Where) -> str:
 
 
 def _label(
-    task_id: str, key: TaskKey, data: Mapping[str, Any], annotation: dict[str, Any], at: _Where
+    task_id: str, feature_ids: list[str] | None, annotation: dict[str, Any], at: _Where
 ) -> dict[str, Any]:
     """One annotation as a Label (a dict; validated with the annotator's file)."""
     answers = _answers(_field(annotation, "result", (list,), at), at)
     stamp = _field(annotation, "updated_at", (str,), at, default=None)
     stamp = stamp or _field(annotation, "created_at", (str,), at)
     label: dict[str, Any] = {"task_id": task_id, "answered_at": _iso(stamp)}
-    if isinstance(key, PreferenceKey):
-        choice = _only(answers, "choice", 0, at)
-        label["choice"] = choice
+    if feature_ids is None:
+        label["choice"] = _only(answers, "choice", 0, at)
         return label
-    feature_ids = _feature_ids(data, key, at)
     label["features"] = [_feature_label(fid, i, answers, at) for i, fid in enumerate(feature_ids)]
     label["set_rating"] = _only(answers, "set_rating", 0, at)
     return label
