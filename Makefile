@@ -69,8 +69,8 @@ $(STAMP): pyproject.toml Makefile $(LOCK) $(MODEL_LOCK)
 	touch $(STAMP)
 
 # Label Studio and its SDK at the exact, hashed versions of their lock, in LS_VENV (about 1 GB,
-# 1 minute): tests/test_label_studio_roundtrip.py runs its server from there (and skips
-# without it); the project's own .venv is untouched.
+# 1-3 minutes; `make test-slow` and `make test-all` make it): tests/test_label_studio_roundtrip.py
+# runs its server from there (and skips without it, fails under CI=true); .venv is untouched.
 label-studio: $(LS_STAMP)
 
 $(LS_STAMP): $(LS_LOCK)
@@ -129,10 +129,10 @@ browser:
 test: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup label-studio
 	$(PY) -m pytest -q -m slow
 
-test-all: setup browser
+test-all: setup browser label-studio
 	$(PY) -m pytest -q
 
 test-fast: test

@@ -2,15 +2,15 @@
 
 Runs with the Label Studio venv's Python (the SDK cannot be installed beside the project's
 lock, see requirements/label-studio.in), so it imports only the standard library and
-``label_studio_sdk``. It reads a JSON plan on stdin:
+``label_studio_sdk``. It reads a JSON request on stdin and prints a JSON answer:
 
-    {"url": ..., "owner": TOKEN, "config": PATH, "tasks": PATH, "export": PATH,
-     "annotations": [{"token": TOKEN, "task_id": "t0002", "result": [...],
-                      "was_cancelled": false}, ...]}
-
-creates a project with the config, imports the tasks, posts each annotation as the user
-whose token it names, exports the project as JSON to ``export`` and prints
-``{"project": id, "users": {TOKEN: user id}, "tasks": n}``.
+- ``{"action": "create", "url", "token", "config": PATH, "tasks": PATH}``: a project with the
+  labeling config and the tasks imported -> ``{"project": id, "tasks": {task_id: id}}``
+- ``{"action": "annotate", "url", "tasks": {task_id: id}, "annotations": [{"token",
+  "task_id", "result": [...], "was_cancelled": bool}]}``: each annotation posted as the user
+  whose token it names -> ``{"users": {token: user id}}``
+- ``{"action": "export", "url", "token", "project": id, "export": PATH}``: the project's JSON
+  export (all tasks) written to ``export`` -> ``{"bytes": n}``
 """
 
 from __future__ import annotations
@@ -23,34 +23,47 @@ from typing import Any
 from label_studio_sdk import LabelStudio
 
 
-def run(plan: dict[str, Any]) -> dict[str, Any]:
-    """Carry out the plan (see the module docstring); returns what was made."""
-    owner = LabelStudio(base_url=plan["url"], api_key=plan["owner"])
-    config = Path(plan["config"]).read_text(encoding="utf-8")
-    project = owner.projects.create(title="drp-bench round trip", label_config=config)
-    tasks = json.loads(Path(plan["tasks"]).read_text(encoding="utf-8"))
-    owner.projects.import_tasks(id=project.id, request=tasks)
-    by_task_id = {t.data["task_id"]: t.id for t in owner.tasks.list(project=project.id)}
-    clients = {plan["owner"]: owner}
+def create(request: dict[str, Any]) -> dict[str, Any]:
+    """A project with our config and tasks."""
+    ls = LabelStudio(base_url=request["url"], api_key=request["token"])
+    config = Path(request["config"]).read_text(encoding="utf-8")
+    project = ls.projects.create(title="drp-bench round trip", label_config=config)
+    tasks = json.loads(Path(request["tasks"]).read_text(encoding="utf-8"))
+    ls.projects.import_tasks(id=project.id, request=tasks)
+    ids = {t.data["task_id"]: t.id for t in ls.tasks.list(project=project.id)}
+    return {"project": project.id, "tasks": ids}
+
+
+def annotate(request: dict[str, Any]) -> dict[str, Any]:
+    """Post each annotation as its user."""
+    clients: dict[str, LabelStudio] = {}
     users = {}
-    for annotation in plan["annotations"]:
+    for annotation in request["annotations"]:
         token = annotation["token"]
         if token not in clients:
-            clients[token] = LabelStudio(base_url=plan["url"], api_key=token)
-        users[token] = clients[token].users.whoami().id
+            clients[token] = LabelStudio(base_url=request["url"], api_key=token)
+            users[token] = clients[token].users.whoami().id
         clients[token].annotations.create(
-            id=by_task_id[annotation["task_id"]],
+            id=request["tasks"][annotation["task_id"]],
             result=annotation["result"],
             was_cancelled=annotation["was_cancelled"],
         )
-    export = b"".join(
-        owner.projects.exports.download_sync(
-            id=project.id, export_type="JSON", download_all_tasks=True
-        )
-    )
-    Path(plan["export"]).write_bytes(export)
-    return {"project": project.id, "users": users, "tasks": len(by_task_id)}
+    return {"users": users}
 
+
+def export(request: dict[str, Any]) -> dict[str, Any]:
+    """The project's JSON export, every task."""
+    ls = LabelStudio(base_url=request["url"], api_key=request["token"])
+    chunks = ls.projects.exports.download_sync(
+        id=request["project"], export_type="JSON", download_all_tasks=True
+    )
+    data = b"".join(chunks)
+    Path(request["export"]).write_bytes(data)
+    return {"bytes": len(data)}
+
+
+ACTIONS = {"create": create, "annotate": annotate, "export": export}
 
 if __name__ == "__main__":
-    print(json.dumps(run(json.load(sys.stdin))))
+    request = json.load(sys.stdin)
+    print(json.dumps(ACTIONS[request["action"]](request)))

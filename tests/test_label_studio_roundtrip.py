@@ -2,13 +2,20 @@
 
 Label Studio cannot be installed beside the project's lock (requirements/label-studio.in
 says why), so it lives in its own venv, made by ``make label-studio`` (.venv-label-studio,
-or the venv that DRP_BENCH_LABEL_STUDIO_VENV names); without it this test skips.
+or the venv that DRP_BENCH_LABEL_STUDIO_VENV names; ``make test-slow`` makes it); without it
+these tests skip (and fail under CI=true, like every missing dependency).
 
-The test writes the study's Label Studio folder, starts Label Studio on SQLite in a temporary
-data folder on a free localhost port with two users, creates a project with our config.xml and
-imports tasks.json through the SDK (tests/label_studio_client.py, run by that venv's Python),
-posts each user's annotations (one of them skipped), exports JSON through the API, and
-``read_export`` gives back exactly the labels posted.
+One Label Studio server for the module: SQLite in a temporary data folder, a free localhost
+port, two users with legacy API tokens. Each test writes the study's Label Studio folder,
+creates a project with our config.xml and imports tasks.json through the SDK
+(tests/label_studio_client.py, run by that venv's Python), and exports JSON through the API:
+
+- posted: each user's annotations posted through the API (one skipped); ``read_export``
+  gives back exactly the labels posted.
+- clicked: one user labels a feature-validity and a preference task in Label Studio's own
+  labeling page in headless Chromium; ``read_export`` gives back what was clicked, so the
+  config's controls (names, aliases, the reason shown only for "Not valid") are what the
+  reader expects.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import pytest
 
 from drp_bench.annotate.formats import read_keys, read_manifest, read_tasks
 from drp_bench.annotate.label_studio import read_export, write_label_studio
+from tests.conftest import require_executable
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +81,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
     },
 }
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (LS_COMMAND.exists() and LS_PYTHON.exists()),
-        reason=f"Label Studio is not installed in {LS_VENV}: run `make label-studio`",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def _result(data: dict[str, Any], answer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,10 +141,13 @@ def _init_user(name: str, env: dict[str, str], log: Path) -> None:
         subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
 
 
-@pytest.fixture
-def label_studio(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Label Studio server with the two users; yields its URL."""
-    env, log = _ls_env(tmp_path / "ls-data"), tmp_path / "label-studio.log"
+    for executable in (LS_COMMAND, LS_PYTHON):
+        require_executable(executable, f"Label Studio's venv {LS_VENV}; `make label-studio`")
+    tmp = tmp_path_factory.mktemp("label-studio")
+    env, log = _ls_env(tmp / "data"), tmp / "label-studio.log"
     start = time.monotonic()
     for name in USERS:  # the first one migrates the SQLite database
         _init_user(name, env, log)
@@ -166,6 +171,35 @@ def label_studio(tmp_path: Path) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
+def _client(**request: Any) -> dict[str, Any]:
+    """Run one action of tests/label_studio_client.py with the Label Studio venv's Python."""
+    done = subprocess.run(
+        [str(LS_PYTHON), str(Path(__file__).parent / "label_studio_client.py")],
+        input=json.dumps(request), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _project(url: str, folder: Path) -> dict[str, Any]:
+    """A new project with the study's config and tasks: {"project": id, "tasks": {...}}."""
+    return _client(action="create", url=url, token=USERS["alice"][2],
+                   config=str(folder / "config.xml"), tasks=str(folder / "tasks.json"))  # fmt: skip
+
+
+def _export(url: str, project: int, out: Path) -> list[dict[str, Any]]:
+    _client(action="export", url=url, token=USERS["alice"][2], project=project, export=str(out))
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _labels_without_times(labels: list[dict[str, Any]], since: datetime) -> list[dict[str, Any]]:
+    """The labels with answered_at removed, each checked to lie between ``since`` and now."""
+    for label in labels:
+        answered = datetime.fromisoformat(label.pop("answered_at"))
+        assert since <= answered <= datetime.now(timezone.utc)
+    return labels
+
+
 def _wait_for_health(url: str, proc: subprocess.Popen[bytes], log: Path) -> float:
     start = time.monotonic()
     while time.monotonic() - start < 180:
@@ -181,11 +215,13 @@ def _wait_for_health(url: str, proc: subprocess.Popen[bytes], log: Path) -> floa
     pytest.fail(f"label-studio not healthy after 180 s:\n{log.read_text()[-3000:]}")
 
 
-def test_label_studio_round_trip(tmp_path: Path, label_studio: str) -> None:
+def test_posted_annotations_come_back(tmp_path: Path, label_studio: str) -> None:
     tasks, keys = read_tasks(DATA / "tasks.jsonl"), read_keys(DATA / "key.jsonl")
     folder = write_label_studio(tmp_path / "study", read_manifest(DATA / "study.json"), tasks)
     items = json.loads((folder / "tasks.json").read_text(encoding="utf-8"))
     data_of = {item["data"]["task_id"]: item["data"] for item in items}
+    made = _project(label_studio, folder)
+    assert sorted(made["tasks"]) == sorted(t.task_id for t in tasks)
     annotations = [
         {
             "token": USERS[name][2],
@@ -196,34 +232,87 @@ def test_label_studio_round_trip(tmp_path: Path, label_studio: str) -> None:
         for name, answers in ANSWERS.items()
         for task_id, answer in answers.items()
     ]
-    export = tmp_path / "export.json"
-    plan = {"url": label_studio, "owner": USERS["alice"][2], "config": str(folder / "config.xml"),
-            "tasks": str(folder / "tasks.json"), "export": str(export),
-            "annotations": annotations}  # fmt: skip
     before = datetime.now(timezone.utc)
-    done = subprocess.run(
-        [str(LS_PYTHON), str(Path(__file__).parent / "label_studio_client.py")],
-        input=json.dumps(plan), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    made = json.loads(done.stdout.strip().splitlines()[-1])
-    assert made["tasks"] == len(tasks)
-    ids = {name: made["users"][USERS[name][2]] for name in USERS}
+    users = _client(action="annotate", url=label_studio, tasks=made["tasks"],
+                    annotations=annotations)["users"]  # fmt: skip
+    ids = {name: users[USERS[name][2]] for name in USERS}
     assert ids["alice"] != ids["bob"]  # two real Label Studio users
 
     # the export is Label Studio's own JSON: tasks with annotations, one skipped
-    exported = json.loads(export.read_text(encoding="utf-8"))
-    assert sorted(t["data"]["task_id"] for t in exported) == sorted(t.task_id for t in tasks)
+    exported = _export(label_studio, made["project"], tmp_path / "export.json")
+    assert sorted(t["data"]["task_id"] for t in exported) == sorted(made["tasks"])
     cancelled = [a for t in exported for a in t["annotations"] if a["was_cancelled"]]
     assert [a["completed_by"] for a in cancelled] == [ids["bob"]]
 
-    files = {f.annotator: f for f in read_export(export, keys)}
+    files = {f.annotator: f for f in read_export(tmp_path / "export.json", keys)}
     assert set(files) == {f"ls-user-{ids['alice']}", f"ls-user-{ids['bob']}"}
     for name, answers in ANSWERS.items():
         got = files[f"ls-user-{ids[name]}"].to_json_dict()
         assert got["study_id"] == read_manifest(DATA / "study.json").study_id
-        labels = got["labels"]
-        for label in labels:
-            answered = datetime.fromisoformat(label.pop("answered_at"))
-            assert before <= answered <= datetime.now(timezone.utc)
-        assert labels == _expected(answers), name
+        assert _labels_without_times(got["labels"], before) == _expected(answers), name
+
+
+def test_labels_clicked_in_label_studio_come_back(tmp_path: Path, label_studio: str) -> None:
+    from tests.browser import CHROMIUM, open_page
+
+    require_executable(CHROMIUM, "Label Studio's labeling page; `make browser`")
+    tasks, keys = read_tasks(DATA / "tasks.jsonl"), read_keys(DATA / "key.jsonl")
+    folder = write_label_studio(tmp_path / "study", read_manifest(DATA / "study.json"), tasks)
+    made = _project(label_studio, folder)
+    email, password, _ = USERS["bob"]
+    before = datetime.now(timezone.utc)
+    with open_page(height=1600) as page:
+        page.goto(f"{label_studio}/user/login/")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        # t0002: f1 valid, f2 not valid (unsupported), f3 not valid (not a difference), 4 stars
+        _open_task(page, label_studio, made, "t0002")
+        assert _visible(page, "Unclear") == 0  # no reason asked before "Not valid"
+        _radio(page, "Valid", 0).click()
+        _radio(page, "Not valid", 1).click()
+        assert _visible(page, "Unclear") == 1  # asked for feature f2 only
+        _radio(page, "Not supported by the reviews", 1).click()
+        _radio(page, "Not valid", 2).click()
+        _radio(page, "Not a difference", 2).click()
+        page.locator(".ant-rate-star").nth(3).click()
+        page.get_by_role("button", name="Submit").click()
+        page.wait_for_load_state("networkidle")
+        # t0001: B
+        _open_task(page, label_studio, made, "t0001")
+        assert _visible(page, "Valid") == 0  # no feature questions in a preference task
+        _radio(page, "B").click()
+        page.get_by_role("button", name="Submit").click()
+        page.wait_for_load_state("networkidle")
+    expected = _expected(
+        {
+            "t0002": {
+                "features": {
+                    "f1": (True, None),
+                    "f2": (False, "unsupported"),
+                    "f3": (False, "not_a_difference"),
+                },
+                "set_rating": 4,
+            },
+            "t0001": {"choice": "B"},
+        }
+    )
+    _export(label_studio, made["project"], tmp_path / "export.json")
+    (bob,) = read_export(tmp_path / "export.json", keys)
+    assert bob.annotator.startswith("ls-user-")
+    assert _labels_without_times(bob.to_json_dict()["labels"], before) == expected
+
+
+def _open_task(page: Any, url: str, made: dict[str, Any], task_id: str) -> None:
+    page.goto(f"{url}/projects/{made['project']}/data?tab=1&task={made['tasks'][task_id]}")
+    page.locator(".lsf-choices").first.wait_for(timeout=60_000)
+
+
+def _radio(page: Any, choice: str, index: int = 0) -> Any:
+    """The radio button of a choice (Label Studio names each input after its choice's text)."""
+    return page.locator(f"input[name='{choice}']").nth(index)
+
+
+def _visible(page: Any, choice: str) -> int:
+    return sum(radio.is_visible() for radio in page.locator(f"input[name='{choice}']").all())
