@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,21 @@ def test_write_label_studio_blinds_like_tasks_jsonl(tmp_path: Path) -> None:
                        "validator_kept", "category", "sample_id", "user_id"}  # fmt: skip
     assert not words & {"drp", "rag", "smollm2", "reference", "other_user", "r0", "r1"}
     readme = (out / "README.txt").read_text(encoding="utf-8")
-    assert "import_tasks" in readme and "export" in readme and "annotate score" in readme
+    assert "import_tasks" in readme and "STUDY/annotations/" in readme
+    assert "annotate score" in readme
+
+
+def test_write_label_studio_reads_the_study_folder_by_default(tmp_path: Path) -> None:
+    explicit = write_label_studio(
+        tmp_path / "a", read_manifest(DATA / "study.json"), read_tasks(DATA / "tasks.jsonl")
+    )
+    study = tmp_path / "b"
+    study.mkdir()
+    for name in ("study.json", "tasks.jsonl"):
+        shutil.copy(DATA / name, study / name)
+    default = write_label_studio(study)
+    for name in ("tasks.json", "config.xml", "README.txt"):
+        assert (default / name).read_bytes() == (explicit / name).read_bytes()
 
 
 def _keys_and_words(obj: Any) -> tuple[set[str], set[str]]:

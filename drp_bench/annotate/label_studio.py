@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from drp_bench.annotate.formats import (
+    ANNOTATIONS_DIR,
     ANNOTATIONS_SCHEMA,
+    MANIFEST_FILE,
     REASON_TEXTS,
+    TASKS_FILE,
     AnnotatorFile,
     FeatureValidityKey,
     FeatureValidityTask,
@@ -39,6 +42,8 @@ from drp_bench.annotate.formats import (
     StudyFormatError,
     StudyManifest,
     parse_annotator_file,
+    read_manifest,
+    read_tasks,
 )
 
 LABEL_STUDIO_DIR = "label-studio"
@@ -67,9 +72,17 @@ TaskKey = FeatureValidityKey | PreferenceKey
 # ---------------------------------------------------------------- writing
 
 
-def write_label_studio(study_dir: Path, manifest: StudyManifest, tasks: Sequence[Task]) -> Path:
-    """Write ``STUDY/label-studio/`` (tasks.json, config.xml, README.txt); returns the folder."""
-    out = Path(study_dir) / LABEL_STUDIO_DIR
+def write_label_studio(
+    study_dir: Path, manifest: StudyManifest | None = None, tasks: Sequence[Task] | None = None
+) -> Path:
+    """Write ``STUDY/label-studio/`` (tasks.json, config.xml, README.txt); returns the folder.
+
+    ``manifest`` and ``tasks`` default to the study's own study.json and tasks.jsonl.
+    """
+    study_dir = Path(study_dir)
+    manifest = manifest or read_manifest(study_dir / MANIFEST_FILE)
+    tasks = read_tasks(study_dir / TASKS_FILE) if tasks is None else tasks
+    out = study_dir / LABEL_STUDIO_DIR
     out.mkdir(parents=True, exist_ok=True)
     items = [{"data": task_data(manifest.study_id, t)} for t in tasks]
     (out / TASKS_JSON).write_text(
@@ -227,10 +240,11 @@ Export: Export -> JSON (not JSON-MIN or CSV), or with the SDK:
     data = b"".join(ls.projects.exports.download_sync(id=project.id, export_type="JSON"))
     Path("export.json").write_bytes(data)
 
-Put the export in STUDY/label-studio/export/ (any *.json file name), then run
-`drp-bench annotate score STUDY`. Skipped (cancelled) annotations are left out; each Label
-Studio user becomes one annotator (named from the email when the export has it, else
-ls-user-<id>).
+Put the export in STUDY/{ANNOTATIONS_DIR}/ (any *.json name, beside the page's annotator files),
+then run `drp-bench annotate score STUDY`. Each Label Studio user becomes one annotator, named
+ls-user-<id> (or from the email when the export has users expanded); skipped (cancelled)
+annotations are left out. Several annotations of one task by the same user are an error:
+delete the extra one in Label Studio first.
 """
 
 
