@@ -29,9 +29,14 @@ UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.drp-bench-installed
+# Label Studio (the human study's round trip): its own venv, since label-studio pins openai<2,
+# pyarrow<25, pytz<2023 and numpy<2.3 (requirements/label-studio.in says why).
+LS_VENV ?= .venv-label-studio
+LS_LOCK := requirements/label-studio.txt
+LS_STAMP := $(LS_VENV)/.label-studio-installed
 DEMO_ARGS ?= +experiment=demo
 
-.PHONY: setup lock browser demo test test-slow test-all test-fast lint bench clean
+.PHONY: setup label-studio lock browser demo test test-slow test-all test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -63,6 +68,18 @@ $(STAMP): pyproject.toml Makefile $(LOCK) $(MODEL_LOCK)
 	$(PY) -m drp_bench.metrics.nltk_data
 	touch $(STAMP)
 
+# Label Studio and its SDK at the exact, hashed versions of their lock, in LS_VENV (about 1 GB,
+# 1-3 minutes; `make test-slow` and `make test-all` make it): tests/test_label_studio_roundtrip.py
+# runs its server from there (and skips without it, fails under CI=true); .venv is untouched.
+label-studio: $(LS_STAMP)
+
+$(LS_STAMP): $(LS_LOCK)
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r $(LS_LOCK)
+	$(LS_VENV)/bin/python -m pip check
+	touch $(LS_STAMP)
+
 # Regenerate the locks from pyproject.toml's `lmeval` and `dev` extras, llama-cpp-python's
 # `server` extra and requirements/*.in, for every supported Python and platform at once
 # (`--universal`: where versions differ, e.g. numpy on 3.10, the lines carry markers).
@@ -81,6 +98,8 @@ lock:
 	$(UV) pip compile --quiet requirements/model.in --no-deps --universal \
 		--python-version 3.10 --generate-hashes --custom-compile-command "make lock" \
 		$(LOCK_ARGS) -o $(MODEL_LOCK)
+	$(UV) pip compile --quiet requirements/label-studio.in --universal --python-version 3.10 \
+		--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS) -o $(LS_LOCK)
 
 demo: setup
 	$(VENV)/bin/drp-bench run $(DEMO_ARGS)
@@ -110,10 +129,10 @@ browser:
 test: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup label-studio
 	$(PY) -m pytest -q -m slow
 
-test-all: setup browser
+test-all: setup browser label-studio
 	$(PY) -m pytest -q
 
 test-fast: test
@@ -126,4 +145,4 @@ bench: setup
 	for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LS_VENV) outputs .pytest_cache .ruff_cache
