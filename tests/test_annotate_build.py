@@ -450,6 +450,16 @@ def test_the_command_line_builds_refuses_a_full_folder_and_forces(runs, tmp_path
     tasks = fm.read_tasks(out / fm.TASKS_FILE)
     assert {t.type for t in tasks} == {"preference"}
     assert (out / fm.TASKS_FILE).read_bytes() != before
+    assert not (out / "label-studio").exists()
+
+    # --format label-studio adds Label Studio's import beside the page, same tasks, same blinding
+    ls_out = tmp_path / "ls-study"
+    assert cli_main([*args[:-6], "--out", str(ls_out), "--format", "label-studio"]) == 0
+    imported = json.loads((ls_out / "label-studio" / "tasks.json").read_text(encoding="utf-8"))
+    shown = fm.read_tasks(ls_out / fm.TASKS_FILE)
+    assert [t["data"]["task_id"] for t in imported] == [t.task_id for t in shown]
+    assert (ls_out / "label-studio" / "config.xml").read_text().startswith("<View")
+    assert (ls_out / "index.html").is_file()
 
     with pytest.raises(SystemExit) as stopped:  # argparse's usage error
         cli_main(["annotate", "build", str(runs["rag"]), "--out", str(tmp_path / "x"),

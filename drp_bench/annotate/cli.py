@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drp_bench.annotate.formats import TASK_TYPES, StudyFormatError
+from drp_bench.annotate.label_studio import write_label_studio
 
 USAGE = """\
 drp-bench annotate build RUN_DIR [RUN_DIR ...] --out STUDY   a blinded study of the runs
@@ -76,13 +77,6 @@ def build_main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.format == "label-studio" and _label_studio() is None:
-        print(
-            "drp-bench annotate build: --format label-studio: the Label Studio export "
-            "(drp_bench.annotate.label_studio) is not built yet",
-            file=sys.stderr,
-        )
-        return 2
     try:
         manifest = build_study(
             args.run_dirs, out, tasks=args.tasks, feature_items=args.feature_items,
@@ -94,7 +88,7 @@ def build_main(argv: Sequence[str]) -> int:
         print(f"drp-bench annotate build: {e}", file=sys.stderr)
         return 2
     if args.format == "label-studio":
-        _label_studio().write_label_studio(out)  # type: ignore[union-attr]
+        write_label_studio(out)
     from drp_bench.annotate.formats import TASKS_FILE, read_tasks
 
     tasks = read_tasks(out / TASKS_FILE)
@@ -107,16 +101,6 @@ def build_main(argv: Sequence[str]) -> int:
         f"(open {out / 'index.html'}; exported files go to {out / 'annotations'})"
     )
     return 0
-
-
-def _label_studio():  # type: ignore[no-untyped-def]
-    """The Label Studio export module (H4), or None while it is not on this branch."""
-    # TODO(integration): H4's module; its writer's name is reconciled at integration.
-    try:
-        from drp_bench.annotate import label_studio  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return label_studio
 
 
 def score_parser() -> argparse.ArgumentParser:
