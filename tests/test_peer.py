@@ -14,35 +14,54 @@ from drp_bench.report.collect import collect_runs
 from drp_bench.report.tables import build_table, to_markdown
 from drp_bench.run import folder as run_folder
 from drp_bench.run.inputs import load_run_dataset
-from tests.test_method_prompts_pinned import HashedEmbedder
+from tests.test_method_prompts_pinned import HashedEmbedder, compose_config
 
 BUNDLED = {"path": "bundled:music_sample", "name": "music_sample"}
-#: The bundled test samples whose target item no other user of the split reviewed.
-EXCLUDED_BUNDLED = 7
+#: The bundled test samples without another user's review of the target item dated before the
+#: target review (peer_candidates=before_target, the default) ...
+EXCLUDED_BUNDLED = 9
+#: ... and without another user's review of it at all (peer_candidates=any: earlier peer runs).
+EXCLUDED_BUNDLED_ANY = 7
 
 
-def _others(dataset, asin: str, user_id: str) -> dict[str, str]:
-    """user -> their review text of ``asin``, from the other users' profiles (brute force)."""
+def _others(dataset, asin: str, user_id: str, before: int | None = None) -> dict[str, str]:
+    """user -> their review text of ``asin``, from the other users' profiles (brute force);
+    ``before``: only reviews with a smaller timestamp."""
     found: dict[str, str] = {}
     for sample in dataset.samples:
         if sample.user_id == user_id:
             continue
         for review in sample.profile:
-            if review.asin == asin:
+            if review.asin == asin and (before is None or review.timestamp < before):
                 found.setdefault(sample.user_id, review.text)
     return found
 
 
-def test_the_peer_context_is_the_nearest_other_review_of_the_same_item():
+@pytest.mark.parametrize(
+    ("rule", "excluded_count"),
+    [("before_target", EXCLUDED_BUNDLED), ("any", EXCLUDED_BUNDLED_ANY)],
+)
+def test_the_peer_context_is_the_nearest_other_review_of_the_same_item(rule, excluded_count):
     dataset = load_run_dataset(BUNDLED)
     embedder = HashedEmbedder()
-    contexts = build_contexts(dataset, False, False, 8, 4, 42, embedder, peer=True)  # type: ignore[arg-type]
+    contexts = build_contexts(
+        dataset,
+        False,
+        False,
+        8,
+        4,
+        42,
+        embedder,  # type: ignore[arg-type]
+        peer=True,
+        peer_rule=rule,
+    )
     excluded = [c for c in contexts if c.peer is not None and c.peer.review is None]
-    assert len(contexts) == 57 and len(excluded) == EXCLUDED_BUNDLED
+    assert len(contexts) == 57 and len(excluded) == excluded_count
     for ctx in contexts:
         sample, choice = ctx.sample, ctx.peer
-        assert choice is not None
-        others = _others(dataset, sample.target.asin, sample.user_id)
+        assert choice is not None and choice.rule == rule
+        before = sample.target.timestamp if rule == "before_target" else None
+        others = _others(dataset, sample.target.asin, sample.user_id, before)
         assert choice.candidates == len(others)
         if choice.review is None:
             assert not others
@@ -141,3 +160,39 @@ def _column(markdown: str, label: str) -> list[str]:
     header = [h.strip() for h in lines[0]]
     i = header.index(label)
     return [line[i].strip() for line in lines[2:]]
+
+
+def test_no_chosen_peer_is_dated_at_or_after_its_target_on_the_bundled_sample():
+    """The whole bundled sample (every split): no peer review the default rule picks is dated
+    at or after the target review, and the rule drops only such reviews. The dates filter the
+    candidates before any embedding, so a stand-in embedder checks the rule (the real one
+    takes minutes on a CPU)."""
+    cfg = compose_config(("method=peer",))
+    assert cfg.method.peer_candidates == "before_target"  # what a run composes by default
+    checked = 0
+    for split in ("train", "validation", "test"):
+        dataset = load_run_dataset({**BUNDLED, "split": split})
+        contexts = build_contexts(
+            dataset,
+            False,
+            False,
+            8,
+            4,
+            42,
+            HashedEmbedder(),  # type: ignore[arg-type]
+            peer=True,
+            peer_rule=cfg.method.peer_candidates,
+        )
+        for ctx in contexts:
+            target, choice = ctx.sample.target, ctx.peer
+            assert choice is not None
+            everyone = _others(dataset, target.asin, ctx.sample.user_id)
+            earlier = _others(dataset, target.asin, ctx.sample.user_id, target.timestamp)
+            assert choice.candidates == len(earlier) <= len(everyone)
+            if choice.review is None:
+                assert not earlier
+                continue
+            assert choice.review.asin == target.asin
+            assert choice.review.timestamp < target.timestamp
+            checked += 1
+    assert checked > 48  # the test split alone has 48 samples with a peer
