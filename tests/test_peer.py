@@ -10,39 +10,59 @@ import pytest
 from drp_bench import evaluate
 from drp_bench.backends.base import ChatResult
 from drp_bench.pipeline.context import build_contexts
-from drp_bench.report.collect import collect_runs
-from drp_bench.report.tables import build_table, to_markdown
+from drp_bench.report.collect import UNFILTERED_PEER_NAME, collect_runs
+from drp_bench.report.matched import matched_tables
+from drp_bench.report.tables import build_table, to_markdown, write_tables
 from drp_bench.run import folder as run_folder
 from drp_bench.run.inputs import load_run_dataset
-from tests.test_method_prompts_pinned import HashedEmbedder
+from tests.test_method_prompts_pinned import HashedEmbedder, compose_config
 
 BUNDLED = {"path": "bundled:music_sample", "name": "music_sample"}
-#: The bundled test samples whose target item no other user of the split reviewed.
-EXCLUDED_BUNDLED = 7
+#: The bundled test samples without another user's review of the target item dated before the
+#: target review (peer_candidates=before_target, the default) ...
+EXCLUDED_BUNDLED = 9
+#: ... and without another user's review of it at all (peer_candidates=any: earlier peer runs).
+EXCLUDED_BUNDLED_ANY = 7
 
 
-def _others(dataset, asin: str, user_id: str) -> dict[str, str]:
-    """user -> their review text of ``asin``, from the other users' profiles (brute force)."""
+def _others(dataset, asin: str, user_id: str, before: int | None = None) -> dict[str, str]:
+    """user -> their review text of ``asin``, from the other users' profiles (brute force);
+    ``before``: only reviews with a smaller timestamp."""
     found: dict[str, str] = {}
     for sample in dataset.samples:
         if sample.user_id == user_id:
             continue
         for review in sample.profile:
-            if review.asin == asin:
+            if review.asin == asin and (before is None or review.timestamp < before):
                 found.setdefault(sample.user_id, review.text)
     return found
 
 
-def test_the_peer_context_is_the_nearest_other_review_of_the_same_item():
+@pytest.mark.parametrize(
+    ("rule", "excluded_count"),
+    [("before_target", EXCLUDED_BUNDLED), ("any", EXCLUDED_BUNDLED_ANY)],
+)
+def test_the_peer_context_is_the_nearest_other_review_of_the_same_item(rule, excluded_count):
     dataset = load_run_dataset(BUNDLED)
     embedder = HashedEmbedder()
-    contexts = build_contexts(dataset, False, False, 8, 4, 42, embedder, peer=True)  # type: ignore[arg-type]
+    contexts = build_contexts(
+        dataset,
+        False,
+        False,
+        8,
+        4,
+        42,
+        embedder,  # type: ignore[arg-type]
+        peer=True,
+        peer_rule=rule,
+    )
     excluded = [c for c in contexts if c.peer is not None and c.peer.review is None]
-    assert len(contexts) == 57 and len(excluded) == EXCLUDED_BUNDLED
+    assert len(contexts) == 57 and len(excluded) == excluded_count
     for ctx in contexts:
         sample, choice = ctx.sample, ctx.peer
-        assert choice is not None
-        others = _others(dataset, sample.target.asin, sample.user_id)
+        assert choice is not None and choice.rule == rule
+        before = sample.target.timestamp if rule == "before_target" else None
+        others = _others(dataset, sample.target.asin, sample.user_id, before)
         assert choice.candidates == len(others)
         if choice.review is None:
             assert not others
@@ -141,3 +161,102 @@ def _column(markdown: str, label: str) -> list[str]:
     header = [h.strip() for h in lines[0]]
     i = header.index(label)
     return [line[i].strip() for line in lines[2:]]
+
+
+def test_no_chosen_peer_is_dated_at_or_after_its_target_on_the_bundled_sample():
+    """The whole bundled sample (every split): no peer review the default rule picks is dated
+    at or after the target review, and the rule drops only such reviews. The dates filter the
+    candidates before any embedding, so a stand-in embedder checks the rule (the real one
+    takes minutes on a CPU)."""
+    cfg = compose_config(("method=peer",))
+    assert cfg.method.peer_candidates == "before_target"  # what a run composes by default
+    checked = 0
+    for split in ("train", "validation", "test"):
+        dataset = load_run_dataset({**BUNDLED, "split": split})
+        contexts = build_contexts(
+            dataset,
+            False,
+            False,
+            8,
+            4,
+            42,
+            HashedEmbedder(),  # type: ignore[arg-type]
+            peer=True,
+            peer_rule=cfg.method.peer_candidates,
+        )
+        for ctx in contexts:
+            target, choice = ctx.sample.target, ctx.peer
+            assert choice is not None
+            everyone = _others(dataset, target.asin, ctx.sample.user_id)
+            earlier = _others(dataset, target.asin, ctx.sample.user_id, target.timestamp)
+            assert choice.candidates == len(earlier) <= len(everyone)
+            if choice.review is None:
+                assert not earlier
+                continue
+            assert choice.review.asin == target.asin
+            assert choice.review.timestamp < target.timestamp
+            checked += 1
+    assert checked > 48  # the test split alone has 48 samples with a peer
+
+
+def test_the_report_shows_every_run_on_the_peer_runs_samples(tmp_path: Path):
+    """A peer run on 8 samples (some excluded) and a method run on 6: the matched table has
+    the subset's n per column and values equal to a hand computation on that subset; a peer
+    run from before the date rule (its config without peer_candidates) still reads, labelled
+    unfiltered, with a matched table of its own."""
+    import sacrebleu
+    import yaml
+
+    cache = f"cache.path={tmp_path / 'calls.sqlite'}"
+    evaluate(["method=peer", "dataset.limit=8", cache], out_dir=tmp_path / "peer")
+    old = tmp_path / "old-peer"
+    evaluate(["method=peer", "method.peer_candidates=any", "dataset.limit=8", cache], out_dir=old)
+    config_path = old / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    del config["method"]["peer_candidates"]  # as a run made before the rule wrote it
+    config_path.write_text(yaml.safe_dump(config))
+    evaluate(
+        ["method=nonp", "dataset.limit=6", cache],
+        out_dir=tmp_path / "nonp",
+        backends={"generator": Writer("Great album, lovely vocals and a fine band.")},
+    )
+    table = collect_runs([tmp_path], n_bootstrap=50)
+    assert {r.status for r in table.runs} == {"complete"}
+    report_dir = tmp_path / "report"
+    paths, results = write_tables(table, report_dir, n_resamples=50)
+    assert report_dir / "matched.csv" in paths
+    assert {c.label for c in results.columns} == {"Non-P", "peer (human)", UNFILTERED_PEER_NAME}
+
+    peer_rows = run_folder.read_predictions(tmp_path / "peer" / run_folder.PREDICTIONS)
+    scored = [r.sample_id for r in peer_rows if r.status != "excluded"]
+    assert len(scored) < 8  # the rule left some samples without a peer
+    nonp_rows = {
+        r.sample_id: r for r in run_folder.read_predictions(tmp_path / "nonp" / "predictions.jsonl")
+    }
+    subset = [nonp_rows[s] for s in scored if s in nonp_rows]
+    assert 0 < len(subset) < len(scored)  # the method lacks some of the peer's samples
+
+    tables = {t.peer_label: t for t in matched_tables(table, n_resamples=50)}
+    assert set(tables) == {"peer (human)", UNFILTERED_PEER_NAME}
+    matched = tables["peer (human)"]
+    assert matched.n == len(scored) and matched.sample_ids == scored
+    columns = {c.label: c for c in matched.columns}
+    assert columns["Non-P"].n == len(subset) and columns["peer (human)"].n == len(scored)
+    cells = columns["Non-P"].cells
+    bleu = sacrebleu.corpus_bleu([r.prediction for r in subset], [[r.reference for r in subset]])
+    assert cells["bleu"].value == pytest.approx(bleu.score, abs=1e-9)
+    for metric in ("meteor", "rouge1", "rougeL"):
+        by_hand = sum(getattr(r.scores, metric) for r in subset) / len(subset)
+        assert cells[metric].value == pytest.approx(by_hand, abs=1e-12)
+        assert cells[metric].low <= cells[metric].value <= cells[metric].high
+    peer_meteor = [r.scores.meteor for r in peer_rows if r.scores is not None]
+    assert columns["peer (human)"].cells["meteor"].value == pytest.approx(
+        sum(peer_meteor) / len(peer_meteor), abs=1e-12
+    )
+
+    markdown = (report_dir / "results.md").read_text()
+    assert "## Methods on the peer row's samples" in markdown
+    assert f"the {len(scored)} samples `peer (human)` scored" in markdown
+    assert f"Non-P n={len(subset)}" in markdown and f"| Non-P (n={len(subset)}) |" in markdown
+    assert f"peer (human) n={len(scored)}" in markdown  # the main table's note says its n
+    assert "unfiltered" in (report_dir / "results.tex").read_text()

@@ -100,6 +100,9 @@ class MethodConf:
     handoff: str = "parsed"  # parsed | raw: what later stages read of earlier outputs
     summarization: Optional[str] = None  # noqa: UP045  LLM-TRSR: recurrent | hierarchical
     neighbours: int = 2  # P-DB: how many most similar other users (the neighbours context)
+    # peer: which other reviews of the target item it may pick: before_target | any (every
+    # date; peer runs made before this setting existed ran so: their config has no such key)
+    peer_candidates: str = "before_target"
     templates: dict[str, str] = field(default_factory=dict)
     stages: list[StageConf] = field(default_factory=list)
 

@@ -14,6 +14,11 @@ from drp_bench.methods.contracts import CONTEXTS, HANDOFFS, REVIEW, ROLES, Stage
 
 DIMENSIONS = ("fixed", "auto")
 SUMMARY_SOURCES = ("validated", "extracted")
+#: Which other reviews of the target item the ``peer`` context may pick
+#: (``method.peer_candidates``): ``before_target``, those dated strictly before the target
+#: review (one written later may answer or quote it, and no prediction could have read it);
+#: ``any``, every date: the rule of every peer run made before this setting existed.
+PEER_CANDIDATE_RULES = ("before_target", "any")
 STAGE_FIELDS = ("kind", "enabled", "role", "template", "reads", "writes", "options")
 
 
@@ -56,6 +61,7 @@ class MethodSpec:
     handoff: str = "parsed"
     templates: Mapping[str, str] = field(default_factory=dict)
     neighbours: int = 2  # the neighbours context: how many most similar other users
+    peer_candidates: str = "before_target"  # the peer context's rule (PEER_CANDIDATE_RULES)
 
     @property
     def own_stages(self) -> tuple[StageSpec, ...]:
@@ -124,6 +130,8 @@ class MethodSpec:
         _check_setting(where, "dimensions", dimensions, (None, *DIMENSIONS))
         _check_setting(where, "summary_reads", summary_reads, SUMMARY_SOURCES)
         _check_setting(where, "handoff", handoff, HANDOFFS)
+        peer_candidates = cfg.get("peer_candidates", "before_target")
+        _check_setting(where, "peer_candidates", peer_candidates, PEER_CANDIDATE_RULES)
         neighbours = cfg.get("neighbours", 2)
         if not _is_count(neighbours):
             raise ValueError(
@@ -139,6 +147,7 @@ class MethodSpec:
             handoff=handoff,
             templates=dict(cfg.get("templates") or {}),
             neighbours=neighbours,
+            peer_candidates=peer_candidates,
         )
         if cfg.get("validate") and "validate_differences" not in builder.kinds:
             raise ValueError(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from drp_bench.data.types import Dataset, Review, Sample
+from drp_bench.methods.spec import PEER_CANDIDATE_RULES
 from drp_bench.pipeline.representatives import Embedder, kmeans_threads, select_representatives
 from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
 
@@ -37,12 +38,14 @@ class Neighbour:
 class PeerChoice:
     """The ``peer`` context: another real user's review of the sample's target item, the one
     nearest (cosine of embeddings) to the mean of the user's profile reviews; ties by user id.
-    ``review`` None: nobody else reviewed the item (the sample is excluded)."""
+    ``candidates``: the reviews the rule let it choose from; ``review`` None: none (the sample
+    is excluded)."""
 
     review: Review | None
     user_id: str | None
     similarity: float | None
     candidates: int
+    rule: str = "before_target"  # which reviews were candidates (PEER_CANDIDATE_RULES)
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,14 @@ def build_contexts(
     pool: Sequence[Sample] | None = None,
     neighbours: int = 0,
     peer: bool = False,
+    peer_rule: str = "before_target",
 ) -> list[SampleContext]:
     """Context of every sample; ``pool`` (default: the dataset's own samples) gives other users.
 
     ``neighbours`` > 0 builds the neighbours context: that many most similar other users of
-    the pool (:func:`similar_users`), each with their ``num_retrieved`` best reviews."""
+    the pool (:func:`similar_users`), each with their ``num_retrieved`` best reviews.
+    ``peer`` builds the peer context, its candidates chosen by ``peer_rule``
+    (:data:`drp_bench.methods.spec.PEER_CANDIDATE_RULES`)."""
     index = ReviewerIndex(pool if pool is not None else dataset.samples)
     users = (
         UserVectors(pool if pool is not None else dataset.samples, embedder) if neighbours else None
@@ -131,7 +137,7 @@ def build_contexts(
                 )
                 for user_id, similarity in users.most_similar(sample, neighbours)
             )
-        chosen_peer = peer_choice(sample, index, embedder) if peer else None
+        chosen_peer = peer_choice(sample, index, embedder, peer_rule) if peer else None
         parts.append((past, near, chosen_peer))
     # pass 2: the representatives' K-means fits (vectors from memory), one OpenMP thread
     with kmeans_threads():
@@ -163,22 +169,40 @@ def _texts(sample: Sample, reviews: Sequence[Review], index: ReviewerIndex) -> l
     ]
 
 
-def peer_choice(sample: Sample, index: ReviewerIndex, embedder: Embedder | None) -> PeerChoice:
+def peer_choice(
+    sample: Sample,
+    index: ReviewerIndex,
+    embedder: Embedder | None,
+    rule: str = "before_target",
+) -> PeerChoice:
     """The ``peer`` context of a sample: among the pool's other reviewers of its target item
-    (their profile reviews, as for representatives), the review nearest to the user's history
-    (:func:`similar_users` on the mean embedding of the profile reviews; ties by user id)."""
-    others = index.others(sample.target.asin, sample.user_id)
+    (their profile reviews, as for representatives) that ``rule`` admits
+    (:func:`peer_candidates`), the review nearest to the user's history (:func:`similar_users`
+    on the mean embedding of the profile reviews; ties by user id)."""
+    others = peer_candidates(sample, index, rule)
     if not others:
-        return PeerChoice(None, None, None, 0)
+        return PeerChoice(None, None, None, 0, rule)
     if embedder is None:
         raise ValueError("the peer context needs an embedder")
     users = sorted(others)
     vectors = embedder.encode([others[u].text for u in users]).astype(np.float64)
     if not sample.profile:  # no history to compare with: the first by user id
-        return PeerChoice(others[users[0]], users[0], None, len(users))
+        return PeerChoice(others[users[0]], users[0], None, len(users), rule)
     history = embedder.encode([r.text for r in sample.profile]).astype(np.float64).mean(axis=0)
     (user_id, similarity), *_ = similar_users(history, dict(zip(users, vectors, strict=True)), 1)
-    return PeerChoice(others[user_id], user_id, round(similarity, 6), len(users))
+    return PeerChoice(others[user_id], user_id, round(similarity, 6), len(users), rule)
+
+
+def peer_candidates(sample: Sample, index: ReviewerIndex, rule: str) -> dict[str, Review]:
+    """The other users' reviews of the sample's target item that ``rule`` admits, by user:
+    ``before_target``, those whose timestamp is strictly smaller than the target review's
+    (the same unit: one dataset's reviews share it); ``any``, all of them."""
+    if rule not in PEER_CANDIDATE_RULES:
+        raise ValueError(f"peer_candidates: expected one of {PEER_CANDIDATE_RULES}, found {rule!r}")
+    others = index.others(sample.target.asin, sample.user_id)
+    if rule == "any":
+        return others
+    return {u: r for u, r in others.items() if r.timestamp < sample.target.timestamp}
 
 
 class UserVectors:

@@ -432,6 +432,7 @@ def run_fields(run: Run) -> dict[str, Any]:
         "wall_time_s": _num(rec.get("wall_time_s")),
         "data_fingerprint": data_fingerprint(rec.get("dataset_fingerprint")),
         "overrides": " ".join(run.overrides),
+        PEER_RULE_COLUMN: peer_rule(run) if info.get("method") == "peer" else None,
     }
     knobs = extra_run_fields(info)
     row.update(knobs)
@@ -446,6 +447,20 @@ def run_fields(run: Run) -> dict[str, Any]:
             row[f"uvq_mean[{rule}]"] = _num((by_rule or {}).get("mean"))
     row["run_dir"] = str(run.run_dir)
     return row
+
+
+#: The frame column of a peer run's candidates rule (``method.peer_candidates``; None for
+#: other methods).
+PEER_RULE_COLUMN = "peer_candidates"
+#: A peer run whose candidates may be dated after the target review: its column's name.
+UNFILTERED_PEER_NAME = "peer (human, unfiltered)"
+
+
+def peer_rule(run: Run) -> str:
+    """The candidates rule a peer run ran with, from its ``.hydra/config.yaml``
+    (``method.peer_candidates``); a config without the key is from before the rule existed,
+    when every date was a candidate: ``any``."""
+    return str(_get(run.config, "method", "peer_candidates", default="any"))
 
 
 def data_fingerprint(files: Any) -> str:
@@ -567,6 +582,9 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(**{c: [] for c in cols[1:]})
     runs = frame.drop_duplicates("run_dir").copy()
     runs["method_name"] = runs["method"].map(lambda m: METHOD_NAMES.get(m, str(m).upper()))
+    if PEER_RULE_COLUMN in runs:  # a peer run that may have picked later reviews says so
+        unfiltered = (runs["method"] == "peer") & (runs[PEER_RULE_COLUMN] == "any")
+        runs.loc[unfiltered, "method_name"] = UNFILTERED_PEER_NAME
     runs["detail"] = runs["extractor"].map(lambda e: str(e) if _present(e) else "")
     for _, idx in runs.groupby(["method_name", "detail"]).groups.items():
         group = runs.loc[idx]

@@ -24,6 +24,9 @@ from statistics import fmean
 import pandas as pd
 
 from drp_bench.report.collect import JUDGE_METRIC, TABLE_METRICS, Run, RunTable
+from drp_bench.report.matched import MatchedTable, matched_tables, write_matched
+from drp_bench.report.matched import markdown_section as matched_markdown
+from drp_bench.report.matched import to_latex as matched_latex
 from drp_bench.resources import paper_table_path
 
 log = logging.getLogger(__name__)
@@ -217,6 +220,8 @@ class ResultsTable:
     n_tests: int  # significance tests that gave a p-value
     has_paper: bool
     include_degraded: bool = False
+    #: a reference column (peer) -> the samples it scored (fewer than the methods')
+    reference_n: dict[str, int] = field(default_factory=dict)
 
     @property
     def has_degraded(self) -> bool:
@@ -283,7 +288,11 @@ def build_table(
                 has_paper = True
                 rows.append(prow)
     n_tests = 0 if sig is None or sig.empty else int(sig["p_value"].notna().sum())
-    return ResultsTable(columns, rows, n_resamples, n_tests, has_paper, include_degraded)
+    refs = frame[frame["method"].isin(REFERENCE_METHODS) & frame["metric"].isin(TABLE_METRICS)]
+    reference_n = {str(r.label): int(r.n) for r in refs.itertuples() if pd.notna(r.n)}
+    return ResultsTable(
+        columns, rows, n_resamples, n_tests, has_paper, include_degraded, reference_n
+    )
 
 
 def _dataset_label(ds: str, split: str | None, grp: pd.DataFrame) -> str:
@@ -428,11 +437,15 @@ def footnotes(t: ResultsTable) -> list[str]:
             "percentile bootstrap; not tested for significance."
         )
     if t.has_reference:
+        counts = ", ".join(f"{label} n={n}" for label, n in t.reference_n.items())
         notes.append(
             "peer (human): not a method but a reference: for each target review, another real "
-            "user's review of the same item (the one nearest to the target user's history), "
-            "scored like a prediction; samples whose item nobody else reviewed are left out "
-            "(its n is smaller). It is never marked best/second nor tested."
+            "user's review of the same item written before it (the one nearest to the target "
+            "user's history), scored like a prediction; samples without such a review are left "
+            f"out, so its n is smaller ({counts or 'n not recorded'}): the section 'Methods on "
+            "the peer row's samples' shows every run on exactly its samples. 'unfiltered': a "
+            "peer run made before that rule, whose review may postdate the target. It is never "
+            "marked best/second nor tested."
         )
     if t.has_paper:
         notes.append(
@@ -570,12 +583,11 @@ def write_tables(
     table.frame.to_csv(paths["csv"], index=False)
     runs_frame(table.runs).to_csv(paths["runs"], index=False)
     sig.to_csv(paths["sig"], index=False)
-    paths["md"].write_text(markdown_report(table, t), encoding="utf-8")
-    paths["tex"].write_text(
-        to_latex(t) + "\n" + to_latex(t, ci=True) if t.rows else "% no complete runs\n",
-        encoding="utf-8",
-    )
-    return list(paths.values()), t
+    matched = matched_tables(table, n_resamples=n_resamples, seed=seed)
+    paths["md"].write_text(markdown_report(table, t, matched), encoding="utf-8")
+    tex = [to_latex(t), to_latex(t, ci=True), *map(matched_latex, matched)]
+    paths["tex"].write_text("\n".join(tex) if t.rows else "% no complete runs\n", encoding="utf-8")
+    return list(paths.values()) + write_matched(matched, out_dir), t
 
 
 def cost_per_sample(table: RunTable, t: ResultsTable) -> dict[str, dict[str, float]]:
@@ -615,13 +627,14 @@ def cost_markdown(table: RunTable, t: ResultsTable) -> str:
     return _md_grid(header, body)
 
 
-def markdown_report(table: RunTable, t: ResultsTable) -> str:
+def markdown_report(table: RunTable, t: ResultsTable, matched: Sequence[MatchedTable] = ()) -> str:
     parts = ["# drp-bench results", ""]
     if t.rows:
         parts += [to_markdown(t), ""]
         parts += [f"- {f}" for f in footnotes(t)] + [""]
         if table.frame["ci_low"].notna().any():
             parts += ["## 95% bootstrap confidence intervals", "", to_markdown(t, ci=True), ""]
+        parts += matched_markdown(list(matched))
         parts += ["## Cost per sample", "", cost_markdown(table, t), ""]
     else:
         parts += ["No complete runs found.", ""]

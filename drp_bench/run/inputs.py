@@ -92,6 +92,7 @@ def build_run_inputs(cfg: RunConfig, store_embeddings: bool = True) -> RunInputs
             pool=pool_samples,
             neighbours=cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
             peer="peer" in cfg.method.contexts,
+            peer_rule=cfg.method.peer_candidates,
         )
     finally:
         if embedder is not None:

@@ -13,6 +13,11 @@ from drp_bench.pipeline.stages import StageCall
 from drp_bench.pipeline.state import SampleState
 
 NO_PEER = "no other user of the pool reviewed the target item"
+#: Why a sample has no peer, by the candidates' rule (method.peer_candidates).
+NO_PEER_BY_RULE = {
+    "before_target": f"{NO_PEER} before the target review",
+    "any": NO_PEER,
+}
 
 
 @dataclass
@@ -41,7 +46,7 @@ class PeerReview:
             stage.record,
             review.text if review is not None else "",
             choice,
-            excluded=None if review is not None else NO_PEER,
+            excluded=None if review is not None else NO_PEER_BY_RULE[choice.rule],
         )
         return []
 
