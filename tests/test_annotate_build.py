@@ -13,94 +13,19 @@ from typing import Any
 
 import pytest
 
-from drp_bench import evaluate
 from drp_bench.annotate import formats as fm
 from drp_bench.annotate.build import build_study
 from drp_bench.annotate.sources import StudyBuildError
-from drp_bench.backends.base import ChatResult
 from drp_bench.cli import main as cli_main
 from drp_bench.data.loader import load_dataset
 from drp_bench.data.locate import resolve_data_path
-from drp_bench.data.types import Feature
-from drp_bench.pipeline.parsing import format_features, parse_features
+from tests.annotate_runs import EXTRACTED, KEPT, MODELS, RUNS, make_runs
 from tests.run_folders import write_error
-
-ROLES = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
-SMALL = ["dataset.limit=4", "num_retrieved=2", "num_users=2", "prompts.max_review_chars=300"]
-EXTRACTED = [
-    Feature("Tone", "how warm the words are", "warmer"),
-    Feature("Slang", "informal words", "more slang"),
-    Feature("Detail", "how much detail", "more detail"),
-]
-#: what the scripted validator keeps (it answers the names in capitals: compared loosely)
-KEPT = {"Tone", "Detail"}
-NORMALIZED = json.dumps(
-    {"units": [{"text": "warmer words", "category": "Emotion", "valid": True,
-                "key": "emotion/warmth/higher", "source_feature": "tone"}]}
-)  # fmt: skip
-METHODS = ("drp", "rag")
-MODELS = ("SmolLM2-135M-Instruct", "Qwen2.5-1.5B-Instruct")
-
-
-class Scripted:
-    """Every role of one run: extracts EXTRACTED, keeps KEPT, writes a review naming
-    ``word`` (so a test can tell which run wrote a text)."""
-
-    def __init__(self, word: str):
-        self.word = word
-        self.identity = {"backend": "scripted-annotate", "word": word}
-
-    def answer(self, prompt: str) -> str:
-        if "[Candidate features]" in prompt:
-            found = parse_features(prompt.split("[Candidate features]")[-1]).features
-            return format_features(
-                [Feature(f.name.upper(), f.definition, f.difference) for f in found
-                 if f.name in KEPT]
-            )  # fmt: skip
-        if "Compare the target user's review" in prompt:
-            return format_features(EXTRACTED)
-        if "[Keys]" in prompt:
-            return NORMALIZED
-        if "[Summary]:" in prompt:
-            return "[Summary]: terse"
-        return f"[Review]: A {self.word} review of this record."
-
-    def chat(self, requests, on_result=None):
-        results = []
-        for i, request in enumerate(requests):
-            text = self.answer("\n\n".join(m["content"] for m in request.messages))
-            result = ChatResult(text=text, prompt_tokens=10, completion_tokens=4)
-            if on_result:
-                on_result(i, result)
-            results.append(result)
-        return results
-
-    def close(self) -> None:
-        pass
-
-
-RUNS = {
-    # name: (overrides, generator word)
-    "drp-smol-uvq": (["method=drp", "uvq=true"], "amber"),
-    "drp-qwen": (["method=drp", "model@extractor=qwen2.5-1.5b-instruct"], "cobalt"),
-    "drp-qwen-novalidate": (
-        ["method=drp", "model@extractor=qwen2.5-1.5b-instruct", "method.validate=false"],
-        "denim",
-    ),
-    "rag": (["method=rag"], "crimson"),
-}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("runs")
-    out = {}
-    for name, (overrides, word) in RUNS.items():
-        cache = f"cache.path={root / 'calls.sqlite'}"
-        backends = {role: Scripted(word) for role in ROLES}
-        evaluate([*overrides, *SMALL, cache], out_dir=root / name, backends=backends)
-        out[name] = root / name
-    return out
+    return make_runs(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
