@@ -433,3 +433,29 @@ def test_a_label_studio_export_is_scored_beside_our_files(tmp_path: Path) -> Non
     (study / "annotations" / f"{expected[0].annotator}.json").write_text(json.dumps(again))
     with pytest.raises(StudyFormatError, match=r"export\.json"):
         score_study(study, n_bootstrap=0)
+
+
+def test_a_repeated_gold_pair_counts_once_for_gold_accuracy() -> None:
+    """A gold pair's repeat serves self-consistency only: gold accuracy is per gold pair (its
+    original's label), so a wrong repeat lowers self-consistency, not gold accuracy."""
+    from pydantic import TypeAdapter
+
+    from drp_bench.annotate.formats import TaskKey, parse_annotator_file
+    from drp_bench.annotate.report_file import Thresholds
+    from drp_bench.annotate.score import annotator_qc
+
+    lines = keys()
+    lines.append(
+        next(k for k in lines if k["task_id"] == "t20") | {"task_id": "t23", "repeat_of": "t20"}
+    )
+    by_id = {k["task_id"]: TypeAdapter(TaskKey).validate_python(k) for k in lines}
+    path = Path("ann.json")
+    labels = [choice_label("t20", "A"), choice_label("t21", "B"), choice_label("t23", "B")]
+    file = parse_annotator_file(
+        {"schema": "drp-bench-annotations/1", "study_id": STUDY_ID, "annotator": "ann",
+         "exported_at": "2026-01-02T00:00:00", "labels": labels}, path
+    )  # fmt: skip
+    qc = annotator_qc("ann", file, by_id, path, Thresholds(gold_accuracy=0.7, self_consistency=0.6))
+    assert (qc.gold, qc.gold_accuracy) == (2, 1.0)  # t20 right, t21 right; t23 is t20 again
+    assert (qc.repeats, qc.self_consistency) == (1, 0.0)
+    assert qc.flagged and qc.why == ["self-consistency 0.00 < 0.6"]

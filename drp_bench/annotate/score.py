@@ -322,18 +322,29 @@ def _correlations(
 # ---------------------------------------------------------------- quality control
 
 
+def _gold_hits(f: AnnotatorFile, keys: Mapping[str, Key]) -> dict[str, bool]:
+    """Per gold pair (the original's id): whether the annotator picked the real review; the
+    original's label wins over a repeat's, as in :func:`_labels_by_unit`."""
+    hits: dict[str, bool] = {}
+    for label in sorted(f.labels, key=lambda lab: keys[lab.task_id].repeat_of is not None):
+        key = keys[label.task_id]
+        if isinstance(key, PreferenceKey) and key.gold:
+            hits.setdefault(key.repeat_of or key.task_id, label.choice == key.gold_answer)
+    return hits
+
+
 def annotator_qc(
     name: str, f: AnnotatorFile, keys: Mapping[str, Key], source: Path, thresholds: Thresholds
 ) -> AnnotatorQC:
-    """Gold accuracy (a gold pair's answer is the user's real review; a tie is wrong) and
-    self-consistency (a repeat against its original: the choice, or each feature's valid)."""
+    """Gold accuracy (a gold pair's answer is the user's real review; a tie is wrong; once per
+    gold pair, its original's label first: a repeat of a gold pair serves self-consistency
+    only) and self-consistency (a repeat against its original: the choice, or each feature's
+    valid)."""
     by_task = {lab.task_id: lab for lab in f.labels}
-    gold = []
+    gold = list(_gold_hits(f, keys).values())
     same: list[bool] = []
     for label in f.labels:
         key = keys[label.task_id]
-        if isinstance(key, PreferenceKey) and key.gold:
-            gold.append(label.choice == key.gold_answer)
         original = by_task.get(key.repeat_of) if key.repeat_of else None
         if original is None:
             continue
