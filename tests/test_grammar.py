@@ -283,7 +283,7 @@ def test_llama_cpp_parses_the_grammar_and_rejects_a_broken_one(backend: Any) -> 
     from drp_bench.backends.llamacpp import grammar_sampler
 
     llama_cpp.llama_sampler_free(grammar_sampler(backend._llm, FEATURES_GBNF))
-    with pytest.raises(ValueError, match="llama.cpp rejected the grammar"):
+    with pytest.raises(ValueError, match=r"llama\.cpp rejected the grammar"):
         grammar_sampler(backend._llm, FEATURES_GBNF.replace("step ::=", "step ::= (("))
 
 
@@ -292,10 +292,13 @@ def test_the_greedy_fast_path_picks_the_tokens_llama_cpps_grammar_sampler_picks(
     backend: Any,
 ) -> None:
     """GreedyGrammar (one grammar check per token) against llama-cpp-python's ``grammar=``
-    (the whole vocabulary checked each token): the same answer, in the grammar."""
+    (the whole vocabulary checked each token): the same answer, in the grammar. Each call
+    starts from an empty KV cache: a reused prefix changes the last bits of the logits."""
     from llama_cpp import LlamaGrammar
 
+    backend._llm.reset()
     fast = backend.chat([ChatRequest(MESSAGES, GRAMMAR)])[0]
+    backend._llm.reset()
     full = backend._llm.create_chat_completion(
         messages=[dict(m) for m in MESSAGES],
         temperature=0.0, top_p=1.0, max_tokens=24, seed=3, top_k=0, min_p=0.0,
@@ -355,3 +358,12 @@ def test_an_answer_outside_the_grammar_is_a_failed_call_naming_the_option(
     (result,) = backend.chat([hi])
     backend.close()
     assert not result.ok and "backend.options.grammar_field" in (result.error or "")
+
+
+@pytest.mark.parametrize("preset", ["paper_table", "dpl_paper"])
+def test_the_paper_presets_decode_freely(preset: str) -> None:
+    from tests.test_paper_presets import compose_cfg
+
+    cfg = compose_cfg(f"+experiment={preset}")
+    roles = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
+    assert all(cfg[role]["sampling"]["grammar"] is None for role in roles if role in cfg)
