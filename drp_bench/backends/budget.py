@@ -12,13 +12,14 @@ prompt the model's chat template renders:
    it before (it stopped at ``</think>``), the second call continues the same text it would have.
 
 The result's ``text`` is the answer, ``reasoning`` the thinking, and its token counts are the
-sums of both calls, each call's own counts kept in :class:`BudgetCalls`.
+sums of both calls, each call's own counts kept in :class:`BudgetCalls`. A grammar
+(``sampling.grammar``) holds the answer call only: the thinking is free text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from drp_bench.backends.base import (
     BudgetCalls,
@@ -58,6 +59,12 @@ class Completion:
 def budget_of(sampling: SamplingParams) -> int | None:
     """The request's thinking budget (None: no budget, today's single call)."""
     return sampling.reasoning_budget
+
+
+def thinking_sampling(sampling: SamplingParams) -> SamplingParams:
+    """The thinking call's sampling: the request's, without its grammar (a grammar holds the
+    answer after the thinking, never the thinking)."""
+    return replace(sampling, grammar=None) if sampling.grammar is not None else sampling
 
 
 def no_budget_error(backend: str) -> ChatResult:
@@ -130,7 +137,7 @@ def call_with_budget(
         prompt = thinking_prompt(render(request.messages))
     except Exception as exc:  # a failed call is a result, never a crash of the run
         return ChatResult(text="", error=f"chat template: {type(exc).__name__}: {exc}")
-    thinking = complete(prompt, s, budget, THINKING_STOP)
+    thinking = complete(prompt, thinking_sampling(s), budget, THINKING_STOP)
     if thinking.error is not None:
         return forced_result(budget, thinking, Completion(""))
     answer = complete(answer_prompt(prompt, thinking), s, s.max_tokens, ())

@@ -1,9 +1,9 @@
 """Persistent, content-addressed cache of model calls (SQLite), and a Backend wrapper using it.
 
 The key of a call is the SHA-256 of the canonical JSON of the backend identity, the sampling
-parameters (a reasoning budget among them, when set) and the messages, so any change in model,
-file hash, settings, sampling or prompt is a different entry. Only successful results are
-stored; results are JSON, never pickles.
+parameters (a reasoning budget and a grammar among them, when set) and the messages, so any
+change in model, file hash, settings, sampling or prompt is a different entry. Only successful
+results are stored; results are JSON, never pickles.
 
 The database runs in WAL mode with a busy timeout, so several processes on one machine (sweep
 jobs, joblib workers) can read and write the same file at once. WAL needs shared memory: on a
@@ -64,8 +64,9 @@ def canonical_json(obj: Any) -> str:
 
 
 # Sampling fields left out of the key while unset (None), so the keys of calls made before
-# the field existed stay the same: a reasoning budget is in the key only when there is one.
-_KEY_WHEN_SET = frozenset({"reasoning_budget"})
+# the field existed stay the same: a reasoning budget or a grammar is in the key only when
+# there is one.
+_KEY_WHEN_SET = frozenset({"reasoning_budget", "grammar"})
 
 
 def sampling_key(sampling: SamplingParams) -> dict[str, Any]:

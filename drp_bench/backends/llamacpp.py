@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from drp_bench.backends.budget import (
     call_with_budget,
 )
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
+from drp_bench.backends.grammar import grammar_text
 from drp_bench.backends.reasoning import split_reasoning
 from drp_bench.config.models import ModelSpec
 from drp_bench.provenance import package_version
@@ -57,6 +59,78 @@ class _KvState:
         return common - 1 if consumed else common
 
 
+def grammar_sampler(llm: Any, text: str) -> Any:
+    """A llama.cpp grammar sampler of ``text`` for ``llm``'s vocabulary; ``ValueError`` when
+    llama.cpp's GBNF parser rejects it (``llama_sampler_init_grammar`` returns null)."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, text.encode("utf-8"), b"root")
+    if not sampler:
+        raise ValueError(f"llama.cpp rejected the grammar (GBNF): {text[:80]!r}...")
+    return sampler
+
+
+def llama_cpp_free(sampler: Any) -> None:
+    import llama_cpp
+
+    llama_cpp.llama_sampler_free(sampler)
+
+
+class GreedyGrammar:
+    """A logits processor that holds greedy decoding to a grammar at the cost of one grammar
+    check per token, as llama.cpp's own ``common_sampler`` does: the best token is kept when the
+    grammar allows it; only when it does not is the grammar applied to the whole vocabulary
+    (llama-cpp-python's ``grammar=`` always does that, about 50k checks per token). The token
+    chosen is the same: the best one the grammar allows. It keeps only that token (every other
+    logit -inf), so the greedy sampler after it cannot pick another of equal logit. One
+    instance per call: it follows the call's tokens."""
+
+    def __init__(self, llm: Any, text: str) -> None:
+        self._sampler = grammar_sampler(llm, text)
+        self._seen: int | None = None  # tokens of input_ids already fed to the grammar
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import llama_cpp
+        import numpy as np
+
+        if self._seen is None:
+            self._seen = len(input_ids)  # the prompt: not the grammar's
+        for token in input_ids[self._seen :]:
+            llama_cpp.llama_sampler_accept(self._sampler, int(token))
+        self._seen = len(input_ids)
+        best = int(np.argmax(scores))
+        if not np.isfinite(self._apply(np.array([best]), scores[[best]])[0]):
+            masked = self._apply(np.arange(len(scores)), scores)
+            best = int(np.argmax(masked))
+        out = np.full_like(scores, -np.inf)
+        out[best] = scores[best]
+        return out
+
+    def _apply(self, ids: Any, logits: Any) -> Any:
+        """The logits of ``ids`` after the grammar: -inf where it forbids the token."""
+        import llama_cpp
+        import numpy as np
+
+        data = np.zeros(
+            len(ids),
+            dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True),
+        )
+        data["id"], data["logit"] = ids, logits
+        array = llama_cpp.llama_token_data_array(
+            data=data.ctypes.data_as(llama_cpp.llama_token_data_p),
+            size=len(ids),
+            selected=-1,
+            sorted=False,
+        )
+        llama_cpp.llama_sampler_apply(self._sampler, ctypes.byref(array))
+        return data["logit"]
+
+    def __del__(self) -> None:
+        sampler, self._sampler = getattr(self, "_sampler", None), None
+        if sampler:
+            llama_cpp_free(sampler)
+
+
 class LlamaCppBackend:
     """Run chat requests one after another through ``llama_cpp.Llama.create_chat_completion``.
 
@@ -67,7 +141,8 @@ class LlamaCppBackend:
     shared with other busy processes, fewer threads is faster (llama.cpp threads spin).
     A call reuses the KV cache of the prompt tokens it shares (as a prefix) with the previous
     call; ``cached_prompt_tokens`` says how many. A request with a reasoning budget is two raw
-    completions on the prompt the GGUF's chat template renders (:mod:`..budget`).
+    completions on the prompt the GGUF's chat template renders (:mod:`..budget`). A request
+    with ``sampling.grammar`` is sampled under that GBNF grammar (``LlamaGrammar``).
     """
 
     name = "llamacpp"
@@ -114,6 +189,7 @@ class LlamaCppBackend:
         self.n_ctx = n_ctx
         self.reasoning = reasoning
         self.identity = self.identity_for(model_path=str(path), n_ctx=n_ctx, reasoning=reasoning)
+        self._checked: set[str] = set()  # grammars llama.cpp's parser accepted
         self._llm = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -137,6 +213,7 @@ class LlamaCppBackend:
                 max_tokens=s.max_tokens,
                 seed=s.seed,
                 **_NEUTRAL_SAMPLER,
+                **self._grammar_kwargs(s),
             )
         except Exception as exc:  # a failed call is a result, never a crash of the run
             return ChatResult(
@@ -160,6 +237,24 @@ class LlamaCppBackend:
             latency_s=latency,
             cached_prompt_tokens=before.reused(prompt),
         )
+
+    def _grammar_kwargs(self, s: SamplingParams) -> dict[str, Any]:
+        """How a call is held to its grammar: greedy decoding (temperature 0) through
+        :class:`GreedyGrammar` (the same tokens, far fewer grammar checks), sampling through
+        llama-cpp-python's ``grammar=LlamaGrammar``; nothing without a grammar."""
+        if s.grammar is None:
+            return {}
+        text = grammar_text(s.grammar)
+        if s.temperature == 0:
+            from llama_cpp import LogitsProcessorList
+
+            return {"logits_processor": LogitsProcessorList([GreedyGrammar(self._llm, text)])}
+        from llama_cpp import LlamaGrammar
+
+        if s.grammar not in self._checked:  # a bad grammar: a clear error, not a null sampler
+            llama_cpp_free(grammar_sampler(self._llm, text))
+            self._checked.add(s.grammar)
+        return {"grammar": LlamaGrammar.from_string(text, verbose=False)}
 
     def _call_with_budget(self, request: ChatRequest) -> ChatResult:
         """Budget forcing (:func:`drp_bench.backends.budget.call_with_budget`)."""
@@ -205,6 +300,7 @@ class LlamaCppBackend:
                 seed=s.seed,
                 stop=list(stop) or None,
                 **_NEUTRAL_SAMPLER,
+                **self._grammar_kwargs(s),
             )
         except Exception as exc:
             return Completion(

@@ -12,6 +12,13 @@ prompt is ``POST /tokenize`` (chat messages, ``add_generation_prompt``) then ``P
 /detokenize``. Chat continuation (vLLM's ``continue_final_message``) is not used: the
 DeepSeek-R1-Distill templates drop everything before ``</think>`` from an assistant message,
 the very thinking the answer must continue from.
+
+A request with a grammar (``sampling.grammar``) sends its GBNF text in the request body, in the
+field ``backend.options.grammar_field`` names (:data:`GRAMMAR_FIELDS`): ``grammar`` (llama.cpp's
+server, the default), ``structured_outputs`` (``{"grammar": ...}``: ``vllm serve`` v0.11 on, the
+only form from v0.12) or ``guided_grammar`` (``vllm serve`` v0.6-v0.11). A server that does not
+read the field answers unconstrained (vLLM v0.12 on ignores ``guided_grammar``), so an answer
+that ends (``stop``) outside the grammar is a failed call naming the option.
 """
 
 from __future__ import annotations
@@ -29,12 +36,35 @@ from drp_bench.backends.budget import (
     budget_of,
     call_with_budget,
 )
+from drp_bench.backends.grammar import admits, grammar_text
 from drp_bench.backends.reasoning import split_reasoning, split_separated
 from drp_bench.config.models import ModelSpec
 
 # Fields in which servers return reasoning they already split off the answer:
 # vllm serve --reasoning-parser (``reasoning_content``; newer releases ``reasoning``).
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
+#: Where a server reads a grammar in the request body (``backend.options.grammar_field``).
+GRAMMAR_FIELDS = ("grammar", "structured_outputs", "guided_grammar")
+
+
+def grammar_body(field: str, text: str) -> dict[str, Any]:
+    """The request-body field that carries a GBNF grammar to a server reading ``field``."""
+    if field == "structured_outputs":
+        return {"structured_outputs": {"grammar": text}}
+    return {field: text}
+
+
+def outside_grammar(
+    s: SamplingParams, text: str, finish_reason: str | None, field: str
+) -> str | None:
+    """The error of an answer that ended (not cut at max_tokens) outside the request's grammar:
+    the server ignored it (None: no grammar, or the answer is in it)."""
+    if s.grammar is None or finish_reason == "length" or admits(s.grammar, text):
+        return None
+    return (
+        f"the server answered outside the {s.grammar} grammar: does it read the grammar in the"
+        f" request field {field!r} (backend.options.grammar_field, one of {GRAMMAR_FIELDS})?"
+    )
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -107,9 +137,11 @@ class OpenAIBackend:
         revision: str | None = None,
         reasoning: bool = False,
         extra_body: dict[str, Any] | None = None,
+        grammar_field: str = "grammar",
         **_: Any,
     ) -> dict[str, Any]:
-        """The identity an instance built with these arguments has, without connecting."""
+        """The identity an instance built with these arguments has, without connecting (the
+        grammar field only when not the default, so identities before it stay as they were)."""
         identity: dict[str, Any] = {
             "backend": cls.name,
             "base_url": normalize_base_url(base_url),
@@ -119,6 +151,8 @@ class OpenAIBackend:
         }
         if extra_body:
             identity["extra_body"] = dict(extra_body)
+        if grammar_field != "grammar":
+            identity["grammar_field"] = grammar_field
         return identity
 
     def __init__(
@@ -132,11 +166,18 @@ class OpenAIBackend:
         reasoning: bool = False,
         extra_body: dict[str, Any] | None = None,
         revision: str | None = None,
+        grammar_field: str = "grammar",
     ) -> None:
         import openai
 
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, found {max_concurrency}")
+        if grammar_field not in GRAMMAR_FIELDS:
+            raise ValueError(
+                f"backend.options.grammar_field: expected one of {GRAMMAR_FIELDS},"
+                f" found {grammar_field!r}"
+            )
+        self.grammar_field = grammar_field
         self.base_url = normalize_base_url(base_url)
         self.model = model
         self.max_concurrency = max_concurrency
@@ -148,6 +189,7 @@ class OpenAIBackend:
             revision=revision,
             reasoning=reasoning,
             extra_body=extra_body,
+            grammar_field=grammar_field,
         )
         self._client = openai.OpenAI(
             base_url=self.base_url,
@@ -170,7 +212,7 @@ class OpenAIBackend:
                 max_tokens=s.max_tokens,
                 seed=s.seed,
                 n=1,
-                extra_body=self.extra_body or None,
+                extra_body=self._body(s),
             )
             if not response.choices:
                 raise ValueError("response has no choices")
@@ -188,6 +230,9 @@ class OpenAIBackend:
             split = split_separated(content, separated, choice.finish_reason)
         else:
             split = split_reasoning(content, self.reasoning)
+        error = outside_grammar(s, split.answer, choice.finish_reason, self.grammar_field)
+        if error is not None:
+            return ChatResult(text="", latency_s=latency, error=error)
         usage = response.usage
         return ChatResult(
             text=split.answer,
@@ -199,6 +244,13 @@ class OpenAIBackend:
             latency_s=latency,
             cached_prompt_tokens=cached_prompt_tokens(response),
         )
+
+    def _body(self, s: SamplingParams) -> dict[str, Any] | None:
+        """The request's extra body: the entry's ``extra_body`` and the grammar, if any."""
+        body = dict(self.extra_body)
+        if s.grammar is not None:
+            body.update(grammar_body(self.grammar_field, grammar_text(s.grammar)))
+        return body or None
 
     def _call_with_budget(self, request: ChatRequest) -> ChatResult:
         """Budget forcing (:func:`drp_bench.backends.budget.call_with_budget`)."""
@@ -247,7 +299,7 @@ class OpenAIBackend:
                 max_tokens=max_tokens,
                 seed=s.seed,
                 n=1,
-                extra_body=self.extra_body or None,
+                extra_body=self._body(s),
                 **({"stop": list(stop)} if stop else {}),
             )
             if not response.choices:
@@ -257,6 +309,11 @@ class OpenAIBackend:
                 "", latency_s=time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}"
             )
         choice, usage = response.choices[0], response.usage
+        error = outside_grammar(
+            s, (choice.text or "").strip(), choice.finish_reason, self.grammar_field
+        )
+        if error is not None:
+            return Completion("", latency_s=time.perf_counter() - start, error=error)
         return Completion(
             text=choice.text or "",
             prompt_tokens=int(usage.prompt_tokens or 0) if usage else 0,

@@ -23,6 +23,11 @@ vLLM API used here, checked against the vLLM source and documentation:
   text encoded with ``add_special_tokens=False`` since the template writes the BOS token; and
   ``SamplingParams(stop=[...])``, whose stop strings are left out of the output text
   (``include_stop_str_in_output=False`` by default): vllm/sampling_params.py.
+- A grammar (``sampling.grammar``, GBNF): ``SamplingParams(structured_outputs=
+  StructuredOutputsParams(grammar=...))`` (vllm.sampling_params, v0.10.2 on; the guided_*
+  names were removed in v0.12), else ``SamplingParams(guided_decoding=
+  GuidedDecodingParams(grammar=...))`` (v0.6-v0.11): docs.vllm.ai "Structured Outputs" of
+  v0.6.6, v0.9.1 and latest. Checked against the documentation only: never run on a GPU here.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ from drp_bench.backends.budget import (
     forced_result,
     no_budget_error,
     thinking_prompt,
+    thinking_sampling,
 )
+from drp_bench.backends.grammar import grammar_text
 from drp_bench.backends.reasoning import split_reasoning
 from drp_bench.config.models import ModelSpec
 from drp_bench.provenance import package_version
@@ -57,6 +64,20 @@ def vllm_sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
         "max_tokens": int(sampling.max_tokens),
         "seed": int(sampling.seed),
     }
+
+
+def vllm_grammar_kwargs(sampling: SamplingParams, vllm: Any) -> dict[str, Any]:
+    """The ``vllm.SamplingParams`` keyword that holds the output to the request's grammar:
+    ``structured_outputs=StructuredOutputsParams(grammar=...)`` where vLLM has it (v0.10.2 on;
+    the only way from v0.12), else ``guided_decoding=GuidedDecodingParams(grammar=...)``
+    (v0.6.x-v0.11, vllm/sampling_params.py); none without a grammar."""
+    if sampling.grammar is None:
+        return {}
+    text = grammar_text(sampling.grammar)
+    params = vllm.sampling_params
+    if hasattr(params, "StructuredOutputsParams"):
+        return {"structured_outputs": params.StructuredOutputsParams(grammar=text)}
+    return {"guided_decoding": params.GuidedDecodingParams(grammar=text)}
 
 
 def result_from_output(output: Any, reasoning_model: bool, latency_s: float) -> ChatResult:
@@ -218,7 +239,10 @@ class VLLMBackend:
         thinking = self._complete(
             tokenizer,
             prompts,
-            [(r.sampling, b, THINKING_STOP) for r, b in zip(requests, budgets, strict=True)],
+            [
+                (thinking_sampling(r.sampling), b, THINKING_STOP)
+                for r, b in zip(requests, budgets, strict=True)
+            ],
         )
         answers = self._complete(
             tokenizer,
@@ -240,7 +264,8 @@ class VLLMBackend:
         ]
         params = [
             self._vllm.SamplingParams(
-                **{**vllm_sampling_kwargs(s), "max_tokens": int(n), "stop": list(stop)}
+                **{**vllm_sampling_kwargs(s), "max_tokens": int(n), "stop": list(stop)},
+                **vllm_grammar_kwargs(s, self._vllm),
             )
             for s, n, stop in limits
         ]
@@ -254,7 +279,12 @@ class VLLMBackend:
     def _generate_chat(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """One ``LLM.chat`` call for the whole chunk; raises if vLLM rejects the chunk."""
         conversations = [[dict(m) for m in r.messages] for r in requests]
-        params = [self._vllm.SamplingParams(**vllm_sampling_kwargs(r.sampling)) for r in requests]
+        params = [
+            self._vllm.SamplingParams(
+                **vllm_sampling_kwargs(r.sampling), **vllm_grammar_kwargs(r.sampling, self._vllm)
+            )
+            for r in requests
+        ]
         start = time.perf_counter()
         outputs = self._llm.chat(conversations, sampling_params=params, use_tqdm=False)
         per_request = (time.perf_counter() - start) / max(len(requests), 1)

@@ -6,6 +6,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The grammars ``sampling.grammar`` may name (drp_bench.backends.grammar holds their text);
+#: None: no constraint, the papers' decoding.
+GRAMMARS = ("features",)
+#: The roles whose stages answer in the difference-feature format the ``features`` grammar
+#: holds an answer to (extraction and validation).
+GRAMMAR_ROLES = ("extractor", "validator")
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -17,6 +24,8 @@ class SamplingParams:
     seed: int = 42
     # a reasoning model's thinking cap (budget forcing: docs/methods.md); None: no cap, one call
     reasoning_budget: int | None = None
+    # constrained decoding of the answer (drp_bench.backends.grammar); None: unconstrained
+    grammar: str | None = None
 
     def completion_limit(self) -> int:
         """Most completion tokens a call may produce: the thinking budget (if any) plus
@@ -58,6 +67,7 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"model config {where}.sampling: unknown field(s) {sorted(unknown)}")
         _check_budget(sampling.get("reasoning_budget"), bool(cfg["reasoning"]), where)
+        _check_grammar(sampling, bool(cfg["reasoning"]), where)
         return cls(
             name=str(cfg["name"]),
             hub_id=str(cfg["hub_id"]),
@@ -119,4 +129,24 @@ def _check_budget(budget: Any, reasoning: bool, where: str) -> None:
         raise ValueError(
             f"model config {where}.sampling.reasoning_budget: set to {budget} on a model with"
             " reasoning: false (a budget caps a reasoning model's thinking); set it to null"
+        )
+
+
+def _check_grammar(sampling: dict[str, Any], reasoning: bool, where: str) -> None:
+    """A grammar is one of :data:`GRAMMARS`; on a reasoning model
+    only with a reasoning budget, whose answer call is the one held to it (one call would
+    hold the thinking to the answer's format too)."""
+    grammar = sampling.get("grammar")
+    if grammar is None:
+        return
+    if grammar not in GRAMMARS:
+        raise ValueError(
+            f"model config {where}.sampling.grammar: expected null or one of"
+            f" {', '.join(GRAMMARS)}, found {grammar!r}"
+        )
+    if reasoning and sampling.get("reasoning_budget") is None:
+        raise ValueError(
+            f"model config {where}.sampling.grammar: {grammar} on a model with reasoning: true"
+            " needs sampling.reasoning_budget (the grammar then holds the answer call after the"
+            " thinking; a single call would hold the thinking to it too)"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from drp_bench.config.models import ModelSpec
+from drp_bench.config.models import GRAMMAR_ROLES, ModelSpec
 from drp_bench.methods.contracts import ANALYSIS_ROLES, OPTIONAL_ROLES, ROLES
 from drp_bench.methods.spec import MethodSpec
 from drp_bench.resources import BUNDLED_PREFIX
@@ -91,6 +91,7 @@ class RunConfig:
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"dataset.limit: expected null or an integer >= 1, found {limit!r}")
         roles = {role: ModelSpec.from_config(cfg[role], role) for role in ROLES}
+        _check_grammar_roles(roles)
         if cfg.get("temperature") is not None:  # the method's roles, not the UVQ analysis
             temperature = float(cfg["temperature"])
             roles = {
@@ -175,6 +176,19 @@ def _check_knobs_reach(method: MethodSpec, knobs: dict[str, Any]) -> None:
                     f"has options.{option}={stage.options[option]!r}: map it there as "
                     f'{option}: "${{{key}}}" (docs/methods.md)'
                 )
+
+
+def _check_grammar_roles(roles: dict[str, ModelSpec]) -> None:
+    """A grammar holds an answer to the difference-feature format: only the roles whose
+    stages answer in it may set one (a summary or review held to it would be nonsense)."""
+    for role, spec in roles.items():
+        grammar = spec.sampling.grammar
+        if grammar is not None and role not in GRAMMAR_ROLES:
+            raise ValueError(
+                f"config: {role}.sampling.grammar={grammar}: the {grammar} grammar holds an"
+                f" answer to the difference-feature format, which only the"
+                f" {' and '.join(GRAMMAR_ROLES)} write; set it to null for the {role}"
+            )
 
 
 def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> Any:

@@ -33,6 +33,8 @@ class SamplingConf:
     seed: int = 42
     # thinking-token cap of a reasoning model, with budget forcing (docs/methods.md)
     reasoning_budget: Optional[int] = None  # noqa: UP045
+    # constrained decoding of the answer: null or features (drp_bench.backends.grammar)
+    grammar: Optional[str] = None  # noqa: UP045
 
 
 @dataclass

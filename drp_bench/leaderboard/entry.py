@@ -76,7 +76,7 @@ class RoleModel(_Strict):
     params_b: Number | None
     reasoning: bool
     backend: str = Field(max_length=100)
-    sampling: dict[str, Number | None]
+    sampling: dict[str, Number | str | None]  # str: a grammar (sampling.grammar)
 
 
 class SplitRef(_Strict):

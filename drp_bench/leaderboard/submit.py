@@ -117,8 +117,9 @@ def _role_model(role: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(block, dict):
         raise SubmitError(f"config: role {role!r} has no model block")
     sampling = dict(block.get("sampling") or {})
-    if sampling.get("reasoning_budget", 0) is None:  # no budget: the entry as before budgets
-        del sampling["reasoning_budget"]
+    for knob in ("reasoning_budget", "grammar"):  # unset: the entry as before the knob
+        if knob in sampling and sampling[knob] is None:
+            del sampling[knob]
     temperature = cfg.get("temperature")
     if temperature is not None and role not in ANALYSIS_ROLES:
         sampling["temperature"] = float(temperature)
