@@ -135,7 +135,7 @@ def test_prompt_tokens_are_counted_as_llama_cpp_counts_them(tmp_path: Path):
 
 def test_a_sweeps_jobs_are_hydras_expansion_of_the_preset_and_the_command_line():
     overrides = ["+experiment=paper_table", "hydra.sweep.dir=/tmp/x"]
-    jobs = job_overrides(overrides, True, compose_run_config(overrides))
+    jobs = job_overrides(overrides, True, compose_run_config(overrides, multirun=True))
     assert len(jobs) == 2 * 8 * 2  # datasets x extractor models x temperatures
     assert all("+experiment=paper_table" in j for j in jobs)
     assert not any(o.startswith("hydra.") for j in jobs for o in j)
