@@ -304,7 +304,8 @@ def test_prompts_that_would_not_fit_the_models_context_are_counted(tmp_path: Pat
 
 
 def test_plan_counts_the_judges_calls_as_a_stage_of_the_run(tmp_path: Path):
-    overrides = ["method=nonp", "metrics.judge=true", *SMALL, f"cache.path={tmp_path / 'c.sqlite'}"]
+    overrides = ["method=nonp", "metrics.judge=true", "metrics.judge_self=true", *SMALL]
+    overrides.append(f"cache.path={tmp_path / 'c.sqlite'}")
     before = plan_job(overrides, _resolved(overrides))
     stages = _by_stage(before)
     assert list(stages) == ["generate", "judge"]
