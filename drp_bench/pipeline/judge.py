@@ -1,9 +1,10 @@
 """The LLM judge: each generated review scored against the real one on DPL's 0-10 rubric.
 
 Off by default (it costs one call per sample): ``metrics.judge=true`` turns it on. The judge is
-its own role (``judge``, ``${generator}`` by default; ``+model@judge=NAME`` or ``judge=...``
-gives it another model), an analysis role like the UVQ normaliser: a top-level ``temperature``
-does not apply to it. Its calls go through the run's backend pool, so through the call cache.
+its own role (``judge``, ``${generator}`` by default, which is refused unless
+``metrics.judge_self=true``; ``+model@judge=NAME`` or ``judge=...`` gives it another model), an
+analysis role like the UVQ normaliser: a top-level ``temperature`` does not apply to it. Its
+calls go through the run's backend pool, so through the call cache.
 
 It is a stage kind, a scorer (``judge`` in drp_bench.methods.contracts, run by
 drp_bench.pipeline.kinds.judge): ``metrics.judge=true`` appends its stage after the method's,
