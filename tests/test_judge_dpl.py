@@ -128,14 +128,15 @@ class MixedJudge:
 
     ANSWERS = ("8", "ten", "6", "I cannot tell.", "10", "7.5", None)
 
-    def __init__(self):
+    def __init__(self, answers: tuple[str | None, ...] = ANSWERS):
         self.identity = {"backend": "mixed-judge"}
+        self.answers = answers
         self.sent = 0
 
     def chat(self, requests, on_result=None):
         out = []
         for i, _ in enumerate(requests):
-            answer = self.ANSWERS[self.sent % len(self.ANSWERS)]
+            answer = self.answers[self.sent % len(self.answers)]
             self.sent += 1
             result = (
                 ChatResult(text="", error="HTTP 500 after 3 attempts")
@@ -204,6 +205,28 @@ def test_a_judged_folder_of_version_4_still_reads_and_reports(tmp_path: Path):
     table = collect_runs([run_dir], n_bootstrap=0)
     judged = table.frame[table.frame["metric"] == "judge"]
     assert len(judged) == 1 and judged["value"].iloc[0] == pytest.approx(0.8)
+
+
+def test_a_judged_run_goes_on_the_leaderboard_with_both_means(tmp_path: Path):
+    from drp_bench.leaderboard.splits import register_split
+    from drp_bench.leaderboard.submit import submit_run
+    from drp_bench.leaderboard.verify import verify_entry
+
+    board = tmp_path / "board"
+    register_split(board, "music_sample/test-3", "bundled:music_sample", limit=3)
+    run = evaluate(
+        ["method=nonp", "dataset.limit=3", "metrics.judge=true",
+         "+model@judge=qwen2.5-7b-instruct", f"cache.path={tmp_path / 'calls.sqlite'}"],
+        out_dir=tmp_path / "run",
+        backends={"generator": Writer(), "judge": MixedJudge(("8", "ten", "6"))},
+    )  # fmt: skip
+    assert run.status == "complete"
+    submit_run(run.run_dir, board, submitter="tester", notes="judged", date="2026-12-03")
+    (entry,) = sorted((board / "entries").iterdir())
+    judge = json.loads((entry / "submission.json").read_text())["judge"]
+    assert judge["mean"] == pytest.approx(0.7) and judge["unparsed"] == 1
+    assert judge["mean_unparsed_zero"] == pytest.approx(14 / 30) and judge["judge_self"] is False
+    assert verify_entry(entry, board).problems == []
 
 
 # ---------------------------------------------------------------- the rubric
