@@ -92,7 +92,7 @@ def test_the_judge_is_off_by_default_and_its_own_role():
     cfg = _cfg()
     assert not cfg.judge and "judge" not in cfg.used_roles
     assert cfg.roles["judge"] == cfg.roles["generator"]  # judge: ${generator}
-    on = _cfg("metrics.judge=true", "temperature=0.8")
+    on = _cfg("metrics.judge=true", "metrics.judge_self=true", "temperature=0.8")
     assert on.judge and "judge" in on.used_roles
     # an analysis role: the top-level temperature is the method's, not the judge's
     assert on.roles["generator"].sampling.temperature == 0.8
@@ -165,7 +165,7 @@ class Judge:
 def test_a_run_with_the_judge_records_scores_and_counts(tmp_path: Path):
     judge = Judge()
     result = evaluate(
-        ["method=nonp", "dataset.limit=4", "metrics.judge=true",
+        ["method=nonp", "dataset.limit=4", "metrics.judge=true", "metrics.judge_self=true",
          f"cache.path={tmp_path / 'calls.sqlite'}"],
         out_dir=tmp_path / "run",
         backends={"generator": Writer(), "judge": judge},
@@ -182,11 +182,14 @@ def test_a_run_with_the_judge_records_scores_and_counts(tmp_path: Path):
     # the prompt: item title, rating and title of the real review, both reviews, the rubric
     first = judge.prompts[0]
     assert by_answer[0].reference in first and "Great album, lovely vocals." in first
-    assert "Item title:" in first and "its title is" in first and "10: almost the same" in first
+    assert "Item title:" in first and "its title is" in first
+    assert "10: nearly the same review" in first
     metrics = run_folder.read_metrics(tmp_path / "run" / run_folder.METRICS)
     j = metrics.judge
     assert j is not None and (j.parsed, j.unparsed, j.failed, j.n) == (2, 1, 1, 4)
-    assert j.mean == pytest.approx(0.7)  # (8 + 6) / 2 / 10: the unparsed answer is not a 0
+    assert j.mean == pytest.approx(0.7)  # (8 + 6) / 2 / 10: the unparsed answer left out
+    assert j.mean_unparsed_zero == pytest.approx(14 / 30)  # (8 + 6 + 0) / 3 / 10, DPL's way
+    assert j.judge_self is True  # the opt-in that let the generator's model judge
     assert j.ci_low is not None and j.ci_high is not None and 0.6 <= j.ci_low <= j.ci_high <= 0.8
     assert j.model == "SmolLM2-135M-Instruct"
     assert metrics.run.models["judge"].name == "SmolLM2-135M-Instruct"
@@ -201,7 +204,7 @@ def test_a_run_with_the_judge_records_scores_and_counts(tmp_path: Path):
     # judge calls go through the call cache: a second run makes none
     again = Judge()
     evaluate(
-        ["method=nonp", "dataset.limit=4", "metrics.judge=true",
+        ["method=nonp", "dataset.limit=4", "metrics.judge=true", "metrics.judge_self=true",
          f"cache.path={tmp_path / 'calls.sqlite'}"],
         out_dir=tmp_path / "run2",
         backends={"generator": Writer(), "judge": again},
@@ -247,6 +250,7 @@ def test_the_judge_on_the_embedded_model_end_to_end(tmp_path: Path):
     exe = str(Path(sys.executable).with_name("drp-bench"))
     cmd = [
         exe, "run", "method=nonp", "dataset.limit=2", "metrics.judge=true",
+        "metrics.judge_self=true",
         "generator.sampling.max_tokens=24", "generator.backend.options.n_threads=1",
         "prompts.max_review_chars=300", "prompts.max_description_chars=200",
         f"hydra.run.dir={run_dir}",

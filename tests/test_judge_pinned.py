@@ -30,12 +30,14 @@ from tests.test_method_prompts_pinned import SAMPLES, SHORT_TEXTS, CallLog, Hash
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "judge_pinned"
 
+#: The stand-in serves every role as one model: judging the generator's reviews is allowed.
+SELF = "metrics.judge_self=true"
 CONFIGS: dict[str, tuple[tuple[str, ...], bool]] = {
     "nonp": (("method=nonp",), False),
-    "nonp-judge": (("method=nonp", "metrics.judge=true"), False),
-    "rag-judge-failures": (("method=rag", "metrics.judge=true"), True),
-    "intsum-judge-failures": (("method=intsum", "metrics.judge=true"), True),
-    "peer-judge": (("method=peer", "metrics.judge=true"), False),
+    "nonp-judge": (("method=nonp", "metrics.judge=true", SELF), False),
+    "rag-judge-failures": (("method=rag", "metrics.judge=true", SELF), True),
+    "intsum-judge-failures": (("method=intsum", "metrics.judge=true", SELF), True),
+    "peer-judge": (("method=peer", "metrics.judge=true", SELF), False),
     "intsum-judge-own-model": (
         ("method=intsum", "metrics.judge=true", "+model@judge=r1-distill-qwen-7b"),
         False,

@@ -47,6 +47,7 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "pinned_prompts"
 MESSAGES_FILE = GOLDEN / "messages.json"
 SAMPLES = 3
 PAPER_CPU = ("+experiment=paper_table", "dataset=music_sample")
+DPL_PAPER_CPU = ("+experiment=dpl_paper", "dataset=music_sample")
 
 #: Prompts show review texts and item descriptions cut short (the golden files stay small),
 #: except in the configurations marked ``full_text``; the cut is the renderer's own option.
@@ -94,7 +95,7 @@ CONFIGS: dict[str, Pinned] = {
     "paper-table-fixed": Pinned((*PAPER_CPU, "method.dimensions=fixed")),
     "paper-table-r1-extractor": Pinned((*PAPER_CPU, "model@extractor=r1-distill-qwen-7b")),
     "paper-table-instructions-in-user": Pinned((*PAPER_CPU, "prompts.instructions_in=user")),
-    "dpl-paper": Pinned(("+experiment=dpl_paper",)),
+    "dpl-paper": Pinned(DPL_PAPER_CPU),
     "rag-failures": Pinned(("method=rag",), failures=True),
     "intsum": Pinned(("method=intsum",)),
     "intsum-failures": Pinned(("method=intsum",), failures=True),
@@ -112,7 +113,7 @@ CONFIGS: dict[str, Pinned] = {
     "drp-summary-extracted-failures": Pinned(
         ("method=drp", "method.summary_reads=extracted"), failures=True
     ),
-    "dpl-paper-failures": Pinned(("+experiment=dpl_paper",), failures=True),
+    "dpl-paper-failures": Pinned(DPL_PAPER_CPU, failures=True),
 }
 
 FEATURE_NAMES = (

@@ -239,7 +239,7 @@ def test_the_history_summary_reads_the_latest_reviews_oldest_first():
 @pytest.mark.parametrize("method", ["nonp", "drp", "peer"])
 def test_metrics_judge_appends_the_judge_scorer_after_the_methods_stages(method):
     plain = method_of(f"method={method}")
-    judged = method_of(f"method={method}", "metrics.judge=true")
+    judged = method_of(f"method={method}", "metrics.judge=true", "metrics.judge_self=true")
     assert plain.scorers == () and plain.own_stages == plain.stages
     assert judged.own_stages == plain.stages and judged.output == plain.output
     (judge,) = judged.scorers

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from drp_bench.backends.base import ChatResult
 from drp_bench.backends.pool import BackendPool
+from drp_bench.config.compose import compose_run_config
 from drp_bench.config.run_config import RunConfig
 from drp_bench.methods.contracts import ANALYSIS_ROLES
 from drp_bench.pipeline.context import build_contexts
@@ -77,10 +78,7 @@ def test_paper_table_sets_every_reference_setting(key, expected):
 
 
 def test_paper_table_sweeps_extractors_datasets_and_both_temperatures():
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            config_name="config", overrides=["+experiment=paper_table"], return_hydra_config=True
-        )
+    cfg = compose_run_config(["+experiment=paper_table"], multirun=True)  # the sweep's config
     params = cfg.hydra.sweeper.params
     assert params["temperature"] == "0.0,0.8"
     assert params["dataset"] == "books,cds_and_vinyl"
@@ -103,11 +101,39 @@ def test_paper_table_sweeps_extractors_datasets_and_both_temperatures():
     ],
 )
 def test_dpl_paper_sets_what_dpl_ran(key, expected):
-    cfg = compose_cfg("+experiment=dpl_paper")
+    cfg = compose_cfg("+experiment=dpl_paper", "dataset=music_sample")
     assert OmegaConf.select(OmegaConf.create(cfg), key) == expected
     run = RunConfig.from_config(cfg)
     method_roles = {r: s for r, s in run.roles.items() if r not in ANALYSIS_ROLES}
     assert {s.sampling.temperature for s in method_roles.values()} == {0.8}
+
+
+@pytest.mark.parametrize("preset", ["dpl_paper", "paper_table"])
+def test_a_paper_preset_without_a_dataset_is_refused(preset):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=r"You must specify 'dataset'"):
+        compose_cfg(f"+experiment={preset}")
+    # given on purpose, the bundled sample is fine
+    assert compose_cfg(f"+experiment={preset}", "dataset=music_sample")["dataset"]["path"] == (
+        "bundled:music_sample"
+    )
+
+
+def test_the_cli_refuses_dpl_paper_without_a_dataset_before_running(tmp_path):
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    out = subprocess.run(
+        [sys.executable, "-m", "drp_bench.cli", "run", "+experiment=dpl_paper",
+         f"hydra.run.dir={run_dir}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "You must specify 'dataset', e.g, dataset=<OPTION>" in out.stderr
+    assert "books" in out.stderr and "cds_and_vinyl" in out.stderr
+    assert not run_dir.exists()  # nothing ran
 
 
 class Recorder:
@@ -221,7 +247,7 @@ def test_cfg_job_of_paper_table_shows_the_reference_settings():
 
     out = subprocess.run(
         [sys.executable, "-m", "drp_bench.cli", "run", "+experiment=paper_table",
-         "model@extractor=r1-distill-qwen-7b", "--cfg", "job"],
+         "dataset=music_sample", "model@extractor=r1-distill-qwen-7b", "--cfg", "job"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

@@ -135,7 +135,7 @@ def test_prompt_tokens_are_counted_as_llama_cpp_counts_them(tmp_path: Path):
 
 def test_a_sweeps_jobs_are_hydras_expansion_of_the_preset_and_the_command_line():
     overrides = ["+experiment=paper_table", "hydra.sweep.dir=/tmp/x"]
-    jobs = job_overrides(overrides, True, compose_run_config(overrides))
+    jobs = job_overrides(overrides, True, compose_run_config(overrides, multirun=True))
     assert len(jobs) == 2 * 8 * 2  # datasets x extractor models x temperatures
     assert all("+experiment=paper_table" in j for j in jobs)
     assert not any(o.startswith("hydra.") for j in jobs for o in j)
@@ -304,7 +304,8 @@ def test_prompts_that_would_not_fit_the_models_context_are_counted(tmp_path: Pat
 
 
 def test_plan_counts_the_judges_calls_as_a_stage_of_the_run(tmp_path: Path):
-    overrides = ["method=nonp", "metrics.judge=true", *SMALL, f"cache.path={tmp_path / 'c.sqlite'}"]
+    overrides = ["method=nonp", "metrics.judge=true", "metrics.judge_self=true", *SMALL]
+    overrides.append(f"cache.path={tmp_path / 'c.sqlite'}")
     before = plan_job(overrides, _resolved(overrides))
     stages = _by_stage(before)
     assert list(stages) == ["generate", "judge"]

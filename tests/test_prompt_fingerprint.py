@@ -55,9 +55,8 @@ def test_a_template_named_by_an_option_and_the_judge_count(tmp_path) -> None:
     assert _fingerprint("llm-trsr", f"prompts.dir={folder}") != _fingerprint("llm-trsr")
     judge = _with_edited(tmp_path / "judge", "judge.j2")
     assert _fingerprint("nonp", f"prompts.dir={judge}") == _fingerprint("nonp")
-    assert _fingerprint("nonp", "metrics.judge=true", f"prompts.dir={judge}") != _fingerprint(
-        "nonp", "metrics.judge=true"
-    )
+    judged = ("metrics.judge=true", "metrics.judge_self=true")
+    assert _fingerprint("nonp", *judged, f"prompts.dir={judge}") != _fingerprint("nonp", *judged)
 
 
 def test_stage_options_and_prompt_settings_count() -> None:

@@ -206,8 +206,8 @@ def test_metrics_json_with_a_missing_field_names_it(good_folder):
 
 
 def test_metrics_json_of_a_newer_version_is_refused(good_folder):
-    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="6"))
-    assert "field 'schema_version': '6' is not a version this drp-bench reads" in _error(
+    path = _edit_metrics(good_folder, lambda o: o.update(schema_version="7"))
+    assert "field 'schema_version': '7' is not a version this drp-bench reads" in _error(
         rf.read_metrics, path
     )
 
@@ -476,7 +476,11 @@ def test_schema_module_entry_writes_and_checks(tmp_path):
 def test_schemas_say_the_version_and_forbid_unknown_fields():
     schemas = rf.json_schemas()
     for schema in schemas.values():
-        assert schema["properties"]["schema_version"]["enum"] == [V, rf.SCHEMA_VERSION]
+        assert schema["properties"]["schema_version"]["enum"] == [
+            V,
+            rf.KNOBS_VERSION,
+            rf.SCHEMA_VERSION,
+        ]
         assert "schema_version" in schema["required"]
         assert schema["additionalProperties"] is False
     stages = schemas["predictions-row.schema.json"]["$defs"]["Stages"]

@@ -16,14 +16,18 @@ CONFIG_NAME = "config"
 
 
 def compose_run_config(
-    overrides: Sequence[str] = (), config_dir: str | Path | None = None
+    overrides: Sequence[str] = (), config_dir: str | Path | None = None, multirun: bool = False
 ) -> DictConfig:
     """The run config ``drp-bench run OVERRIDES`` would use, Hydra's node included.
 
     ``config_dir`` replaces the packaged ``conf/`` (as Hydra's ``--config-dir`` would add one).
+    ``multirun``: the config of ``drp-bench run -m OVERRIDES`` (the sweep's own, from which its
+    jobs are made): as Hydra does for a sweep, a group the preset leaves to the sweep (``???``,
+    e.g. ``dataset`` in ``+experiment=paper_table``) may still be missing.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
 
     if GlobalHydra.instance().is_initialized():
         raise RuntimeError(
@@ -34,4 +38,16 @@ def compose_run_config(
     register_resolvers()
     folder = Path(config_dir) if config_dir else packaged_config_dir()
     with initialize_config_dir(config_dir=str(folder.resolve()), version_base="1.3"):
-        return compose(config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=True)
+        if not multirun:
+            return compose(
+                config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=True
+            )
+        hydra = GlobalHydra.instance().hydra
+        assert hydra is not None
+        return hydra.compose_config(
+            config_name=CONFIG_NAME,
+            overrides=list(overrides),
+            run_mode=RunMode.MULTIRUN,
+            from_shell=False,
+            with_log_configuration=False,
+        )

@@ -63,6 +63,9 @@ class RunConfig:
     answer_prefix: str = "lenient"
     uvq_rules: tuple[str, ...] = ("drop-conflicts",)
     judge: bool = False  # metrics.judge: score every prediction with the judge role
+    # metrics.judge_self: the judge may be the generator's model; None: a config from before
+    # the key existed (accepted as it ran then)
+    judge_self: bool | None = False
 
     @property
     def used_roles(self) -> dict[str, ModelSpec]:
@@ -101,6 +104,9 @@ class RunConfig:
                 for role, spec in roles.items()
             }
         metrics = cfg.get("metrics") or {}
+        judge_self = None if "judge_self" not in metrics else bool(metrics["judge_self"])
+        if metrics.get("judge"):
+            check_judge_is_not_generator(roles, judge_self)
         embedding = cfg.get("embedding") or {}
         cache = cfg.get("cache") or {}
         knobs = _checked_knobs(cfg)
@@ -124,7 +130,30 @@ class RunConfig:
                 "answer_prefix", cfg.get("answer_prefix", "lenient"), PREFIX_MODES
             ),
             judge=bool(metrics.get("judge", False)),
+            judge_self=judge_self,
         )
+
+
+def same_model(a: ModelSpec, b: ModelSpec) -> bool:
+    """Whether two roles' entries are one model (its name or its hub id, whatever the
+    sampling, backend or revision)."""
+    return a.name == b.name or a.hub_id.lower() == b.hub_id.lower()
+
+
+def check_judge_is_not_generator(roles: dict[str, ModelSpec], judge_self: bool | None) -> None:
+    """A judged run whose judge is the generator's model is refused (it would grade the reviews
+    it wrote) unless ``metrics.judge_self=true``; a config without that key (written before it)
+    is accepted as it ran then."""
+    judge, generator = roles["judge"], roles["generator"]
+    if judge_self is not False or not same_model(judge, generator):
+        return
+    raise ValueError(
+        f"config: metrics.judge=true, but the judge's model is the generator's (judge: "
+        f"{judge.name} [{judge.hub_id}], generator: {generator.name} [{generator.hub_id}]): the "
+        "model would grade the reviews it wrote. Give the judge its own model "
+        "(+model@judge=NAME, or DPL's judges: +judge_preset=dpl_72b / dpl_gpt), or allow it "
+        "with metrics.judge_self=true (recorded in metrics.json's judge)"
+    )
 
 
 #: The top-level compute knobs: key -> (the stage kind, its option that reads it, default).

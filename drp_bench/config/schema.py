@@ -139,6 +139,7 @@ class MetricsConf:
     """Optional measures that cost model calls."""
 
     judge: bool = False  # the LLM judge (role ``judge``) scores every prediction 0-10
+    judge_self: bool = False  # allow a judge whose model is the generator's (else refused)
 
 
 @dataclass

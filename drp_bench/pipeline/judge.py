@@ -1,9 +1,10 @@
 """The LLM judge: each generated review scored against the real one on DPL's 0-10 rubric.
 
 Off by default (it costs one call per sample): ``metrics.judge=true`` turns it on. The judge is
-its own role (``judge``, ``${generator}`` by default; ``+model@judge=NAME`` or ``judge=...``
-gives it another model), an analysis role like the UVQ normaliser: a top-level ``temperature``
-does not apply to it. Its calls go through the run's backend pool, so through the call cache.
+its own role (``judge``, ``${generator}`` by default, which is refused unless
+``metrics.judge_self=true``; ``+model@judge=NAME`` or ``judge=...`` gives it another model), an
+analysis role like the UVQ normaliser: a top-level ``temperature`` does not apply to it. Its
+calls go through the run's backend pool, so through the call cache.
 
 It is a stage kind, a scorer (``judge`` in drp_bench.methods.contracts, run by
 drp_bench.pipeline.kinds.judge): ``metrics.judge=true`` appends its stage after the method's,
@@ -11,9 +12,16 @@ and the runner and the planner run it as any stage. Every sample with a predicti
 ``complete`` or ``context_incomplete``) is judged once (template ``judge.j2``: item title and
 description, the review's rating and title, the real and the generated review). The call is
 recorded under the row's ``stages.judge`` with the parsed ``score``; metrics.json's ``judge``
-(the kind's summary) holds the mean score / 10 over the parsed answers, its 95% percentile
-bootstrap CI, and the parsed / unparsed / failed counts. An unparseable answer is counted,
-never scored as 0.
+(the kind's summary) holds the mean score / 10 over the parsed answers with its 95% percentile
+bootstrap CI, the same with every unparsed answer scored 0 (``mean_unparsed_zero``: DPL's
+``eval-GPT.py`` does so, SnowCharmQ/DPL @ 7c71663 line 50), and the parsed / unparsed /
+failed counts. Failed calls are in neither mean (a re-run retries them).
+
+The rubric (``judge.system.j2``) is DPL's (``eval-72B.py`` lines 70-80, ``eval-GPT.py`` lines
+93-103) in this project's words; DPL's judges and their sampling are the presets
+``+judge_preset=dpl_72b`` and ``+judge_preset=dpl_gpt`` (docs/fidelity.md). A judge whose model
+is the generator's is refused at config time unless ``metrics.judge_self=true``
+(:func:`drp_bench.config.run_config.check_judge_is_not_generator`).
 
 Score rule (:func:`parse_score`), strict on purpose:
 
@@ -74,17 +82,15 @@ def parse_score(text: str | None) -> int | None:
 
 def judge_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
     """metrics.json's ``judge``: mean score / 10 over parsed answers with its bootstrap CI,
-    parsed / unparsed / failed counts; None when no record was judged."""
+    parsed / unparsed / failed counts, then the mean and CI with unparsed answers scored 0
+    (DPL's way); None when no record was judged. Failed calls are in neither mean."""
     entries = [r["stages"][RECORD] for r in records if RECORD in r["stages"]]
     if not entries:
         return None
     ok = [e for e in entries if e.get("error") is None]
     scores = [e["score"] / 10 for e in ok if e.get("score") is not None]
-    mean = low = high = None
-    if scores:
-        from drp_bench.metrics.bootstrap import bootstrap_ci_mean
-
-        mean, low, high = bootstrap_ci_mean(scores, N_RESAMPLES, CI_SEED)
+    mean, low, high = _mean_ci(scores)
+    zero_mean, zero_low, zero_high = _mean_ci(scores + [0.0] * (len(ok) - len(scores)))
     return {
         "mean": mean,
         "ci_low": low,
@@ -94,4 +100,16 @@ def judge_summary(records: list[dict[str, Any]], model: str) -> dict[str, Any] |
         "failed": len(entries) - len(ok),
         "n": len(entries),
         "model": model,
+        "mean_unparsed_zero": zero_mean,
+        "ci_low_unparsed_zero": zero_low,
+        "ci_high_unparsed_zero": zero_high,
     }
+
+
+def _mean_ci(values: list[float]) -> tuple[float | None, float | None, float | None]:
+    """The mean and its bootstrap CI; (None, None, None) without values."""
+    if not values:
+        return None, None, None
+    from drp_bench.metrics.bootstrap import bootstrap_ci_mean
+
+    return bootstrap_ci_mean(values, N_RESAMPLES, CI_SEED)

@@ -28,7 +28,9 @@ def plan(
     from drp_bench.config.compose import compose_run_config
     from drp_bench.run.evaluate import _without_hydra
 
-    composed = compose_run_config(_without_sweeps(overrides) if multirun else overrides, config_dir)
+    composed = compose_run_config(
+        _without_sweeps(overrides) if multirun else overrides, config_dir, multirun=multirun
+    )
     jobs = job_overrides(overrides, multirun, composed)
     folder = OmegaConf.select(composed, "hydra.sweep.dir" if multirun else "hydra.run.dir")
     memo = ContextMemo()

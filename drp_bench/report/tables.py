@@ -433,7 +433,8 @@ def footnotes(t: ResultsTable) -> list[str]:
         notes.append(
             "LLM judge (0–1): the judge role's 0–10 score of each prediction against the real "
             "review (DPL's rubric), divided by 10, averaged over the answers that gave a "
-            "score (unparsed answers are counted in metrics.json, not scored); CI: 95% "
+            "score (unparsed answers left out; metrics.json's judge also has the mean with "
+            "them as 0, DPL's way); CI: 95% "
             "percentile bootstrap; not tested for significance."
         )
     if t.has_reference:

@@ -33,8 +33,12 @@ metrics.json's ``run`` has ``extract_samples``, ``extract_agree``, ``extract_tem
 ``validate_rounds`` when they are not 1 (:class:`RunInfo`); and a call's ``budget`` (the two
 calls of a reasoning budget, :class:`BudgetRecord`). A file that holds none of it (a run with
 one sample, one round and no budget) is written as version ``"4"``, which it is: byte for byte
-as before, and readable by a drp-bench of version 4 (:func:`written_version`). The JSON Schema
-of each file is published under ``results/schema/``::
+as before, and readable by a drp-bench of version 4 (:func:`written_version`). Version ``"6"``
+added to metrics.json's ``judge`` the mean with unparsed answers scored 0 and its CI
+(``mean_unparsed_zero``, ``ci_low_unparsed_zero``, ``ci_high_unparsed_zero``) and
+``judge_self`` (the run allowed a judge whose model is the generator's): a metrics.json with a
+judge is written as version 6, one without as before; earlier files read with them null. The
+JSON Schema of each file is published under ``results/schema/``::
 
     python -m drp_bench.run.folder --write-schemas results/schema
 
@@ -83,9 +87,11 @@ from pydantic.json_schema import SkipJsonSchema
 
 from drp_bench.methods.contracts import STAGE_RECORDS
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 LEGACY_VERSION = "0"
-READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", "3", "4", SCHEMA_VERSION)
+#: The compute knobs' and reasoning budget's version (:func:`written_version`).
+KNOBS_VERSION = "5"
+READABLE_VERSIONS = (LEGACY_VERSION, "1", "2", "3", "4", KNOBS_VERSION, SCHEMA_VERSION)
 #: What a file holds nothing newer than is stamped with this version (:func:`written_version`).
 BEFORE_KNOBS = "4"
 
@@ -139,12 +145,12 @@ def _number(value: Any) -> int | float:
 #: An int or a float, kept as given (a JSON bool is not a number here).
 Number = Annotated[int | float, PlainValidator(_number), WithJsonSchema({"type": "number"})]
 
-#: "0" only in memory, for a file read from before the field existed; files hold "1"-"5".
+#: "0" only in memory, for a file read from before the field existed; files hold "1"-"6".
 Version = Annotated[
-    Literal["0", "1", "2", "3", "4", "5"],
+    Literal["0", "1", "2", "3", "4", "5", "6"],
     WithJsonSchema(
         {
-            "enum": [BEFORE_KNOBS, SCHEMA_VERSION],
+            "enum": [BEFORE_KNOBS, KNOBS_VERSION, SCHEMA_VERSION],
             "type": "string",
             "description": "run-folder schema version (the oldest that describes the file)",
         }
@@ -567,10 +573,24 @@ class JudgeSummary(_Model):
     ci_low: float | None = Field(description="95% percentile bootstrap CI (scores / 10)")
     ci_high: float | None
     parsed: int = Field(description="answers that gave a 0-10 score")
-    unparsed: int = Field(description="answers without one (not scored, never counted as 0)")
-    failed: int = Field(description="judge calls that failed or were not sent")
+    unparsed: int = Field(description="answers without one (not in mean; 0 in mean_unparsed_zero)")
+    failed: int = Field(description="judge calls that failed or were not sent (in neither mean)")
     n: int = Field(description="samples sent to the judge (those with a prediction)")
     model: str = Field(description="the judge role's model")
+    mean_unparsed_zero: float | None = Field(
+        default=None,
+        description="mean score / 10 with every unparsed answer scored 0, as DPL's eval-GPT.py; "
+        "null: no answer, or a file written before it",
+    )
+    ci_low_unparsed_zero: float | None = Field(
+        default=None, description="95% percentile bootstrap CI of mean_unparsed_zero"
+    )
+    ci_high_unparsed_zero: float | None = Field(default=None)
+    judge_self: bool | None = Field(
+        default=None,
+        description="metrics.judge_self: the run allowed a judge whose model is the generator's; "
+        "null: a config or file from before the setting",
+    )
 
 
 class MetricsFile(_Model):
@@ -976,8 +996,11 @@ def _validated(model: type[M], obj: M | Mapping[str, Any], path: Path, line: int
 
 def written_version(obj: BaseModel) -> str:
     """The version a file is stamped with: the oldest that describes it. Only the compute
-    knobs and a call's reasoning budget (version 5) are newer than version 4, so a run with one
-    extraction sample, one validation round and no budget writes version 4, as before them."""
+    knobs and a call's reasoning budget (version 5) and metrics.json's judge fields of version 6
+    are newer than version 4, so a run with one extraction sample, one validation round, no
+    budget and no judge writes version 4, as before them."""
+    if isinstance(obj, MetricsFile) and obj.judge is not None:
+        return SCHEMA_VERSION
     if isinstance(obj, PredictionRow):
         items = [*(obj.stages.extract or []), *(obj.stages.validate_ or [])]
         newer = any(isinstance(item, MultiCallItemRecord) for item in items) or _has_budget(
@@ -987,7 +1010,7 @@ def written_version(obj: BaseModel) -> str:
         newer = any(getattr(obj.run, k) != v for k, v in KNOB_DEFAULTS.items())
     else:
         newer = False
-    return SCHEMA_VERSION if newer else BEFORE_KNOBS
+    return KNOBS_VERSION if newer else BEFORE_KNOBS
 
 
 def _has_budget(node: Any) -> bool:

@@ -229,9 +229,12 @@ def summarize_run(
     excluded = sum(1 for r in records if r.get("status") in UNSCORED)
     if excluded:
         out = _insert_after(out, "failed_samples", "excluded_samples", excluded)
-    return _with_scorer_sections(
+    out = _with_scorer_sections(
         out, cfg, records, "excluded_samples" if excluded else "failed_samples"
     )
+    if out.get("judge") is not None:  # whether the run allowed a judge that is the generator
+        out["judge"]["judge_self"] = cfg.judge_self
+    return out
 
 
 def _with_scorer_sections(
@@ -318,7 +321,10 @@ def _judge_rows(metrics: dict) -> list[tuple[str, str]]:
     ci = f" [{j['ci_low']:.4f}, {j['ci_high']:.4f}]" if j.get("ci_low") is not None else ""
     counts = f"{j['parsed']} parsed, {j['unparsed']} unparsed"
     counts += f", {j['failed']} failed" if j.get("failed") else ""
-    return [("LLM judge (0-1)", f"{_fmt(j.get('mean'))}{ci} ({counts}; {j['model']})")]
+    rows = [("LLM judge (0-1)", f"{_fmt(j.get('mean'))}{ci} ({counts}; {j['model']})")]
+    if j.get("unparsed") and j.get("mean_unparsed_zero") is not None:  # DPL's way differs
+        rows.append(("LLM judge, unparsed=0", _fmt(j["mean_unparsed_zero"])))
+    return rows
 
 
 def _excluded_rows(metrics: dict) -> list[tuple[str, str]]:
