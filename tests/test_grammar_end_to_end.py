@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 # TINY, but with room for a whole feature block (a block the grammar admits needs up to about
 # 100-300 tokens of this model; TINY's 48 would cut every one)
 # One sample keeps the two runs to a few minutes in CI.
-SETTINGS = [*(o for o in TINY if not o.startswith(("extractor.sampling.max_tokens", "dataset.limit"))),
+_REPLACED = ("extractor.sampling.max_tokens", "dataset.limit")
+SETTINGS = [*(o for o in TINY if not o.startswith(_REPLACED)),
             "extractor.sampling.max_tokens=256", "dataset.limit=1"]  # fmt: skip
 
 
