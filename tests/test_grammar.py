@@ -364,6 +364,6 @@ def test_an_answer_outside_the_grammar_is_a_failed_call_naming_the_option(
 def test_the_paper_presets_decode_freely(preset: str) -> None:
     from tests.test_paper_presets import compose_cfg
 
-    cfg = compose_cfg(f"+experiment={preset}")
+    cfg = compose_cfg(f"+experiment={preset}", "dataset=music_sample")  # presets need one
     roles = ("extractor", "validator", "normalizer", "summarizer", "generator", "judge")
     assert all(cfg[role]["sampling"]["grammar"] is None for role in roles if role in cfg)
