@@ -365,6 +365,9 @@ def test_the_command_line_builds_refuses_a_full_folder_and_forces(runs, tmp_path
     assert manifest.title == "Pilot" and manifest.seed == 3 and manifest.study_id in said
     assert manifest.sizes == {"feature_items": 4, "preference_pairs": 4, "gold_rate": 0.15,
                               "repeat_rate": 0.1, "history": 3}  # fmt: skip
+    # run paths are kept relative to the study (score finds the runs from any working folder)
+    for ref, run_dir in zip(manifest.runs, runs.values(), strict=True):
+        assert not Path(ref.path).is_absolute() and (out / ref.path).resolve() == run_dir.resolve()
     before = (out / fm.TASKS_FILE).read_bytes()
 
     assert cli_main(args) == 2

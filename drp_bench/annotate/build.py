@@ -11,6 +11,7 @@ shuffled; what scoring needs goes to key.jsonl, never to tasks.jsonl or the page
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def build_study(
         runs=[
             fm.RunRef(
                 run_id=r.run_id,
-                path=str(r.path),
+                path=_path_from(out, r.path),
                 method=r.method,
                 model=r.model,
                 samples=len(r.rows),
@@ -416,6 +417,15 @@ def write_study(out: Path, study: Study, tasks_text: str) -> None:
     annotations.mkdir(exist_ok=True)
     (annotations / "README.txt").write_text(ANNOTATIONS_README, encoding="utf-8")
     _write_page(out, study.manifest, study.tasks)
+
+
+def _path_from(study: Path, run_dir: Path) -> str:
+    """A run's path as the study keeps it: relative to the study folder (so the two can move
+    together), absolute when they are on different drives."""
+    try:
+        return os.path.relpath(run_dir.resolve(), study.resolve())
+    except ValueError:
+        return str(run_dir.resolve())
 
 
 def _write_page(out: Path, manifest: fm.StudyManifest, tasks: list[Any]) -> None:
