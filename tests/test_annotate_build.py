@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from drp_bench.annotate import formats as fm
-from drp_bench.annotate.build import build_study
+from drp_bench.annotate.build import build_study, shown_text
 from drp_bench.annotate.sources import StudyBuildError
 from drp_bench.cli import main as cli_main
 from drp_bench.data.loader import load_dataset
@@ -126,12 +126,12 @@ def test_a_gold_pair_holds_the_users_real_review_on_the_answer_side(study, datas
     others: dict[str, set[str]] = {}
     for s in dataset.samples:
         for r in (*s.profile, s.target):
-            others.setdefault(r.asin, set()).add(r.text)
+            others.setdefault(r.asin, set()).add(shown_text(r.text))
     tasks, keys = _study(study)
     gold = [(t, k) for t, k in zip(tasks, keys, strict=True) if k.type == "preference" and k.gold]
     assert len({k.task_id for _, k in gold if k.repeat_of is None}) == 4  # 16 * 0.25
     for task, key in gold:
-        real = samples[key.sample_id].target.text
+        real = shown_text(samples[key.sample_id].target.text)  # as the page shows it
         answer, other = key.gold_answer, "B" if key.gold_answer == "A" else "A"
         assert getattr(task.reviews, answer) == real
         assert getattr(key.sides, answer).source == "reference"
@@ -403,3 +403,12 @@ def test_the_command_line_builds_refuses_a_full_folder_and_forces(runs, tmp_path
     # score reads the kept annotations/ folder: the hand-written file is no annotator file
     err = capsys.readouterr().err
     assert "annotations/ann.json" in err and "field 'study_id': missing required field" in err
+
+
+def test_texts_are_shown_as_people_read_them_not_as_html_references() -> None:
+    raw = {"text": "the &quot;lightest&quot; album &amp; more", "n": 4.0, "xs": ["&lt;b&gt;"]}
+    assert shown_text(raw) == {"text": 'the "lightest" album & more', "n": 4.0, "xs": ["<b>"]}
+
+
+def test_the_study_holds_no_html_references(study: Path) -> None:
+    assert not re.search(r"&(quot|amp|lt|gt|#\d+);", (study / fm.TASKS_FILE).read_text())

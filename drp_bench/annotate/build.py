@@ -11,6 +11,7 @@ shuffled; what scoring needs goes to key.jsonl, never to tasks.jsonl or the page
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import random
 from collections.abc import Sequence
@@ -201,24 +202,31 @@ def _feature_draft(
         )
     others = [study_data.review(item.asin, u) for u in item.representatives]
     shown_others = [r for r in others if r is not None]
-    task = {
-        "type": "feature_validity",
-        "item": _item(study_data, item.asin),
-        "user_review": {"rating": own.rating, "title": own.title, "text": own.text},
-        "representative_reviews": [
-            {"label": f"Other reviewer {i}", "rating": r.rating, "title": r.title, "text": r.text}
-            for i, r in enumerate(shown_others, start=1)
-        ],
-        "features": [
-            {
-                "feature_id": f"f{j}",
-                "name": f.name,
-                "definition": f.definition,
-                "difference": f.difference,
-            }
-            for j, f in enumerate(item.features, start=1)
-        ],
-    }
+    task = shown_text(
+        {
+            "type": "feature_validity",
+            "item": _item(study_data, item.asin),
+            "user_review": {"rating": own.rating, "title": own.title, "text": own.text},
+            "representative_reviews": [
+                {
+                    "label": f"Other reviewer {i}",
+                    "rating": r.rating,
+                    "title": r.title,
+                    "text": r.text,
+                }
+                for i, r in enumerate(shown_others, start=1)
+            ],
+            "features": [
+                {
+                    "feature_id": f"f{j}",
+                    "name": f.name,
+                    "definition": f.definition,
+                    "difference": f.difference,
+                }
+                for j, f in enumerate(item.features, start=1)
+            ],
+        }
+    )
     kept = validator_kept(row, item.asin)
     categories = feature_categories(row, item.asin)
     key = {
@@ -345,12 +353,14 @@ def _pair_draft(
         sides = sides[::-1]
     (text_a, source_a), (text_b, source_b) = sides
     sample = data.samples[sample_id]
-    task = {
-        "type": "preference",
-        "item": _item(data, sample.target.asin),
-        "history": _history(data, sample, history),
-        "reviews": {"A": text_a, "B": text_b},
-    }
+    task = shown_text(
+        {
+            "type": "preference",
+            "item": _item(data, sample.target.asin),
+            "history": _history(data, sample, history),
+            "reviews": {"A": text_a, "B": text_b},
+        }
+    )
     gold_answer = None
     if gold_source is not None:
         gold_answer = "A" if source_a["source"] == gold_source else "B"
@@ -417,6 +427,18 @@ def write_study(out: Path, study: Study, tasks_text: str) -> None:
     annotations.mkdir(exist_ok=True)
     (annotations / "README.txt").write_text(ANNOTATIONS_README, encoding="utf-8")
     _write_page(out, study.manifest, study.tasks)
+
+
+def shown_text(value: Any) -> Any:
+    """A task's texts as people read them: HTML character references decoded (Amazon's raw
+    reviews hold ``&quot;`` and the like); the page shows them as plain text, never as HTML."""
+    if isinstance(value, str):
+        return html.unescape(value)
+    if isinstance(value, dict):
+        return {k: shown_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown_text(v) for v in value]
+    return value
 
 
 def _path_from(study: Path, run_dir: Path) -> str:
