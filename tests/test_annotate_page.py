@@ -187,15 +187,17 @@ def test_only_what_annotators_see_reaches_the_page():
 
 
 def test_reason_texts_match_the_shared_formats():
-    formats = pytest.importorskip("drp_bench.annotate.formats")
+    from drp_bench.annotate import formats
+
     assert REASON_TEXTS == formats.REASON_TEXTS
     assert tuple(REASON_TEXTS) == formats.REASONS
     assert TASK_TYPE_TEXTS == formats.TASK_TYPE_TEXTS
 
 
 def test_the_shared_models_render_as_their_dicts():
-    formats = pytest.importorskip("drp_bench.annotate.formats")
     from pydantic import TypeAdapter
+
+    from drp_bench.annotate import formats
 
     manifest = formats.StudyManifest.model_validate(make_manifest())
     tasks = [TypeAdapter(formats.Task).validate_python(task) for task in make_tasks()]
@@ -442,10 +444,8 @@ def check_annotator_file(file: dict[str, Any], name: str, tmp_path: Path) -> Non
         assert datetime.fromisoformat(time.replace("Z", "+00:00")).tzinfo is not None
     assert max(times[1:]) <= times[0]
     assert file["labels"] == expected_labels(name)
-    try:
-        from drp_bench.annotate import formats
-    except ImportError:  # the shared models are on another branch until integration
-        return
+    from drp_bench.annotate import formats
+
     restored = copy.deepcopy(file)
     for label, time in zip(restored["labels"], times[1:], strict=True):
         label["answered_at"] = time

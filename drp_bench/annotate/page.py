@@ -24,21 +24,9 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-#: The reasons an annotator gives for an invalid feature, in the order shown, with their text
-#: (the values of ``formats.REASONS`` / ``formats.REASON_TEXTS``).
-REASON_TEXTS: dict[str, str] = {
-    "content_not_style": "About content, not style",
-    "unsupported": "Not supported by the reviews",
-    "not_a_difference": "Not a difference",
-    "unclear": "Unclear",
-}
-#: Each task type's heading on the page (``formats.TASK_TYPE_TEXTS``).
-TASK_TYPE_TEXTS: dict[str, str] = {
-    "feature_validity": "Feature validity",
-    "preference": "Which review sounds like this user",
-}
+from drp_bench.annotate.formats import ANNOTATIONS_SCHEMA, REASON_TEXTS, TASK_TYPE_TEXTS
+
 STORAGE_PREFIX = "drp-bench-study"
-ANNOTATIONS_SCHEMA = "drp-bench-annotations/1"
 
 #: What the page copies of each part of a task: every other field is left out.
 _ITEM = ("asin", "title", "description")
