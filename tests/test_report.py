@@ -252,7 +252,8 @@ def test_tidy_frame_has_one_row_per_complete_run_and_metric_with_run_fields(swee
     assert row["uvq_share_Structure"] == 0.2
     r1 = frame[(frame["extractor"] == "DeepSeek-R1-Distill-Qwen-7B") & (frame["metric"] == "bleu")]
     assert r1.iloc[0]["reasoning_tokens_per_sample"] == 900.0
-    assert set(frame.loc[frame["method"] == "nonp", "label"]) == {"Non-P"}
+    # a baseline on the paper's data: drp-bench's implementation beside the paper's number
+    assert set(frame.loc[frame["method"] == "nonp", "label"]) == {"Non-P (re-implementation)"}
 
 
 def test_collect_computes_bootstrap_cis_around_the_measured_bleu(sweep: Path) -> None:
@@ -373,8 +374,8 @@ def test_ties_share_the_mark() -> None:
 def test_columns_follow_the_paper_order_baselines_first(sweep: Path) -> None:
     t = build_table(collect_runs([sweep], n_bootstrap=0).frame)
     assert [c.label for c in t.columns] == [
-        "Non-P",
-        "RAG",
+        "Non-P (re-implementation)",
+        "RAG (re-implementation)",
         "DRP (Qwen2.5-1.5B-Instruct)",
         "DRP (Qwen2.5-7B-Instruct)",
         "DRP (DeepSeek-R1-Distill-Qwen-7B)",
@@ -388,7 +389,7 @@ def test_runs_not_significantly_worse_than_the_best_get_a_dagger(sweep: Path) ->
     # best BLEU is Qwen 7B (GOOD); R1 7B differs from it in one sample only, Non-P in all
     assert set(p_bleu["best_label"]) == {"DRP (Qwen2.5-7B-Instruct)"}
     assert p_bleu.loc["DRP (DeepSeek-R1-Distill-Qwen-7B)", "p_value"] >= 0.05
-    assert p_bleu.loc["Non-P", "p_value"] < 0.05
+    assert p_bleu.loc["Non-P (re-implementation)", "p_value"] < 0.05
     md = to_markdown(build_table(table.frame, sig, n_resamples=N_BOOT))
     bleu_row = next(line for line in md.splitlines() if "| BLEU |" in line)
     r1_bleu = f"{bleu(GOOD_BUT_ONE, REFERENCES):.4f}"
@@ -514,7 +515,7 @@ def test_a_degraded_run_gets_no_best_mark_and_no_significance_test(tmp_path: Pat
     assert f"**{medium}**" in bleu_row  # RAG is the best of the runs that count
     sig = significance(table, n_resamples=N_BOOT)
     assert not sig["label"].str.contains("DEGRADED").any()
-    assert set(sig["best_label"]) <= {"RAG"}
+    assert set(sig["best_label"]) <= {"RAG (re-implementation)"}
 
 
 def test_include_degraded_ranks_and_tests_them_like_the_others(tmp_path: Path) -> None:
@@ -647,3 +648,71 @@ def test_a_run_without_a_fingerprint_is_not_merged_with_one_that_has_it(tmp_path
     assert set(frame["dataset"]) == {f"books@{data_fingerprint({'books.jsonl': 'sha256:00'})}",
                                      "books@unrecorded"}  # fmt: skip
     assert "replicate_of" not in frame  # no temperature mean over two different data
+
+
+# ---------------------------------------------------------------- re-implementations
+
+
+def preset_config(*overrides: str) -> dict[str, Any]:
+    """A run's .hydra/config.yaml as Hydra writes it (interpolations kept) for these overrides."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from drp_bench.resources import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
+
+
+def test_baselines_beside_the_papers_rows_are_labelled_re_implementations(tmp_path: Path) -> None:
+    """Every baseline of the paper's table run on Books (P-DB by the baselines_paper preset) is
+    labelled a re-implementation in results.md and results.csv, the paper's number beside it;
+    DPL with the paper prompt set (DPL's code), DRP, and a baseline on other data are not."""
+    root = tmp_path / "runs"
+    methods = ("nonp", "rag", "intsum", "llm-trsr", "cicl", "p-db", "dpl")
+    for i, method in enumerate(methods):
+        extractor = QWEN7 if method == "dpl" else None
+        write_run(root, f"{i}", method=method, extractor=extractor, predictions=MEDIUM,
+                  metrics=m(0.2, 0.3, 0.2))  # fmt: skip
+    preset = preset_config("+experiment=baselines_paper", "dataset=books", "method=p-db")
+    (root / "5" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(preset))
+    dpl_code = write_run(root, "dpl-paper", method="dpl", extractor=QWEN7, predictions=GOOD,
+                         metrics=m(0.2, 0.3, 0.2))  # fmt: skip
+    dpl_cfg = preset_config("+experiment=dpl_paper", "dataset=books")
+    (dpl_code / ".hydra" / "config.yaml").write_text(yaml.safe_dump(dpl_cfg))
+    write_run(
+        root, "drp", method="drp", extractor=QWEN7, predictions=GOOD, metrics=m(0.2, 0.3, 0.2)
+    )
+    write_run(root, "music", method="p-db", dataset="music_sample", predictions=MEDIUM,
+              metrics=m(0.2, 0.3, 0.2))  # fmt: skip
+
+    assert main([str(root), "--bootstrap", "0", "--no-plots"]) == 0
+    report = root / "report"
+    csv = pd.read_csv(report / "results.csv")
+    labels = csv.drop_duplicates("run_dir")
+    labels.index = labels["run_dir"].map(lambda p: Path(p).name)
+    names = ["Non-P", "RAG", "IntSum", "LLM-TRSR", "CICL", "P-DB"]
+    for i, name in enumerate(names):
+        assert labels.loc[str(i), "label"] == f"{name} (re-implementation)"
+    assert labels.loc["6", "label"] == "DPL (re-implementation, Qwen2.5-7B-Instruct)"
+    assert labels.loc["dpl-paper", "label"] == "DPL (Qwen2.5-7B-Instruct)"  # DPL's own prompts
+    assert labels.loc["drp", "label"] == "DRP (Qwen2.5-7B-Instruct)"
+    assert labels.loc["music", "label"] == "P-DB"  # no paper number beside it
+
+    # results.csv: the paper's number next to the run's, under the paper's name
+    pdb = csv[(csv["label"] == "P-DB (re-implementation)") & (csv["metric"] == "bleu")].iloc[0]
+    assert pdb["paper_label"] == "P-DB (paper)" and pdb["paper_value"] == 5.1862
+    assert pdb["value"] == pytest.approx(bleu(MEDIUM, REFERENCES))
+    music = csv[(csv["label"] == "P-DB") & (csv["metric"] == "bleu")].iloc[0]
+    assert pd.isna(music["paper_label"]) and pd.isna(music["paper_value"])
+
+    # results.md: the column's header says so, the paper's row under it holds P-DB's number
+    md = (report / "results.md").read_text()
+    header, _, *body = md.split("\n\n")[1].splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    col = columns.index("P-DB (re-implementation)")
+    paper_bleu = next(line for line in body if "BLEU – paper (reported)" in line)
+    assert [c.strip() for c in paper_bleu.strip("|").split("|")][col] == "*5.1862*"
+    assert "'(re-implementation)': drp-bench's own implementation" in md
+    assert "'P-DB (paper)'" in md

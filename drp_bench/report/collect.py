@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,16 @@ METHOD_NAMES: dict[str, str] = {
 #: The paper's column order (other methods, e.g. the peer reference, come after it).
 METHOD_ORDER: tuple[str, ...] = ("nonp", "rag", "intsum", "llm-trsr", "cicl", "p-db", "dpl", "drp")
 EXTRACTOR_METHODS = frozenset({"dpl", "drp"})
+#: The DRP paper's baselines: its table's methods other than DRP. Their reported numbers come
+#: from code drp-bench does not run (Non-P to P-DB: DPL's paper's implementations, never
+#: published; DPL: DPL's code, re-run by the DRP authors).
+PAPER_BASELINES: frozenset[str] = frozenset(METHOD_ORDER) - {"drp"}
+#: What a baseline's column says beside the paper's reported row (:func:`is_reimplementation`).
+REIMPLEMENTATION = "re-implementation"
+#: The frame column: whether a run's column is labelled a re-implementation.
+REIMPLEMENTATION_COLUMN = "reimplementation"
+#: Paper dataset spelling (as in results/reference/drp_paper_table.csv) -> display name.
+PAPER_DATASETS = {"Books": "Books", "CDs_and_Vinyl": "CDs & Vinyl"}
 #: Run fields that tell apart runs of the same method and extractor (used in column labels).
 DISTINGUISHING_FIELDS: tuple[str, ...] = (
     "generator",
@@ -202,6 +213,45 @@ class RunTable:
         raise KeyError(f"no run with run_dir {key}")
 
 
+# ---------------------------------------------------------------- the paper's baselines
+
+
+def paper_dataset(name: str | None) -> str | None:
+    """Map a run's dataset name to the paper's spelling: ``books`` -> ``Books``,
+    ``cds`` / ``cds_and_vinyl`` -> ``CDs_and_Vinyl``; other datasets -> None."""
+    if not name:
+        return None
+    low = str(name).lower()
+    tokens = set(re.split(r"[^a-z0-9]+", low))
+    if "books" in tokens or low.startswith("books"):
+        return "Books"
+    if "cds" in tokens or "cd" in tokens or "cds_and_vinyl" in low or "cdsandvinyl" in low:
+        return "CDs_and_Vinyl"
+    return None
+
+
+def uses_paper_prompts(config: dict[str, Any]) -> bool:
+    """Whether a run's ``.hydra/config.yaml`` sets a template of the paper prompt set
+    (``method.templates`` values under ``paper/``, as ``+experiment=dpl_paper`` does)."""
+    templates = _get(config, "method", "templates")
+    return isinstance(templates, dict) and any(
+        str(t).startswith("paper/") for t in templates.values()
+    )
+
+
+def is_reimplementation(run: Run) -> bool:
+    """Whether ``run``'s column is labelled a re-implementation: a run of one of the paper's
+    baselines (:data:`PAPER_BASELINES`) on one of the paper's datasets, where the report shows
+    the paper's reported number beside it. Whatever preset made it (``.hydra/config.yaml``
+    does not record one), drp-bench ran its own implementation, not the code behind that
+    number; except a DPL run with the paper prompt set, which follows DPL's code."""
+    info = run.record.get("run", {})
+    method = info.get("method")
+    if method not in PAPER_BASELINES or paper_dataset(info.get("dataset")) is None:
+        return False
+    return not (method == "dpl" and uses_paper_prompts(run.config))
+
+
 # ---------------------------------------------------------------- discovery
 
 
@@ -218,8 +268,9 @@ def find_run_dirs(root: Path) -> list[Path]:
     return sorted(found, key=_natural_key)
 
 
-def _natural_key(p: Path) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in p.parts]
+def _natural_key(p: Path) -> list[tuple[int, int, str]]:
+    """Numbered folders in number order (``2`` before ``10``), then named ones (``drp``)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in p.parts]
 
 
 # ---------------------------------------------------------------- file readers
@@ -433,6 +484,7 @@ def run_fields(run: Run) -> dict[str, Any]:
         "data_fingerprint": data_fingerprint(rec.get("dataset_fingerprint")),
         "overrides": " ".join(run.overrides),
         PEER_RULE_COLUMN: peer_rule(run) if info.get("method") == "peer" else None,
+        REIMPLEMENTATION_COLUMN: is_reimplementation(run),
     }
     knobs = extra_run_fields(info)
     row.update(knobs)
@@ -573,7 +625,8 @@ def _label_value(field: str, value: Any) -> str:
 def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """Add ``method_name``, ``detail``, ``label`` (table column / plot legend) and ``order``.
 
-    ``detail`` = the extractor model for methods that have one, plus ``field=value`` for each
+    ``detail`` = ``re-implementation`` for a run :func:`is_reimplementation` marks, then the
+    extractor model for methods that have one, plus ``field=value`` for each
     distinguishing field that varies among runs of that method and extractor, plus ``#k`` when
     the same configuration ran twice on one dataset; ``label`` = method name + detail.
     """
@@ -586,6 +639,11 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
         unfiltered = (runs["method"] == "peer") & (runs[PEER_RULE_COLUMN] == "any")
         runs.loc[unfiltered, "method_name"] = UNFILTERED_PEER_NAME
     runs["detail"] = runs["extractor"].map(lambda e: str(e) if _present(e) else "")
+    if REIMPLEMENTATION_COLUMN in runs:  # beside the paper's row: not the paper's code
+        tagged = runs[REIMPLEMENTATION_COLUMN].eq(True)
+        runs.loc[tagged, "detail"] = runs.loc[tagged, "detail"].map(
+            lambda d: f"{REIMPLEMENTATION}, {d}" if d else REIMPLEMENTATION
+        )
     for _, idx in runs.groupby(["method_name", "detail"]).groups.items():
         group = runs.loc[idx]
         varying = [

@@ -23,7 +23,16 @@ from statistics import fmean
 
 import pandas as pd
 
-from drp_bench.report.collect import JUDGE_METRIC, TABLE_METRICS, Run, RunTable
+from drp_bench.report.collect import (
+    JUDGE_METRIC,
+    PAPER_DATASETS,
+    REIMPLEMENTATION,
+    REIMPLEMENTATION_COLUMN,
+    TABLE_METRICS,
+    Run,
+    RunTable,
+    paper_dataset,
+)
 from drp_bench.report.matched import MatchedTable, matched_tables, write_matched
 from drp_bench.report.matched import markdown_section as matched_markdown
 from drp_bench.report.matched import to_latex as matched_latex
@@ -37,8 +46,6 @@ DECIMALS = 4  # as in the paper's table
 #: and its p-values come out far too small).
 MIN_SHARED_SAMPLES = 10
 PAPER_LABEL = "paper (reported)"
-#: Paper dataset spelling (as in drp_paper_table.csv) -> display name.
-PAPER_DATASETS = {"Books": "Books", "CDs_and_Vinyl": "CDs & Vinyl"}
 #: The rows of the tables: the papers' metrics, then the LLM judge when a run has it.
 REPORT_METRICS: dict[str, str] = {**TABLE_METRICS, JUDGE_METRIC: "LLM judge (0–1)"}
 #: Methods that are references, not methods: shown, never ranked or tested.
@@ -48,20 +55,6 @@ DEFAULT_PAPER_TABLE = paper_table_path()
 
 
 # ---------------------------------------------------------------- the paper's numbers
-
-
-def paper_dataset(name: str | None) -> str | None:
-    """Map a run's dataset name to the paper's spelling: ``books`` -> ``Books``,
-    ``cds`` / ``cds_and_vinyl`` -> ``CDs_and_Vinyl``; other datasets -> None."""
-    if not name:
-        return None
-    low = str(name).lower()
-    tokens = set(re.split(r"[^a-z0-9]+", low))
-    if "books" in tokens or low.startswith("books"):
-        return "Books"
-    if "cds" in tokens or "cd" in tokens or "cds_and_vinyl" in low or "cdsandvinyl" in low:
-        return "CDs_and_Vinyl"
-    return None
 
 
 def load_paper_table(path: Path | None = DEFAULT_PAPER_TABLE) -> pd.DataFrame | None:
@@ -115,6 +108,27 @@ def paper_value(
         if key and ours.startswith(key) and (best is None or len(key) > best[0]):
             best = (len(key), float(value))
     return best[1] if best else None
+
+
+def with_paper_numbers(frame: pd.DataFrame, paper: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` with ``paper_label`` (e.g. ``P-DB (paper)``) and ``paper_value``: the paper's
+    reported number for each row's dataset, method (and DRP extractor) and metric, beside the
+    run's own ``label`` and ``value``; empty where the paper reports none."""
+    if frame.empty:
+        return frame.assign(paper_label=[], paper_value=[])
+    values = [
+        paper_value(paper, r.dataset, r.method_name, r.extractor, TABLE_METRICS[r.metric])
+        if r.metric in TABLE_METRICS and isinstance(r.method_name, str)
+        else None
+        for r in frame.itertuples()
+    ]
+    labels = [
+        f"{name} (paper)" if v is not None else None
+        for name, v in zip(frame["method_name"], values, strict=True)
+    ]
+    return frame.assign(
+        paper_label=labels, paper_value=[math.nan if v is None else v for v in values]
+    )
 
 
 # ---------------------------------------------------------------- significance
@@ -210,6 +224,8 @@ class Column:
     label: str
     method_name: str
     detail: str  # label without the method name (extractor, distinguishing fields)
+    #: drp-bench's own implementation of a baseline the paper reports (collect.is_reimplementation)
+    reimplementation: bool = False
 
 
 @dataclass
@@ -230,6 +246,10 @@ class ResultsTable:
     @property
     def has_reference(self) -> bool:
         return any(c.reference for r in self.rows for c in r.cells.values())
+
+    @property
+    def has_reimplementation(self) -> bool:
+        return any(c.reimplementation for c in self.columns)
 
     @property
     def has_judge(self) -> bool:
@@ -253,7 +273,10 @@ def build_table(
     """
     frame = frame[frame["metric"].isin(REPORT_METRICS)]
     cols_df = frame.drop_duplicates("label").sort_values("order")
-    columns = [Column(r.label, r.method_name, r.detail) for r in cols_df.itertuples()]
+    columns = [
+        Column(r.label, r.method_name, r.detail, getattr(r, REIMPLEMENTATION_COLUMN, False) is True)
+        for r in cols_df.itertuples()
+    ]
     ns = {m: i for i, m in enumerate(REPORT_METRICS)}
     rows: list[Row] = []
     has_paper = False
@@ -448,6 +471,16 @@ def footnotes(t: ResultsTable) -> list[str]:
             "peer run made before that rule, whose review may postdate the target. It is never "
             "marked best/second nor tested."
         )
+    if t.has_reimplementation:
+        notes.append(
+            f"'({REIMPLEMENTATION})': drp-bench's own implementation of one of the paper's "
+            "baselines, with its own prompts: the paper's numbers for Non-P, RAG, IntSum, "
+            "LLM-TRSR, CICL and P-DB come from the DPL paper's implementations (never "
+            "published), its DPL numbers from DPL's code (a DPL run with the paper prompt set "
+            f"follows that code and has no such mark). The '{PAPER_LABEL}' row under such a "
+            "column is the paper's number for the method (results.csv: paper_label, e.g. "
+            "'P-DB (paper)', and paper_value beside the run's value)."
+        )
     if t.has_paper:
         notes.append(
             f"Rows marked '{PAPER_LABEL}' are the numbers reported in the DRP paper "
@@ -581,7 +614,7 @@ def write_tables(
         "md": out_dir / "results.md",
         "tex": out_dir / "results.tex",
     }
-    table.frame.to_csv(paths["csv"], index=False)
+    with_paper_numbers(table.frame, paper).to_csv(paths["csv"], index=False)
     runs_frame(table.runs).to_csv(paths["runs"], index=False)
     sig.to_csv(paths["sig"], index=False)
     matched = matched_tables(table, n_resamples=n_resamples, seed=seed)
