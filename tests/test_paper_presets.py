@@ -120,6 +120,45 @@ def test_a_paper_preset_without_a_dataset_is_refused(preset):
     )
 
 
+BASELINES = ("nonp", "rag", "intsum", "llm-trsr", "cicl", "p-db", "dpl")
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_baselines_paper_runs_every_role_on_qwen_7b_at_dpls_sampling(method):
+    from drp_bench.methods.contracts import ROLES
+
+    cfg = compose_cfg("+experiment=baselines_paper", "dataset=music_sample", f"method={method}")
+    assert cfg["method"]["name"] == method
+    assert cfg["embedding"]["model"] == "Alibaba-NLP/gte-Qwen2-1.5B-instruct"
+    run = RunConfig.from_config(cfg)
+    assert set(run.roles) == set(ROLES)
+    for role, spec in run.roles.items():
+        assert spec.hub_id == "Qwen/Qwen2.5-7B-Instruct", role
+        assert (spec.sampling.top_p, spec.sampling.max_tokens) == (0.95, 2048), role
+    method_roles = {r: s for r, s in run.roles.items() if r not in ANALYSIS_ROLES}
+    assert {s.sampling.temperature for s in method_roles.values()} == {0.8}
+    assert {s.role for s in run.method.stages} <= set(method_roles) | {None}  # peer: no role
+
+
+def test_baselines_paper_sweeps_the_papers_baselines_on_both_datasets():
+    from drp_bench.report.collect import METHOD_ORDER
+
+    params = compose_run_config(["+experiment=baselines_paper"], multirun=True).hydra.sweeper.params
+    assert params["method"].split(",") == [m for m in METHOD_ORDER if m != "drp"] == list(BASELINES)
+    assert params["dataset"] == "books,cds_and_vinyl"
+
+
+def test_baselines_paper_outside_a_sweep_needs_a_dataset_and_a_method():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=r"You must specify 'dataset'"):
+        compose_cfg("+experiment=baselines_paper", "method=p-db")
+    with pytest.raises(ConfigCompositionException, match=r"You must specify 'method'"):
+        compose_cfg("+experiment=baselines_paper", "dataset=music_sample")
+    cfg = compose_cfg("+experiment=baselines_paper", "dataset=music_sample", "method=rag")
+    assert cfg["dataset"]["path"] == "bundled:music_sample"  # given on purpose: fine
+
+
 def test_the_cli_refuses_dpl_paper_without_a_dataset_before_running(tmp_path):
     import subprocess
     import sys
