@@ -14,10 +14,13 @@ import pytest
 
 from drp_bench.backends.base import ChatResult
 from drp_bench.pipeline.context import similar_users
+from drp_bench.pipeline.kinds.base import StageEnv
+from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.steps import blocks
 from drp_bench.pipeline.parsing import split_analysis_review
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import Pipeline
+from drp_bench.pipeline.state import SampleState
 from drp_bench.run.folder import write_predictions
 from tests.conftest import review
 from tests.test_method_prompts_pinned import (
@@ -170,10 +173,20 @@ def _rating_and_title(review) -> str:
     return f'The review\'s rating is {review.rating} and its title is "{review.title}".'
 
 
+def _nonp_prompt(ctx, review) -> list[dict[str, str]]:
+    """The messages Non-P's generation sends for the sample had ``review`` been its target."""
+    cfg = compose_config(("method=nonp",))
+    stage = cfg.method.output
+    full = full_dataset()
+    sample = SampleState(0, replace(ctx, sample=replace(ctx.sample, target=review)))
+    renderer = PromptRenderer()
+    env = StageEnv(full.items, lambda _role, t, **v: renderer.messages(t, **v), "lenient")
+    (planned,) = GenerateReview().plan(stage, sample, env)
+    return planned.messages
+
+
 def test_cicl_one_answer_call_shows_each_positive_with_the_models_own_negative():
     records, log, contexts = run("method=cicl", model=Analysing)
-    nonp_records, _, _ = run("method=nonp")
-    nonp_system = nonp_records[0]["stages"]["generate"]["messages"][0]
     negatives = [c for c in log if c["role"] == "summarizer"]
     answers = [c for c in log if c["role"] == "generator"]
     assert len(answers) == len(contexts)  # one answer call per sample
@@ -189,8 +202,8 @@ def test_cicl_one_answer_call_shows_each_positive_with_the_models_own_negative()
         for positive, step in zip(ctx.past_reviews, steps, strict=True):
             # the negative: nonp's prompt (its instruction, no personal context) for the
             # positive's item, rating and title; the model's answer without its label
-            system, user = step["messages"]
-            assert system == nonp_system
+            assert step["messages"] == _nonp_prompt(ctx, positive)  # the call cache shares it
+            user = step["messages"][-1]
             assert user["content"].endswith(_rating_and_title(positive))
             assert "[The user's past reviews]" not in user["content"]
             assert "Review text:" not in user["content"]
