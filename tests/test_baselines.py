@@ -14,9 +14,13 @@ import pytest
 
 from drp_bench.backends.base import ChatResult
 from drp_bench.pipeline.context import similar_users
+from drp_bench.pipeline.kinds.base import StageEnv
+from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.steps import blocks
+from drp_bench.pipeline.parsing import split_analysis_review
 from drp_bench.pipeline.prompts import PromptRenderer
 from drp_bench.pipeline.runner import Pipeline
+from drp_bench.pipeline.state import SampleState
 from drp_bench.run.folder import write_predictions
 from tests.conftest import review
 from tests.test_method_prompts_pinned import (
@@ -41,8 +45,7 @@ class Scripted:
         results = []
         for i, request in enumerate(requests):
             prompt = "\n\n".join(m["content"] for m in request.messages)  # system + user
-            label = re.findall(r"^\[(Summary|Persona|Analysis|Review)\]: <", prompt, re.M)[-1]
-            answer = f"[{label}]: answer-{len(self.log)}"
+            answer = self.answer(prompt, len(self.log))
             failed = self.fail is not None and self.fail in prompt
             self.log.append({"batch": batch, "role": self.role, "prompt": prompt, "answer": answer})
             result = ChatResult(text="", error="ScriptedError") if failed else ChatResult(answer)
@@ -51,11 +54,26 @@ class Scripted:
             results.append(result)
         return results
 
+    def answer(self, prompt: str, n: int) -> str:
+        """The n-th answer: labelled as the prompt's (last) answer format asks."""
+        label = re.findall(r"^\[(Summary|Persona|Analysis|Review)\]: <", prompt, re.M)[-1]
+        return f"[{label}]: answer-{n}"
+
     def close(self) -> None:
         pass
 
 
-def run(*overrides: str, fail: str | None = None):
+class Analysing(Scripted):
+    """As :class:`Scripted`, but a prompt asking for an analysis and then a review gets both
+    (CICL's one call), the analysis mentioning a review so a leak would show."""
+
+    def answer(self, prompt: str, n: int) -> str:
+        if "[Analysis]: <" not in prompt or "[Review]: <" not in prompt:
+            return super().answer(prompt, n)
+        return f"**[Analysis]:** analysis-{n}: unlike a [review] by others\n\n[Review]: answer-{n}"
+
+
+def run(*overrides: str, fail: str | None = None, model: type[Scripted] = Scripted):
     """The records and the call log of a method on the first samples of the bundled sample."""
     cfg = compose_config(tuple(overrides))
     full = full_dataset()
@@ -69,7 +87,7 @@ def run(*overrides: str, fail: str | None = None):
         cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
     )
     log: list[dict[str, Any]] = []
-    backends = {role: Scripted(role, log, fail) for role in cfg.roles}
+    backends = {role: model(role, log, fail) for role in cfg.roles}
     records = Pipeline(cfg, backends, PromptRenderer()).run(dataset, list(contexts))
     return records, log, contexts
 
@@ -151,8 +169,109 @@ def test_llm_trsr_a_failed_block_skips_the_later_calls_and_the_generation(tmp_pa
 # ---------------------------------------------------------------- CICL
 
 
-def test_cicl_negatives_are_other_users_reviews_of_the_same_items():
-    records, log, contexts = run("method=cicl")
+def _rating_and_title(review) -> str:
+    return f'The review\'s rating is {review.rating} and its title is "{review.title}".'
+
+
+def _nonp_prompt(ctx, review) -> list[dict[str, str]]:
+    """The messages Non-P's generation sends for the sample had ``review`` been its target."""
+    cfg = compose_config(("method=nonp",))
+    stage = cfg.method.output
+    full = full_dataset()
+    sample = SampleState(0, replace(ctx, sample=replace(ctx.sample, target=review)))
+    renderer = PromptRenderer()
+    env = StageEnv(full.items, lambda _role, t, **v: renderer.messages(t, **v), "lenient")
+    (planned,) = GenerateReview().plan(stage, sample, env)
+    return planned.messages
+
+
+def test_cicl_one_answer_call_shows_each_positive_with_the_models_own_negative():
+    records, log, contexts = run("method=cicl", model=Analysing)
+    negatives = [c for c in log if c["role"] == "summarizer"]
+    answers = [c for c in log if c["role"] == "generator"]
+    assert len(answers) == len(contexts)  # one answer call per sample
+    assert len(negatives) == sum(len(ctx.past_reviews) for ctx in contexts) > 0
+    # every negative in one batch (one round), before the answer calls' batch
+    assert len({c["batch"] for c in negatives}) == len({c["batch"] for c in answers}) == 1
+    assert max(c["batch"] for c in negatives) < min(c["batch"] for c in answers)
+    for ctx, record in zip(contexts, records, strict=True):
+        steps = record["stages"]["summarize"]
+        assert len(steps) == len(ctx.past_reviews)
+        answer = record["stages"]["generate"]["messages"][-1]["content"]
+        position = 0
+        for positive, step in zip(ctx.past_reviews, steps, strict=True):
+            # the negative: nonp's prompt (its instruction, no personal context) for the
+            # positive's item, rating and title; the model's answer without its label
+            assert step["messages"] == _nonp_prompt(ctx, positive)  # the call cache shares it
+            user = step["messages"][-1]
+            assert user["content"].endswith(_rating_and_title(positive))
+            assert "[The user's past reviews]" not in user["content"]
+            assert "Review text:" not in user["content"]
+            assert step["summary"] and not step["summary"].startswith("[")
+            # the answer prompt: the positive (its item and the user's review), then its negative
+            for text in (f"Review text: {positive.text}", f"Review text: {step['summary']}\n"):
+                found = answer.find(text, position)
+                assert found > position, text[:60]
+                position = found
+        assert answer.index("[New item]") > position
+        assert answer.endswith(
+            "[Analysis]: <what distinguishes the user's reviews from the "
+            "generic ones>\n[Review]: <review text>"
+        )
+        generate = record["stages"]["generate"]
+        n = int(generate["output"].rsplit("answer-", 1)[1])
+        assert record["prediction"] == f"answer-{n}"  # the review, not the analysis
+        assert generate["analysis"] == f"analysis-{n}: unlike a [review] by others"
+        assert record["status"] == "complete" and record["failed_stages"] == []
+        assert not ctx.comparisons  # no other users: the representatives are never built
+    targets = [ctx.sample.target.text for ctx in contexts]
+    assert not [t for t in targets for c in log if t in c["prompt"]]  # never shown
+
+
+def test_cicl_a_failed_negative_leaves_its_positive_alone_and_the_sample_incomplete():
+    _, _, contexts = run("method=cicl")
+    victim = contexts[0].past_reviews[0]
+    records, _, _ = run("method=cicl", fail=_rating_and_title(victim), model=Analysing)
+    steps = records[0]["stages"]["summarize"]
+    assert steps[0]["error"] and all(s["error"] is None for s in steps[1:])
+    answer = records[0]["stages"]["generate"]["messages"][-1]["content"]
+    first, rest = answer.split("[Example 2]", 1)
+    assert f"Review text: {victim.text}" in first and "negative example" not in first
+    assert f"Review text: {steps[1]['summary']}\n" in rest
+    assert records[0]["status"] == "context_incomplete"
+    assert records[0]["failed_stages"] == ["summarize"]
+    assert records[0]["prediction"]
+    assert all(r["status"] == "complete" for r in records[1:])
+
+
+@pytest.mark.parametrize(
+    ("answer", "analysis", "review"),
+    [
+        ("[Analysis]: terse.\n[Review]: Great album.", "terse.", "Great album."),
+        ("**[Analysis]:** terse\n\n**[Review]:** Great.", "terse", "Great."),
+        ("[analysis] : a [Review]: is short\n[REVIEW]: Fine.", "a [Review]: is short", "Fine."),
+        ("[Review]: Great.\n[Analysis]: terse", "terse", "Great."),  # the analysis last
+        ("[Analysis]: only an analysis, no review", "only an analysis, no review", ""),
+        ("Just the review.", "", "Just the review."),
+    ],
+)
+def test_cicl_the_review_is_read_from_the_one_answer_without_the_analysis(
+    answer: str, analysis: str, review: str
+):
+    assert split_analysis_review(answer) == (analysis, review)
+
+
+def test_cicl_reference_prefix_reads_only_labels_written_exactly():
+    text = "[Analysis]: terse\n[review] : not a label here\n[Review]: Fine."
+    assert split_analysis_review(text, "reference") == (
+        "terse\n[review] : not a label here",
+        "Fine.",
+    )
+    assert split_analysis_review("[review]: x", "reference") == ("", "[review]: x")
+
+
+def test_cicl_two_call_negatives_are_other_users_reviews_of_the_same_items():
+    records, log, contexts = run("method=cicl-two-call")
     full = full_dataset()
     reviews_of = {(s.user_id, r.asin): r for s in full.samples for r in s.profile}
     seen_items = 0
@@ -179,6 +298,7 @@ def test_cicl_negatives_are_other_users_reviews_of_the_same_items():
             assert f"Review title: {r.title}" in generate
     assert seen_items > 0
     assert [c["role"] for c in log].count("generator") == len(contexts)
+    assert [c["role"] for c in log].count("summarizer") == len(contexts)  # two calls a sample
 
 
 # ---------------------------------------------------------------- P-DB
@@ -253,7 +373,7 @@ def test_the_baselines_run_end_to_end_with_the_embedded_model(tmp_path):
     expected = {  # summarize calls of the first sample, then its one generate call
         "intsum": 1,
         "llm-trsr": len(blocks(profile, 5, 5)),
-        "cicl": 1,
+        "cicl": min(2, len(profile)),  # a negative per retrieved past review
         "p-db": 2,
     }
     for method, summaries in expected.items():

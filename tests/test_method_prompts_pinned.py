@@ -107,6 +107,8 @@ CONFIGS: dict[str, Pinned] = {
     ),
     "cicl": Pinned(("method=cicl",)),
     "cicl-failures": Pinned(("method=cicl",), failures=True),
+    "cicl-two-call": Pinned(("method=cicl-two-call",)),
+    "cicl-two-call-failures": Pinned(("method=cicl-two-call",), failures=True),
     "p-db": Pinned(("method=p-db",)),
     "p-db-failures": Pinned(("method=p-db",), failures=True),
     "drp-failures": Pinned(("method=drp", "uvq=true"), failures=True),
@@ -252,12 +254,18 @@ def _labelled(label: str, body: str, h: int) -> str:
 
 
 def _summary(h: int, user: str) -> str:
+    if "\nThe review's rating is " in user:  # a review asked of the summarizer (CICL's negatives)
+        return _review(h, user)
     label = next((x for x in ("Persona", "Analysis") if f"[{x}]:" in user), "Summary")
     return _labelled(label, f"A {DEGREES[h % 5]} detailed writer ({h % 1009}).", h >> 3)
 
 
-def _review(h: int, _user: str) -> str:
-    return _labelled("Review", f"Good album, {DEGREES[h % 5]} than expected ({h % 1013}).", h >> 3)
+def _review(h: int, user: str) -> str:
+    body = f"Good album, {DEGREES[h % 5]} than expected ({h % 1013})."
+    review = _labelled("Review", body, h >> 3)
+    if "[Analysis]: <" in user:  # CICL's one call: the analysis first, then the review
+        return f"[Analysis]: The user writes {DEGREES[h % 5]} tersely ({h % 211}).\n{review}"
+    return review
 
 
 ANSWERS = {

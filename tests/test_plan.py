@@ -326,3 +326,20 @@ def test_plan_counts_the_judges_calls_as_a_stage_of_the_run(tmp_path: Path):
     assert after["judge"].prompt_tokens_exact and after["judge"].hours == 0
     without = plan_job(overrides[:1] + overrides[2:], _resolved(overrides[:1] + overrides[2:]))
     assert [s.stage for s in without.stages] == ["generate"] and "judge" not in without.models
+
+
+def test_plan_counts_cicls_negatives_and_its_one_answer_call(tmp_path: Path):
+    """CICL: one negative per positive (the summarizer, recorded as summarize) then one answer
+    call per sample; the plan's counts are the run's, and a second plan finds them cached."""
+    overrides = ["method=cicl", *SMALL, f"cache.path={tmp_path / 'calls.sqlite'}"]
+    before = _by_stage(plan_job(overrides, _resolved(overrides)))
+    assert list(before) == ["summarize", "generate"]
+    assert before["generate"].calls == 2
+    assert before["summarize"].calls == 4  # num_retrieved=2 positives for each of 2 samples
+    assert not before["generate"].prompt_tokens_exact  # it reads the negatives' stand-ins
+
+    result = evaluate(overrides, out_dir=tmp_path / "run", backends=_registry_backends(overrides))
+    compute = result.metrics["compute"]
+    assert {s: before[s].calls for s in before} == {s: compute[s]["calls"] for s in before}
+    after = _by_stage(plan_job(overrides, _resolved(overrides)))
+    assert all(s.cached == s.calls for s in after.values())

@@ -60,6 +60,7 @@ REVIEW = "review"  # per sample: the generated review, the method's prediction
 USERS = "users"  # other users of the pool, each with their reviews (P-DB's neighbours)
 PEER_REVIEW = "peer_review"  # per sample: another user's review of the target item, or none
 SCORE = "score"  # per sample: a scorer's score of the prediction (e.g. the LLM judge's 0-10)
+NEGATIVES = "negatives"  # per positive example (a past review): the model's own generic review
 
 #: Context name -> its type. Built for a run only when a stage reads it: ``past_reviews`` (BM25
 #: top ``num_retrieved``), ``comparisons`` (difference items and representatives), ``profile``
@@ -229,6 +230,24 @@ STAGE_KINDS: dict[str, StageKind] = {
             writes=TEXT,
             doc="per sample: what distinguishes the user's reviews (positives) from other "
             "users' reviews of the same items (negatives) (CICL)",
+        ),
+        StageKind(
+            "generate_negatives",
+            record="summarize",
+            reads={"positives": Slot(REVIEWS)},
+            writes=NEGATIVES,
+            doc="per sample: for each of the first max_reviews reviews it reads (positive "
+            "examples), the review the model writes of the same item, rating and title without "
+            "any personal context (a negative example, CICL)",
+            options={"max_reviews": Option(None, count=True)},
+        ),
+        StageKind(
+            "contrast_generate",
+            record="generate",
+            reads={"positives": Slot(REVIEWS), "negatives": Slot(NEGATIVES)},
+            writes=REVIEW,
+            doc="per sample: one call showing each positive example with its negative, asking "
+            "first for an analysis of what distinguishes them, then for the review (CICL)",
         ),
         StageKind(
             "build_persona",

@@ -92,3 +92,46 @@ def _strip_reference_prefix(text: str, label: str) -> str:
     (``utils/preprocess.py`` lines 118-120) on the stripped summary."""
     prefix = f"[{label}]:"
     return text[len(prefix) :].strip() if text.startswith(prefix) else text
+
+
+def _label_pattern(label: str, mode: PrefixMode) -> re.Pattern[str]:
+    """``[label]:`` as written (``reference``), or leniently (case, spaces, optional colon)."""
+    if mode == "reference":
+        return re.compile(re.escape(f"[{label}]:"))
+    return re.compile(rf"\[\s*{re.escape(label)}\s*\]\s*[:：]?", re.IGNORECASE)
+
+
+def _unwrap(text: str) -> str:
+    """A labelled part without the markdown bold around its label and the spaces around it."""
+    return text.strip().strip("*").strip()
+
+
+def split_analysis_review(text: str, mode: PrefixMode = "lenient") -> tuple[str, str]:
+    """``(analysis, review)`` of an answer asked for as ``[Analysis]: ...`` then
+    ``[Review]: ...`` in one reply (CICL's one call).
+
+    The review is the text after the last ``[Review]`` label, up to an ``[Analysis]`` label
+    written after it (a model that put the analysis last); the analysis is the text after the
+    first ``[Analysis]`` label, up to that last ``[Review]`` label when it comes later. Nothing
+    before the last ``[Review]`` label is ever part of the review. Without a ``[Review]``
+    label: with an ``[Analysis]`` label the answer is all analysis and the review is empty;
+    with neither label the whole answer is the review (the model skipped the analysis).
+    ``mode`` as in :func:`strip_answer_prefix`: ``reference`` matches only the labels written
+    exactly (``[Review]:``).
+    """
+    if mode not in PREFIX_MODES:
+        raise ValueError(f"mode: expected one of {', '.join(PREFIX_MODES)}, found {mode!r}")
+    review_label = _label_pattern("Review", mode)
+    analysis_label = _label_pattern("Analysis", mode)
+    reviews = list(review_label.finditer(text))
+    last = reviews[-1] if reviews else None
+    first_analysis = analysis_label.search(text)
+    analysis = ""
+    if first_analysis is not None:
+        later = last is not None and last.start() > first_analysis.start()
+        analysis = _unwrap(text[first_analysis.end() : last.start() if later else len(text)])
+    if last is None:
+        return analysis, ("" if first_analysis else text.strip())
+    after = analysis_label.search(text, last.end())
+    review = _unwrap(text[last.end() : after.start() if after else len(text)])
+    return analysis, review

@@ -246,6 +246,26 @@ class CallRecord(_Model):
         return self.error is None
 
 
+class GenerateRecord(CallRecord):
+    """The generate call of a sample. CICL's one call (``contrast_generate``) also has the
+    analysis the model wrote before the review; other methods' records have no such key."""
+
+    analysis: str | None = Field(
+        default=None,
+        description="CICL: the answer's [Analysis] part (never part of the prediction); "
+        "absent for other methods",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Neither ``budget`` nor ``analysis`` is written when unset (as before they existed)."""
+        data = handler(self)
+        for key in ("budget", "analysis"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
 class SummarizeRecord(CallRecord):
     """The summarize call of a sample, with the summary the generator read."""
 
@@ -346,7 +366,7 @@ NormalizeItems = Annotated[list[NormalizeItemRecord] | SkipJsonSchema[None], Fie
 OptionalSummarize = Annotated[
     SummarizeRecord | list[SummarizeRecord] | SkipJsonSchema[None], Field(default=None)
 ]
-OptionalCall = Annotated[CallRecord | SkipJsonSchema[None], Field(default=None)]
+OptionalGenerate = Annotated[GenerateRecord | SkipJsonSchema[None], Field(default=None)]
 OptionalPeer = Annotated[PeerRecord | SkipJsonSchema[None], Field(default=None)]
 OptionalJudge = Annotated[JudgeRecord | SkipJsonSchema[None], Field(default=None)]
 
@@ -359,7 +379,7 @@ class Stages(_Model):
     validate_: FeatureItems = Field(alias="validate")
     normalize: NormalizeItems
     summarize: OptionalSummarize
-    generate: OptionalCall
+    generate: OptionalGenerate
     peer: OptionalPeer
     judge: OptionalJudge
 

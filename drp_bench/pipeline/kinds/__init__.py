@@ -12,7 +12,11 @@ from pathlib import Path
 from drp_bench import plugins
 from drp_bench.methods.contracts import stage_kinds
 from drp_bench.pipeline.kinds.base import Kind, KindPlugin
-from drp_bench.pipeline.kinds.contrast import ContrastReviews
+from drp_bench.pipeline.kinds.contrast import (
+    ContrastGenerate,
+    ContrastReviews,
+    GenerateNegatives,
+)
 from drp_bench.pipeline.kinds.differences import ExtractDifferences, ValidateDifferences
 from drp_bench.pipeline.kinds.generate import GenerateReview
 from drp_bench.pipeline.kinds.history import SummarizeHistory
@@ -31,6 +35,8 @@ KINDS: dict[str, Kind] = {
     "generate_review": GenerateReview(),
     "summarize_blocks": SummarizeBlocks(),
     "contrast_reviews": ContrastReviews(),
+    "generate_negatives": GenerateNegatives(),
+    "contrast_generate": ContrastGenerate(),
     "build_persona": BuildPersona(),
     "peer": PeerReview(),
     "judge": Judge(),
