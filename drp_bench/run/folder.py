@@ -413,7 +413,7 @@ class CollaboratorRecord(_Model):
     their persona entries the generation read."""
 
     user_id: str
-    similarity: float = Field(description="cosine similarity of the distilled personas")
+    similarity: float = Field(description="cosine similarity of the round-1 profile lines")
     entries: list[str] = Field(description="their retrieved entries, best-ranked first")
 
 
