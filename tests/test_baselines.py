@@ -16,6 +16,8 @@ from drp_bench.backends.base import ChatResult
 from drp_bench.pipeline.context import similar_users
 from drp_bench.pipeline.kinds.base import StageEnv
 from drp_bench.pipeline.kinds.generate import GenerateReview
+from drp_bench.pipeline.kinds.history import recent
+from drp_bench.pipeline.kinds.persona import parse_entries
 from drp_bench.pipeline.kinds.steps import blocks
 from drp_bench.pipeline.parsing import split_analysis_review
 from drp_bench.pipeline.prompts import PromptRenderer
@@ -88,7 +90,8 @@ def run(*overrides: str, fail: str | None = None, model: type[Scripted] = Script
     )
     log: list[dict[str, Any]] = []
     backends = {role: model(role, log, fail) for role in cfg.roles}
-    records = Pipeline(cfg, backends, PromptRenderer()).run(dataset, list(contexts))
+    pipeline = Pipeline(cfg, backends, PromptRenderer(), embedder=HashedEmbedder())
+    records = pipeline.run(dataset, list(contexts))
     return records, log, contexts
 
 
@@ -304,43 +307,155 @@ def test_cicl_two_call_negatives_are_other_users_reviews_of_the_same_items():
 # ---------------------------------------------------------------- P-DB
 
 
-def test_p_db_neighbours_are_the_most_similar_users_by_embedding():
-    records, log, contexts = run("method=p-db")
-    full = full_dataset()
-    embedder = HashedEmbedder()
-    profiles: dict[str, tuple] = {}
-    for s in full.samples:
-        profiles.setdefault(s.user_id, s.profile)
+class PersonaScripted(Scripted):
+    """Answers P-DB's persona calls with lines of its categories (a call's lines are unique
+    to it, with list markers, markdown and a bare heading to parse through); the generation
+    as :class:`Scripted`. A prompt holding ``empty`` gets a labelled answer without a line
+    (markers and a bare heading only)."""
 
-    def mean(reviews) -> np.ndarray:
-        return embedder.encode([r.text for r in reviews]).astype(np.float64).mean(axis=0)
+    def __init__(self, role, log, fail=None, empty=None):
+        super().__init__(role, log, fail)
+        self.empty = empty
+
+    def chat(self, requests, on_result=None):
+        batch = max((c["batch"] for c in self.log), default=-1) + 1
+        results = []
+        for i, request in enumerate(requests):
+            prompt = "\n\n".join(m["content"] for m in request.messages)
+            n = len(self.log)
+            if self.empty is not None and self.empty in prompt:
+                answer = "[Persona]: \n- \nViews:\n"
+            elif "[Persona]: <the lines>" in prompt:  # distillation
+                answer = f"[Persona]: Taste: taste-{n}\nRating: rating-{n}\nViews:\n" + "\n".join(
+                    f"- **View: view-{n}-{k}**" for k in range(6)
+                )
+            elif "[Persona]: <the new lines>" in prompt:  # refinement
+                answer = f"[Persona]: View: high-{n}-0\n\n2. View: high-{n}-1\nAnalysis: an-{n}"
+            else:
+                answer = f"[Review]: answer-{n}"
+            failed = self.fail is not None and self.fail in prompt
+            self.log.append({"batch": batch, "role": self.role, "prompt": prompt, "answer": answer})
+            result = ChatResult(text="", error="ScriptedError") if failed else ChatResult(answer)
+            if on_result:
+                on_result(i, result)
+            results.append(result)
+        return results
+
+
+def run_p_db(*overrides: str, fail: str | None = None, empty: str | None = None):
+    """:func:`run` of P-DB with persona answers of several lines."""
+    cfg = compose_config(("method=p-db", *overrides))
+    full = full_dataset()
+    dataset = replace(full, samples=full.samples[:SAMPLES])
+    contexts = contexts_for(True, False, cfg.num_retrieved, cfg.num_users, cfg.seed)
+    log: list[dict[str, Any]] = []
+    backends = {role: PersonaScripted(role, log, fail, empty) for role in cfg.roles}
+    pipeline = Pipeline(cfg, backends, PromptRenderer(), embedder=HashedEmbedder())
+    return pipeline.run(dataset, list(contexts)), log, contexts, dataset
+
+
+def nearest(query: str, texts: list[str], k: int) -> list[str]:
+    """The ``k`` texts nearest ``query`` by the tests' hashed embedding (ties: the earlier)."""
+    vectors = HashedEmbedder().encode([query, *texts]).astype(np.float64)
+    unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    scores = unit[1:] @ unit[0]
+    return [texts[i] for i in sorted(range(len(texts)), key=lambda i: (-scores[i], i))[:k]]
+
+
+def layers(record) -> tuple[list[str], list[str]]:
+    """A sample's two persona answers, as lines (what the kind parsed)."""
+    return tuple(parse_entries(step["summary"]) for step in record["stages"]["summarize"])
+
+
+def test_p_db_parses_one_line_each_without_markers_or_bare_headings():
+    text = "Taste: jazz\n\n- **View: loud mixes are bad**\nViews:\n3) Note: buys vinyl\n"
+    assert parse_entries(text) == ["Taste: jazz", "View: loud mixes are bad", "Note: buys vinyl"]
+    assert parse_entries("") == []
+
+
+def test_p_db_refinement_reads_the_recent_history_and_every_first_layer_line():
+    records, log, contexts, _ = run_p_db()
+    for ctx, record in zip(contexts, records, strict=True):
+        _, refine = record["stages"]["summarize"]
+        prompt = refine["messages"][-1]["content"]
+        first, _ = layers(record)
+        assert prompt.endswith("[Persona of the user]\n" + "\n".join(first))
+        assert "Views:" not in prompt and "**" not in prompt
+        latest = recent(ctx.sample.profile, 10)
+        assert len(latest) == min(10, len(ctx.sample.profile))
+        for r in latest:
+            assert f"Review title: {r.title}" in prompt
+        older = [r for r in recent(ctx.sample.profile, None) if r not in latest]
+        for r in older:
+            assert f"Review text: {r.text[:60]}" not in prompt
+    batches = [c["batch"] for c in log if c["role"] == "summarizer"]
+    assert len(set(batches)) == 2  # distillation, then refinement: one batch each
+
+
+def test_p_db_generation_shows_the_profile_and_only_the_entries_nearest_the_item():
+    records, _, contexts, dataset = run_p_db("method.stages.0.options.item_topk=3")
+    for ctx, record in zip(contexts, records, strict=True):
+        first, second = layers(record)
+        entries = [e for e in first + second if e.split(":")[0] == "View"]
+        profile = sorted(e for e in first + second if e.split(":")[0] != "View")
+        query = dataset.items[ctx.sample.target.asin].title
+        kept = nearest(query, entries, 3)
+        generate = record["stages"]["generate"]["messages"][-1]["content"]
+        block = "[Persona of the user]\n" + "\n".join([*profile, *kept]) + "\n"
+        assert block in generate
+        for entry in entries:
+            assert (entry in generate) == (entry in kept)
+        assert record["context"]["persona_entries"] == kept
+        assert record["context"]["persona_profile"] == profile
+        assert ctx.sample.target.text not in generate
+
+
+def test_p_db_collaborators_are_matched_by_persona_and_give_their_nearest_entries():
+    records, _, contexts, dataset = run_p_db(
+        "method.neighbours=1", "method.stages.0.options.item_topk_collab=4"
+    )
+    users = [ctx.sample.user_id for ctx in contexts]
+    assert len(set(users)) == len(users) == SAMPLES  # one persona each
+    persona = {u: layers(r) for u, r in zip(users, records, strict=True)}
+
+    def profile(user: str) -> str:
+        return "\n".join(e for e in persona[user][0] if e.split(":")[0] != "View")
 
     for ctx, record in zip(contexts, records, strict=True):
-        target = mean(ctx.sample.profile)
-        scores = []
-        for user, profile in profiles.items():
-            if user == ctx.sample.user_id or not profile:
-                continue
-            v = mean(profile)
-            scores.append((-(target @ v) / (np.linalg.norm(target) * np.linalg.norm(v)), user))
-        expected = [u for _, u in sorted(scores)[:2]]
-        assert [n.user_id for n in ctx.neighbours] == expected
+        user = ctx.sample.user_id
+        others = sorted(u for u in users if u != user)
+        vectors = HashedEmbedder().encode([profile(u) for u in [user, *others]])
+        expected = similar_users(vectors[0], dict(zip(others, vectors[1:], strict=True)), 1)
+        (chosen,) = record["context"]["collaborators"]
+        assert chosen["user_id"] == expected[0][0]
+        assert chosen["similarity"] == pytest.approx(expected[0][1], abs=1e-6)
+        pooled = [e for layer in persona[chosen["user_id"]] for e in layer if e[:5] == "View:"]
+        kept = nearest(dataset.items[ctx.sample.target.asin].title, pooled, 4)
+        assert chosen["entries"] == kept
         generate = record["stages"]["generate"]["messages"][-1]["content"]
-        for n in ctx.neighbours:
-            assert ctx.sample.target.asin not in {r.asin for r in n.reviews}
-            for r in n.reviews[:2]:
-                assert f"Review title: {r.title}" in generate
-        steps = record["stages"]["summarize"]
-        assert len(steps) == 2  # distilled, then induced from the distilled persona
-        induce = steps[1]["messages"][-1]["content"]
-        assert induce.endswith(f"[Distilled persona]\n{steps[0]['summary']}")
-        assert f"[Persona of the user]\n{steps[1]['summary']}\n" in generate
-    assert len({c["batch"] for c in log if c["role"] == "summarizer"}) == 2
+        heading = "[Persona of similar users (it may not apply to this user)]\n"
+        assert heading + "\n".join(kept) + "\n" in generate
+        for entry in pooled:
+            assert (entry in generate) == (entry in kept)
 
 
-def test_p_db_neighbour_count_is_a_setting():
-    _, _, contexts = run("method=p-db", "method.neighbours=3")
-    assert all(len(c.neighbours) == 3 for c in contexts)
+def test_p_db_a_failed_refinement_skips_the_generation():
+    records, log, _, _ = run_p_db(fail="[Persona]: <the new lines>")
+    for record in records:
+        assert record["status"] == "failed"
+        assert record["stages"]["summarize"][1]["error"] == "ScriptedError"
+        assert record["stages"]["generate"]["skipped"]
+        assert record["context"]["persona_entries"] == []
+    assert [c["role"] for c in log].count("generator") == 0
+
+
+def test_p_db_a_distillation_without_a_line_skips_the_refinement():
+    records, log, _, _ = run_p_db(empty="[Persona]: <the lines>")
+    for record in records:
+        assert record["status"] == "failed"
+        refine = record["stages"]["summarize"][1]
+        assert refine["skipped"] and "gave no line" in refine["error"]
+    assert [c["role"] for c in log] == ["summarizer"] * SAMPLES
 
 
 def test_similar_users_ties_go_by_user_id():

@@ -340,7 +340,9 @@ def run_config(name: str) -> dict[str, Any]:
     renderer = make_renderer(cfg)
     log = CallLog()
     backends = {role: HashedModel(role, log, pinned.failures) for role in cfg.roles}
-    records = Pipeline(cfg, backends, renderer).run(dataset, list(contexts))
+    records = Pipeline(cfg, backends, renderer, embedder=HashedEmbedder()).run(
+        dataset, list(contexts)
+    )
     records = json.loads(json.dumps(records))
     stage_of = _stages_by_messages(records)
     metrics = summarize_run(cfg, dataset, records)

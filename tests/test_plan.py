@@ -114,6 +114,26 @@ def test_plan_counts_the_calls_the_run_makes_and_then_finds_them_in_the_cache(tm
     assert more["generate"].completion_tokens_expected == pytest.approx(mean, abs=0.1)
 
 
+def test_plan_counts_p_dbs_persona_calls_as_the_run_makes_them(tmp_path: Path):
+    """P-DB: two persona calls a sample (distillation, refinement; the retrieval round makes
+    none), then the generation; the plan's counts are the run's, and its prompts then come
+    from the cache (the persona entries the generation reads are retrieved alike)."""
+    overrides = ["method=p-db", *SMALL, f"cache.path={tmp_path / 'calls.sqlite'}"]
+    before = _by_stage(plan_job(overrides, _resolved(overrides)))
+    assert list(before) == ["summarize", "generate"]
+    assert before["summarize"].calls == 4 and before["generate"].calls == 2
+
+    result = evaluate(overrides, out_dir=tmp_path / "run", backends=_registry_backends(overrides))
+    compute = result.metrics["compute"]
+    assert {s: before[s].calls for s in before} == {s: compute[s]["calls"] for s in before}
+    assert all(r["context"]["persona_entries"] for r in result.records)
+
+    after = _by_stage(plan_job(overrides, _resolved(overrides)))
+    for stage in after.values():
+        assert stage.cached == stage.calls == compute[stage.stage]["calls"]
+        assert stage.prompt_tokens_exact, stage.stage
+
+
 def test_prompt_tokens_are_counted_as_llama_cpp_counts_them(tmp_path: Path):
     llama_cpp = pytest.importorskip("llama_cpp")
     from drp_bench.backends.bundled import bundled_gguf_path

@@ -121,7 +121,8 @@ class StageKind:
     together, until a round plans no call (docs/methods.md); ``scorer``: a scorer kind
     (:class:`Scorer`): it runs after the method's stages on each sample's predictions row,
     its entry joins the row's ``stages`` but not its status or ``failed_stages``, and its
-    summary of the rows is metrics.json's section named after its ``record``.
+    summary of the rows is metrics.json's section named after its ``record``; ``embeds``: it
+    embeds texts while it runs (the run's embedding model, ``StageEnv.embed``).
     """
 
     name: str
@@ -134,6 +135,7 @@ class StageKind:
     passes_through: str | None = None
     rounds: bool = False
     scorer: Scorer | None = None
+    embeds: bool = False
 
 
 _HANDOFF = Option("parsed", HANDOFFS)
@@ -254,13 +256,23 @@ STAGE_KINDS: dict[str, StageKind] = {
             record="summarize",
             reads={"history": Slot(REVIEWS)},
             writes=TEXT,
-            doc="per sample: a persona in fixed categories distilled from the user's reviews, "
-            "then induced (generalised and condensed) by a second call (P-DB); two rounds",
+            doc="per sample: a persona database (P-DB): lines distilled from the user's "
+            "reviews, then higher-level lines a second call adds reading the recent reviews "
+            "and the first lines (two rounds); profile_categories lines are shown whole, the "
+            "others are entries: without a call, the item_topk entries nearest the target item "
+            "by embedding and, of the `collaborators` users of the run whose distilled profile "
+            "is nearest, their item_topk_collab nearest entries",
             options={
                 "max_reviews": Option(None, count=True),
-                "induce_template": Option("pdb_induce", template=True),
+                "refine_reviews": Option(None, count=True),
+                "refine_template": Option("pdb_refine", template=True),
+                "item_topk": Option(30, count=True),
+                "collaborators": Option(3, count=True),
+                "item_topk_collab": Option(10, count=True),
+                "profile_categories": Option(["taste", "rating", "style", "analysis", "note"]),
             },
             rounds=True,
+            embeds=True,
         ),
         StageKind(
             "peer",

@@ -88,8 +88,11 @@ class MethodSpec:
 
     @property
     def embeds(self) -> bool:
-        """Whether its contexts need the embedding model (representatives, neighbours, peer)."""
-        return bool(self.contexts & {"comparisons", "neighbours", "peer"})
+        """Whether it needs the embedding model: for its contexts (representatives, neighbours,
+        peer) or a stage that embeds while it runs (P-DB's persona entries)."""
+        return bool(self.contexts & {"comparisons", "neighbours", "peer"}) or any(
+            s.contract.embeds for s in self.stages
+        )
 
     @property
     def validate(self) -> bool:

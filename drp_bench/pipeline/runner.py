@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from drp_bench.backends.base import Backend
 from drp_bench.config.models import SamplingParams
@@ -28,7 +30,16 @@ class Pipeline:
     """Runs a method's stages over all samples: per stage, one batch of every sample's calls
     (so backends can batch and share prefixes); a call whose input failed is skipped."""
 
-    def __init__(self, cfg: RunConfig, backends: Mapping[str, Backend], renderer: PromptRenderer):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        backends: Mapping[str, Backend],
+        renderer: PromptRenderer,
+        embedder: Any | None = None,
+    ):
+        """``embedder`` (anything with ``encode(texts)``): what a stage that embeds uses; None:
+        the run's (``embedding.model`` through the persistent embedding cache), made when such
+        a stage first embeds and closed when the run ends."""
         missing = [role for role in cfg.roles if role not in backends]
         if missing:
             raise ValueError(f"no backend for role(s) {missing}")
@@ -36,6 +47,8 @@ class Pipeline:
         self.cfg = cfg
         self.backends = backends
         self.renderer = renderer
+        self.embedder = embedder
+        self._own_embedder: Any | None = None
         self.stage_wall_s: dict[str, float] = {}
         self.stage_progress: dict[str, list[StageProgress]] = {}  # per stage: one per round
 
@@ -44,6 +57,16 @@ class Pipeline:
         (R1-Distill models take none in a system message)."""
         where = self.cfg.roles[role].instructions_in
         return self.renderer.messages(template, instructions_in=where, **variables)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One vector per text from the given embedder, else the run's (made on first use)."""
+        if self.embedder is None and self._own_embedder is None:
+            from drp_bench.pipeline.representatives import Embedder
+            from drp_bench.storage.embedding_cache import embedding_cache_path
+
+            cache = embedding_cache_path(self.cfg.cache_path)
+            self._own_embedder = Embedder(self.cfg.embedder, cache)
+        return (self.embedder or self._own_embedder).encode(list(texts))
 
     def progress_report(self) -> dict[str, dict[str, int | bool]]:
         """Per stage started so far: calls planned, finished, failed, and whether it ended."""
@@ -61,11 +84,23 @@ class Pipeline:
         """Every stage over every sample, then one predictions.jsonl record per sample; then
         the scorers (e.g. the LLM judge), which read those records and add their entry."""
         sampling = {role: spec.sampling for role, spec in self.cfg.roles.items()}
-        env = StageEnv(dataset.items, self.render, self.cfg.answer_prefix, sampling)
+        embeds = any(s.contract.embeds for s in self.cfg.method.stages)
+        env = StageEnv(
+            dataset.items,
+            self.render,
+            self.cfg.answer_prefix,
+            sampling,
+            embed=self.embed if embeds else None,
+        )
         samples = [SampleState(i, ctx, ctx.named()) for i, ctx in enumerate(contexts)]
         method = self.cfg.method
-        for stage in method.own_stages:
-            self._run_stage(stage, samples, env)
+        try:
+            for stage in method.own_stages:
+                self._run_stage(stage, samples, env)
+        finally:
+            if self._own_embedder is not None:
+                self._own_embedder.close()
+                self._own_embedder = None
         records = [sample_record(method, sample) for sample in samples]
         for sample, record in zip(samples, records, strict=True):
             sample.row = record

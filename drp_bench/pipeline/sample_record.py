@@ -42,8 +42,19 @@ def sample_record(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
         "failed_stages": failed,
         "stages": stages,
         "error": call.result.error if call is not None else None,
-        "context": context_record(ctx),
+        "context": context_record(ctx) | stage_context(method, sample),
     }
+
+
+def stage_context(method: MethodSpec, sample: SampleState) -> dict[str, Any]:
+    """What the method's stages retrieved for the generation beyond the contexts (P-DB's
+    persona entries and collaborators: an output with ``context()``); none for the others."""
+    found: dict[str, Any] = {}
+    for stage in method.own_stages:
+        context = getattr(sample.values.get(stage.writes), "context", None)
+        if callable(context):
+            found |= context()
+    return found
 
 
 def context_record(ctx: SampleContext) -> dict[str, Any]:

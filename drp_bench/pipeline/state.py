@@ -69,6 +69,10 @@ class CallOutput:
     def calls(self) -> Iterator[StageCall]:
         return iter([self.call])
 
+    def template_variables(self) -> dict[str, Any]:
+        """What a stage reading this output gets in its template besides the text."""
+        return {}
+
 
 @dataclass
 class StepsOutput:
@@ -90,6 +94,10 @@ class StepsOutput:
 
     def calls(self) -> Iterator[StageCall]:
         return (call for call, _ in self.steps)
+
+    def template_variables(self) -> dict[str, Any]:
+        """What a stage reading this output gets in its template besides the text."""
+        return {}
 
 
 @dataclass

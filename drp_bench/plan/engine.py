@@ -158,6 +158,7 @@ def plan_job(
     start = time.perf_counter()
     cfg = RunConfig.from_config(cfg_dict)
     renderer = make_renderer(cfg)
+    embedder = None
     inputs = (memo or ContextMemo()).inputs(cfg)
     cache = CallCache(cfg.cache_path) if cfg.cache_path else None
     recorder = PlanRecorder()
@@ -174,12 +175,15 @@ def plan_job(
             )
             for role, spec in cfg.roles.items()
         }
-        pipeline = Pipeline(cfg, backends, renderer)
+        embedder = stage_embedder(cfg)
+        pipeline = Pipeline(cfg, backends, renderer, embedder=embedder)
         with _quiet_progress():
             pipeline.run(inputs.dataset, inputs.contexts)
     finally:
         if cache is not None:
             cache.close()
+        if embedder is not None:
+            embedder.close()
     stages = [
         _planned(tally, cfg, cfg_dict, len(inputs.dataset.samples))
         for tally in recorder.stages.values()
@@ -195,6 +199,20 @@ def plan_job(
     plan.totals = totals(stages)
     plan.planning_s = round(time.perf_counter() - start, 3)
     return plan
+
+
+def stage_embedder(cfg: RunConfig) -> Any | None:
+    """The embedder of a method whose stages embed while they run (P-DB's persona entries),
+    as for the contexts: on this machine, on the CPU when the run's CUDA device is missing
+    (its vectors then stay out of the run's cache); None when no stage embeds."""
+    if not any(s.contract.embeds for s in cfg.method.stages):
+        return None
+    from drp_bench.pipeline.representatives import Embedder
+    from drp_bench.storage.embedding_cache import embedding_cache_path
+
+    spec = planning_embedder(cfg.embedder)
+    store = spec.device == cfg.embedder.device
+    return Embedder(spec, embedding_cache_path(cfg.cache_path), store=store)
 
 
 @contextlib.contextmanager

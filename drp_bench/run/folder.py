@@ -428,14 +428,41 @@ class PeerRef(_Model):
     asin: str | None
 
 
+class CollaboratorRecord(_Model):
+    """A user of the run whose persona is nearest the sample's user's (P-DB), and which of
+    their persona entries the generation read."""
+
+    user_id: str
+    similarity: float = Field(description="cosine similarity of the round-1 profile lines")
+    entries: list[str] = Field(description="their retrieved entries, best-ranked first")
+
+
 class SampleContextRecord(_Model):
     """What the sample's contexts held, as ids (no texts); a context the method does not
-    build is empty (null for ``peer``)."""
+    build is empty (null for ``peer``). P-DB's rows add what its persona stage retrieved."""
 
     past_reviews: list[str] = Field(description="asins of the retrieved past reviews, in order")
     comparisons: list[ComparedItem]
     neighbours: list[NeighbourRecord]
     peer: PeerRef | None
+    persona_profile: list[str] | SkipJsonSchema[None] = Field(
+        default=None, description="P-DB: the persona's profile lines, shown whole"
+    )
+    persona_entries: list[str] | SkipJsonSchema[None] = Field(
+        default=None, description="P-DB: the user's persona entries retrieved, best first"
+    )
+    collaborators: list[CollaboratorRecord] | SkipJsonSchema[None] = Field(
+        default=None, description="P-DB: the matched users and their retrieved entries"
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: Any) -> dict[str, Any]:
+        """P-DB's fields only in P-DB's rows (the others' rows stay as they were)."""
+        data = handler(self)
+        for key in ("persona_profile", "persona_entries", "collaborators"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class SampleScores(_Model):

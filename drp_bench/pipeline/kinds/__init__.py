@@ -23,7 +23,8 @@ from drp_bench.pipeline.kinds.history import SummarizeHistory
 from drp_bench.pipeline.kinds.judge import Judge
 from drp_bench.pipeline.kinds.normalize import NormalizeDifferences
 from drp_bench.pipeline.kinds.peer import PeerReview
-from drp_bench.pipeline.kinds.steps import BuildPersona, SummarizeBlocks
+from drp_bench.pipeline.kinds.persona import BuildPersona
+from drp_bench.pipeline.kinds.steps import SummarizeBlocks
 from drp_bench.pipeline.kinds.summarize import SummarizeDifferences
 
 KINDS: dict[str, Kind] = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from drp_bench.config.models import SamplingParams
 from drp_bench.data.types import Item
@@ -17,17 +19,25 @@ from drp_bench.pipeline.state import SampleState
 
 #: (role, template, **variables) -> the messages of one call of that role.
 Render = Callable[..., list[Message]]
+#: texts -> one float32 vector each (the run's embedding model, through its persistent cache).
+Embed = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
 class StageEnv:
     """What every kind may use: the items' metadata, the renderer, how answers are cut, and
-    how each role's model samples (a kind may send a call with other sampling: ``Planned``)."""
+    how each role's model samples (a kind may send a call with other sampling: ``Planned``).
+    ``embed``: the run's embedder, for a kind whose contract ``embeds`` (None: no stage does);
+    ``shared``: what a kind keeps across the samples of one run, under its stage's record (a
+    later round of the stage may read what other samples' rounds stored: P-DB's
+    collaborators)."""
 
     items: dict[str, Item]
     render: Render
     answer_prefix: str
     sampling: Mapping[str, SamplingParams] = field(default_factory=dict)
+    embed: Embed | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ class GenerateReview:
     """One call per sample, skipped when the text it reads (the summary) failed. It shows the
     first ``max_past_reviews`` of the reviews it reads (all when null) and, when it reads
     the neighbours, each one's first ``max_neighbour_reviews``. The prediction is the answer
-    after ``[Review]:`` (cut as ``answer_prefix`` says)."""
+    after ``[Review]:`` (cut as ``answer_prefix`` says). The template also gets what the summary's
+    output adds (``template_variables``: P-DB's collaborators' entries)."""
 
     def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
         summary: CallOutput | None = sample.read(stage.inputs.get("summary"))
@@ -37,6 +38,7 @@ class GenerateReview:
             summary=summary.text if summary is not None else "",
             neighbours=neighbours,
             items=env.items,
+            **(summary.template_variables() if summary is not None else {}),
         )
         return [Planned(None, messages)]
 

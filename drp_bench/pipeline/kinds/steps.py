@@ -1,4 +1,5 @@
-"""Per-sample stages made of several calls in rounds (LLM-TRSR's blocks, P-DB's persona)."""
+"""Per-sample stages made of several calls in rounds (LLM-TRSR's blocks; P-DB's persona builds on
+them in :mod:`drp_bench.pipeline.kinds.persona`)."""
 
 from __future__ import annotations
 
@@ -108,28 +109,3 @@ class SummarizeBlocks(StepStage):
         summaries = [text for _, text in output.steps]
         merged = env.render(stage.role, options["merge_template"], summaries=summaries)
         return [Planned(n, merged)]
-
-
-class BuildPersona(StepStage):
-    """P-DB (arXiv 2402.11060): round 1 distils a persona in fixed categories from the user's
-    ``max_reviews`` latest reviews (all when null), oldest first; round 2 (``induce_template``)
-    induces the final persona from it (skipped when the first call failed). Nothing of the
-    target is in the prompts: the same calls for every sample of a user."""
-
-    label = "Persona"
-
-    def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
-        output = self.output(stage, sample)
-        n = len(output.steps)
-        if n == 2:
-            return []
-        skipped = skip_rest(output, 2)
-        if skipped:
-            return skipped
-        if n == 0:
-            history = recent(sample.read(stage.inputs["history"]), stage.options["max_reviews"])
-            return [
-                Planned(0, env.render(stage.role, stage.template, history=history, items=env.items))
-            ]
-        induce = stage.options["induce_template"]
-        return [Planned(1, env.render(stage.role, induce, persona=output.text))]
