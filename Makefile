@@ -123,9 +123,9 @@ browser:
 		echo "      DRP_BENCH_CHROMIUM to a Chromium/Chrome executable."; \
 	fi
 
-# `make test`: every test but the end-to-end ones marked slow (a few minutes);
-# `make test-slow`: those (real model runs, servers, sweeps, lm-eval; about 12 minutes on 2
-# cores). CI (.ci/run) runs both; `make test-all` runs both in one pytest session.
+# `make test`: every test but the end-to-end ones marked slow (about 14 minutes on 2 cores);
+# `make test-slow`: those (real model runs, servers, sweeps, lm-eval, Label Studio; about 45
+# minutes on 2 cores: CI at stop 23 took 60 minutes for both). CI (.ci/run) runs both; `make test-all` runs both in one pytest session.
 test: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
