@@ -21,6 +21,7 @@ from drp_bench.pipeline.kinds.persona import parse_entries
 from drp_bench.pipeline.kinds.steps import blocks
 from drp_bench.pipeline.parsing import split_analysis_review
 from drp_bench.pipeline.prompts import PromptRenderer
+from drp_bench.pipeline.retrieval import latest_reviews
 from drp_bench.pipeline.runner import Pipeline
 from drp_bench.pipeline.state import SampleState
 from drp_bench.run.folder import write_predictions
@@ -49,7 +50,15 @@ class Scripted:
             prompt = "\n\n".join(m["content"] for m in request.messages)  # system + user
             answer = self.answer(prompt, len(self.log))
             failed = self.fail is not None and self.fail in prompt
-            self.log.append({"batch": batch, "role": self.role, "prompt": prompt, "answer": answer})
+            self.log.append(
+                {
+                    "batch": batch,
+                    "role": self.role,
+                    "prompt": prompt,
+                    "answer": answer,
+                    "max_tokens": request.sampling.max_tokens,
+                }
+            )
             result = ChatResult(text="", error="ScriptedError") if failed else ChatResult(answer)
             if on_result:
                 on_result(i, result)
@@ -87,6 +96,7 @@ def run(*overrides: str, fail: str | None = None, model: type[Scripted] = Script
         cfg.num_users,
         cfg.seed,
         cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
+        cfg.method.recent_reviews,
     )
     log: list[dict[str, Any]] = []
     backends = {role: model(role, log, fail) for role in cfg.roles}
@@ -98,30 +108,52 @@ def run(*overrides: str, fail: str | None = None, model: type[Scripted] = Script
 # ---------------------------------------------------------------- LLM-TRSR
 
 
-def test_blocks_are_in_time_order_the_newest_full_at_most_max_blocks():
+def test_blocks_are_cut_from_the_oldest_of_the_latest_reviews():
     reviews = tuple(review(f"A{i}", "t", "x", ts=10 - i) for i in range(12))  # A0 newest
     names = [[r.asin for r in b] for b in blocks(reviews, 5, None)]
     assert names == [
-        ["A11", "A10"],
+        ["A11", "A10", "A9", "A8", "A7"],  # the oldest block first, full
+        ["A6", "A5", "A4", "A3", "A2"],
+        ["A1", "A0"],
+    ]
+    # at most 2 blocks: the 10 latest reviews, still cut from the oldest of them
+    assert [[r.asin for r in b] for b in blocks(reviews, 5, 2)] == [
         ["A9", "A8", "A7", "A6", "A5"],
         ["A4", "A3", "A2", "A1", "A0"],
     ]
-    assert [[r.asin for r in b] for b in blocks(reviews, 5, 2)] == names[1:]
     assert blocks((), 5, 5) == [[]]
+
+
+def test_latest_reviews_are_the_newest_not_after_the_target_oldest_first():
+    profile = [review("B", "t", "x", ts=3), review("A", "t", "x", ts=1)]
+    profile += [review("C", "t", "x", ts=5), review("L", "t", "x", ts=9)]
+    target = review("T", "t", "x", ts=5)
+    assert [r.asin for r in latest_reviews(profile, target, 2)] == ["B", "C"]  # L is later
+    assert [r.asin for r in latest_reviews(profile, target, 9)] == ["A", "B", "C"]
 
 
 def _user_blocks(sample) -> list[list]:
     return blocks(sample.profile, 5, 5)
 
 
+def _five_latest(sample) -> list:
+    return sorted(sample.profile, key=lambda r: r.timestamp)[-5:]
+
+
 def test_llm_trsr_recurrent_one_call_per_block_each_reading_the_previous_summary():
     records, log, contexts = run("method=llm-trsr")
     summaries = [c for c in log if c["role"] == "summarizer"]
+    assert summaries and {c["max_tokens"] for c in summaries} == {150}  # the source's cap
+    role_limit = compose_config(("method=llm-trsr",)).roles["generator"].sampling.max_tokens
+    assert role_limit > 150
+    assert {c["max_tokens"] for c in log if c["role"] == "generator"} == {role_limit}
     by_batch: dict[int, list] = {}
     for c in summaries:
         by_batch.setdefault(c["batch"], []).append(c)
     for ctx, record in zip(contexts, records, strict=True):
         parts = _user_blocks(ctx.sample)
+        oldest = min(ctx.sample.profile, key=lambda r: r.timestamp)
+        assert parts[0][0] == oldest and len(parts[0]) == 5  # the first block: the oldest
         steps = record["stages"]["summarize"]
         assert len(steps) == len(parts)  # one call per block
         for n, (step, part) in enumerate(zip(steps, parts, strict=True)):
@@ -144,6 +176,20 @@ def test_llm_trsr_recurrent_one_call_per_block_each_reading_the_previous_summary
     assert len(generate_batches) == 1
 
 
+def test_llm_trsr_generates_from_the_summary_and_exactly_the_5_latest_reviews():
+    records, _, contexts = run("method=llm-trsr")
+    for ctx, record in zip(contexts, records, strict=True):
+        latest = _five_latest(ctx.sample)
+        assert len(ctx.sample.profile) > 5  # older reviews exist, and must stay out
+        prompt = record["stages"]["generate"]["messages"][-1]["content"]
+        shown = re.findall(r"^Review title: (.*)$", prompt, re.M)
+        assert shown == [r.title for r in latest]  # the 5 latest, oldest first, nothing else
+        assert record["past_reviews"] == [r.asin for r in latest]  # what generation read
+        assert record["context"]["past_reviews"] == record["past_reviews"]
+        summary = record["stages"]["summarize"][-1]["summary"]
+        assert f"]\n{summary}\n" in prompt and "short-term" in prompt
+
+
 def test_llm_trsr_hierarchical_summarises_blocks_alone_then_merges():
     records, log, contexts = run("method=llm-trsr", "method.summarization=hierarchical")
     for ctx, record in zip(contexts, records, strict=True):
@@ -154,8 +200,19 @@ def test_llm_trsr_hierarchical_summarises_blocks_alone_then_merges():
         merge = steps[-1]["messages"][-1]["content"]
         for i, step in enumerate(steps[:-1], start=1):
             assert f"[Summary of block {i}]\n{step['summary']}\n" in f"{merge}\n"
+        generate = record["stages"]["generate"]["messages"][-1]["content"]
+        assert f"\n{steps[-1]['summary']}\n" in generate  # the merged summary
     batches = sorted({c["batch"] for c in log if c["role"] == "summarizer"})
     assert len(batches) == 2  # every block of every user, then every merge
+    assert {c["max_tokens"] for c in log if c["role"] == "summarizer"} == {150}
+
+
+def test_llm_trsr_summary_cap_keeps_a_lower_role_limit_and_can_be_lifted():
+    _, log, _ = run("method=llm-trsr", "generator.sampling.max_tokens=64")  # the summarizer too
+    assert {c["max_tokens"] for c in log if c["role"] == "summarizer"} == {64}
+    _, log, _ = run("method=llm-trsr", "method.stages.0.options.max_tokens=null")
+    role_limit = compose_config(("method=llm-trsr",)).roles["summarizer"].sampling.max_tokens
+    assert {c["max_tokens"] for c in log if c["role"] == "summarizer"} == {role_limit} != {150}
 
 
 def test_llm_trsr_a_failed_block_skips_the_later_calls_and_the_generation(tmp_path):
@@ -167,6 +224,26 @@ def test_llm_trsr_a_failed_block_skips_the_later_calls_and_the_generation(tmp_pa
     assert records[0]["status"] == "failed" and records[0]["stages"]["generate"]["skipped"]
     assert records[1]["status"] == "complete"
     write_predictions(tmp_path / "predictions.jsonl", records)  # a list of summarize calls
+
+
+# ---------------------------------------------------------------- IntSum
+
+
+def test_intsum_defaults_summary_of_20_latest_then_2_of_8_retrieved_reviews():
+    cfg = compose_config(("method=intsum",))
+    summarize, generate = cfg.method.stages
+    assert summarize.options["max_reviews"] == 20
+    assert generate.options["max_past_reviews"] == 2 and cfg.num_retrieved == 8  # 75% less
+    records, _, contexts = run("method=intsum")
+    for ctx, record in zip(contexts, records, strict=True):
+        summary_prompt = record["stages"]["summarize"]["messages"][-1]["content"]
+        latest = sorted(ctx.sample.profile, key=lambda r: r.timestamp)[-20:]
+        shown = re.findall(r"^Review title: (.*)$", summary_prompt, re.M)
+        assert shown == [r.title for r in latest]
+        prompt = record["stages"]["generate"]["messages"][-1]["content"]
+        shown = re.findall(r"^Review title: (.*)$", prompt, re.M)
+        assert shown == [r.title for r in ctx.past_reviews[:2]] and len(ctx.past_reviews) == 8
+        assert record["stages"]["summarize"]["summary"] in prompt
 
 
 # ---------------------------------------------------------------- CICL
@@ -521,6 +598,10 @@ def test_settings_and_template_options_are_checked_before_any_call():
         compose_config(("method=llm-trsr", "method.summarization=both"))
     with pytest.raises(ValueError, match=r"method\.neighbours: expected an integer >= 1"):
         compose_config(("method=p-db", "method.neighbours=0"))
+    with pytest.raises(ValueError, match=r"llm-trsr.yaml\): method\.recent_reviews: expected"):
+        compose_config(("method=llm-trsr", "method.recent_reviews=0"))
+    with pytest.raises(ValueError, match=r"\(summarize_blocks\)\.options\.max_tokens"):
+        compose_config(("method=llm-trsr", "method.stages.0.options.max_tokens=0"))
     cfg = compose_config(("method=llm-trsr", "method.templates.merge=nope"))
     with pytest.raises(FileNotFoundError, match=r"options\.merge_template: prompt template 'nope'"):
         check_stages(cfg, PromptRenderer())

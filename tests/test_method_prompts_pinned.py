@@ -304,6 +304,7 @@ def contexts_for(
     num_users: int,
     seed: int,
     neighbours: int = 0,
+    recent_reviews: int | None = None,
 ) -> tuple[SampleContext, ...]:
     full = full_dataset()
     dataset = replace(full, samples=full.samples[:SAMPLES])
@@ -318,6 +319,7 @@ def contexts_for(
             HashedEmbedder(),  # type: ignore[arg-type]
             pool=full.samples,
             neighbours=neighbours,
+            recent_reviews=recent_reviews,
         )
     )
 
@@ -336,6 +338,7 @@ def run_config(name: str) -> dict[str, Any]:
         cfg.num_users,
         cfg.seed,
         cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
+        cfg.method.recent_reviews,
     )
     renderer = make_renderer(cfg)
     log = CallLog()

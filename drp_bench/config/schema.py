@@ -105,6 +105,9 @@ class MethodConf:
     # peer: which other reviews of the target item it may pick: before_target | any (every
     # date; peer runs made before this setting existed ran so: their config has no such key)
     peer_candidates: str = "before_target"
+    # LLM-TRSR: the past_reviews context is the user's N latest profile reviews (none dated
+    # after the target), oldest first, instead of BM25's num_retrieved; null: BM25's
+    recent_reviews: Optional[int] = None  # noqa: UP045
     templates: dict[str, str] = field(default_factory=dict)
     stages: list[StageConf] = field(default_factory=list)
 

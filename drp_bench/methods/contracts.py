@@ -214,14 +214,16 @@ STAGE_KINDS: dict[str, StageKind] = {
             record="summarize",
             reads={"history": Slot(REVIEWS)},
             writes=TEXT,
-            doc="per sample: the user's history in time order, cut into blocks, summarised "
-            "block by block, each call updating the previous summary (recurrent) or each "
-            "block alone, then merged (hierarchical) (LLM-TRSR); one round per call",
+            doc="per sample: the user's latest block_size * max_blocks reviews in time order, "
+            "cut into blocks from the oldest, summarised block by block, each call updating "
+            "the previous summary (recurrent) or each block alone, then merged (hierarchical) "
+            "(LLM-TRSR); one round per call, each of at most max_tokens new tokens",
             options={
                 "mode": Option("recurrent", ("recurrent", "hierarchical")),
                 "block_size": Option(5, count=True),
                 "max_blocks": Option(5, count=True),
                 "merge_template": Option("trsr_merge", template=True),
+                "max_tokens": Option(150, count=True, compute=True),
             },
             rounds=True,
         ),

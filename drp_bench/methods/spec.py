@@ -62,6 +62,8 @@ class MethodSpec:
     templates: Mapping[str, str] = field(default_factory=dict)
     neighbours: int = 2  # the neighbours context: how many most similar other users
     peer_candidates: str = "before_target"  # the peer context's rule (PEER_CANDIDATE_RULES)
+    # the past_reviews context: the N latest profile reviews (LLM-TRSR); None: BM25's top
+    recent_reviews: int | None = None
 
     @property
     def own_stages(self) -> tuple[StageSpec, ...]:
@@ -140,6 +142,12 @@ class MethodSpec:
             raise ValueError(
                 f"{where}: method.neighbours: expected an integer >= 1, found {neighbours!r}"
             )
+        recent_reviews = cfg.get("recent_reviews")
+        if recent_reviews is not None and not _is_count(recent_reviews):
+            raise ValueError(
+                f"{where}: method.recent_reviews: expected null or an integer >= 1, found "
+                f"{recent_reviews!r}"
+            )
         builder = _Builder(where)
         stages = builder.build(cfg.get("stages"))
         spec = cls(
@@ -151,6 +159,7 @@ class MethodSpec:
             templates=dict(cfg.get("templates") or {}),
             neighbours=neighbours,
             peer_candidates=peer_candidates,
+            recent_reviews=recent_reviews,
         )
         if cfg.get("validate") and "validate_differences" not in builder.kinds:
             raise ValueError(

@@ -11,7 +11,12 @@ import numpy as np
 from drp_bench.data.types import Dataset, Review, Sample
 from drp_bench.methods.spec import PEER_CANDIDATE_RULES
 from drp_bench.pipeline.representatives import Embedder, kmeans_threads, select_representatives
-from drp_bench.pipeline.retrieval import ReviewerIndex, bm25_top, difference_items
+from drp_bench.pipeline.retrieval import (
+    ReviewerIndex,
+    bm25_top,
+    difference_items,
+    latest_reviews,
+)
 
 
 @dataclass(frozen=True)
@@ -79,13 +84,15 @@ def build_contexts(
     neighbours: int = 0,
     peer: bool = False,
     peer_rule: str = "before_target",
+    recent_reviews: int | None = None,
 ) -> list[SampleContext]:
     """Context of every sample; ``pool`` (default: the dataset's own samples) gives other users.
 
     ``neighbours`` > 0 builds the neighbours context: that many most similar other users of
     the pool (:func:`similar_users`), each with their ``num_retrieved`` best reviews.
     ``peer`` builds the peer context, its candidates chosen by ``peer_rule``
-    (:data:`drp_bench.methods.spec.PEER_CANDIDATE_RULES`)."""
+    (:data:`drp_bench.methods.spec.PEER_CANDIDATE_RULES`). ``recent_reviews`` (LLM-TRSR) makes
+    the past reviews the user's that many latest ones (:func:`latest_reviews`), not BM25's."""
     index = ReviewerIndex(pool if pool is not None else dataset.samples)
     users = (
         UserVectors(pool if pool is not None else dataset.samples, embedder) if neighbours else None
@@ -115,11 +122,7 @@ def build_contexts(
     for sample, reviews in zip(dataset.samples, chosen, strict=True):
         for review in reviews:
             embedder.encode(_texts(sample, [review], index))  # type: ignore[union-attr]
-        past = (
-            tuple(bm25_top(sample.profile, sample.target, dataset.items, num_retrieved))
-            if past_reviews
-            else ()
-        )
+        past = _past_reviews(sample, dataset, num_retrieved, recent_reviews) if past_reviews else ()
         near: tuple[Neighbour, ...] = ()
         if users is not None:
             near = tuple(
@@ -167,6 +170,15 @@ def _texts(sample: Sample, reviews: Sequence[Review], index: ReviewerIndex) -> l
             *(r.text for _, r in sorted(index.others(review.asin, sample.user_id).items())),
         )
     ]
+
+
+def _past_reviews(
+    sample: Sample, dataset: Dataset, num_retrieved: int, recent_reviews: int | None
+) -> tuple[Review, ...]:
+    """The past_reviews context: BM25's top ``num_retrieved``, or the ``recent_reviews`` latest."""
+    if recent_reviews is not None:
+        return tuple(latest_reviews(sample.profile, sample.target, recent_reviews))
+    return tuple(bm25_top(sample.profile, sample.target, dataset.items, num_retrieved))
 
 
 def peer_choice(

@@ -36,6 +36,13 @@ def bm25_top(
     return [candidates[i] for i in reference_order(scores)[:k]]
 
 
+def latest_reviews(profile: Sequence[Review], target: Review, n: int) -> list[Review]:
+    """The ``n`` latest profile reviews not dated after the target, by timestamp (ties: later
+    in the profile), oldest first: LLM-TRSR's recent items (``method.recent_reviews``)."""
+    earlier = [r for r in profile if r.timestamp <= target.timestamp]
+    return sorted(earlier, key=lambda r: r.timestamp)[-n:]  # stable: profile order on ties
+
+
 def reference_order(scores: Sequence[float] | np.ndarray) -> list[int]:
     """Indices best first, by the very call of the DPL/DRP code (rank_bm25 ``get_top_n``:
     ``np.argsort(scores)[::-1]``).

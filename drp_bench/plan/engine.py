@@ -111,6 +111,7 @@ class ContextMemo:
                 method.embeds,
                 sorted(method.contexts),
                 method.neighbours,
+                method.recent_reviews,
                 cfg.num_retrieved,
                 cfg.num_users,
                 cfg.seed,

@@ -93,6 +93,7 @@ def build_run_inputs(cfg: RunConfig, store_embeddings: bool = True) -> RunInputs
             neighbours=cfg.method.neighbours if "neighbours" in cfg.method.contexts else 0,
             peer="peer" in cfg.method.contexts,
             peer_rule=cfg.method.peer_candidates,
+            recent_reviews=cfg.method.recent_reviews,
         )
     finally:
         if embedder is not None:

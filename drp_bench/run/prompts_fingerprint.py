@@ -38,7 +38,11 @@ def used_templates(cfg: RunConfig) -> list[str]:
 
 def _method_part(cfg: RunConfig) -> dict[str, Any]:
     m = cfg.method
+    # which past reviews the prompts show, when not BM25's; absent otherwise, so fingerprints
+    # made before the setting existed stay the same
+    recent = {} if m.recent_reviews is None else {"recent_reviews": m.recent_reviews}
     return {
+        **recent,
         "name": m.name,
         "dimensions": m.dimensions,
         "summary_reads": m.summary_reads,

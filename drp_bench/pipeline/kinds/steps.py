@@ -3,8 +3,10 @@ them in :mod:`drp_bench.pipeline.kinds.persona`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from drp_bench.config.models import SamplingParams
 from drp_bench.data.types import Review
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
@@ -56,24 +58,39 @@ def skip_rest(output: StepsOutput, total: int) -> list[Planned]:
 
 
 def blocks(reviews: tuple[Review, ...], size: int, limit: int | None) -> list[list[Review]]:
-    """The reviews in time order (oldest first) cut into blocks of ``size``, the newest block
-    full and the oldest possibly shorter; only the ``limit`` newest blocks (all when null). No
-    review: one empty block."""
-    ordered = recent(reviews, None)
-    cut = [ordered[max(end - size, 0) : end] for end in range(len(ordered), 0, -size)]
-    kept = cut if limit is None else cut[:limit]
-    return list(reversed(kept)) or [[]]
+    """The ``size * limit`` latest reviews (all when ``limit`` is null) in time order, cut
+    into blocks of ``size`` from the oldest, as LLM-TRSR slices a history
+    (``prev_items[n*size:(n+1)*size]``): the first (oldest) block full, the newest possibly
+    shorter. No review: one empty block."""
+    ordered = recent(reviews, None if limit is None else size * limit)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)] or [[]]
+
+
+def capped(sampling: SamplingParams, max_tokens: int | None) -> SamplingParams | None:
+    """The role's sampling with at most ``max_tokens`` new tokens (None: the role's as is)."""
+    if max_tokens is None or sampling.max_tokens <= max_tokens:
+        return None
+    return replace(sampling, max_tokens=max_tokens)
 
 
 class SummarizeBlocks(StepStage):
     """LLM-TRSR (arXiv 2403.13325): the user's history in blocks (:func:`blocks`).
     ``recurrent``: one call per block, in rounds; the n-th reads the (n-1)-th summary and the
     n-th block. ``hierarchical``: every block summarised alone (one round), then one call
-    (``merge_template``) merging the block summaries (none with a single block). A failed call
-    skips the calls after it. Nothing of the target is in the prompts: the same calls for
-    every sample of a user."""
+    (``merge_template``) merging the block summaries (none with a single block). Every call
+    writes at most ``max_tokens`` new tokens (the role's own limit when lower or null). A
+    failed call skips the calls after it. Nothing of the target is in the prompts: the same
+    calls for every sample of a user."""
 
     def plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
+        assert stage.role is not None
+        sampling = capped(env.sampling[stage.role], stage.options["max_tokens"])
+        return [
+            replace(p, sampling=sampling) if p.skip is None else p
+            for p in self._plan(stage, sample, env)
+        ]
+
+    def _plan(self, stage: StageSpec, sample: SampleState, env: StageEnv) -> list[Planned]:
         output = self.output(stage, sample)
         options = stage.options
         history = sample.read(stage.inputs["history"])
