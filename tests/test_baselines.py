@@ -580,7 +580,8 @@ def test_the_baselines_run_end_to_end_with_the_embedded_model(tmp_path):
 
 
 def test_the_report_names_every_method_of_the_papers_table():
-    from drp_bench.report.collect import METHOD_NAMES, METHOD_ORDER
+    from drp_bench.methods.contracts import METHOD_NAMES
+    from drp_bench.report.collect import METHOD_ORDER
     from drp_bench.report.tables import load_paper_table
     from drp_bench.resources import config_dir
 

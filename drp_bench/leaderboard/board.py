@@ -38,14 +38,10 @@ from drp_bench.leaderboard.verify import (
     verify_entry,
 )
 from drp_bench.leaderboard.view import BOARD_METRICS, Board, MetricValue, Row, Split, Trust
-from drp_bench.methods.contracts import DISPLAY_ROLES
+from drp_bench.methods.contracts import DISPLAY_ROLES, METHOD_NAMES
 
 TITLE = "drp-bench leaderboard"
-METHOD_LABELS = {
-    "nonp": "Non-P", "rag": "RAG", "intsum": "IntSum", "llm-trsr": "LLM-TRSR", "cicl": "CICL",
-    "p-db": "P-DB", "dpl": "DPL", "drp": "DRP", "peer": "peer (human)",
-}  # fmt: skip
-PAPER_METHODS = {label: key for key, label in METHOD_LABELS.items()}
+PAPER_METHODS = {label: key for key, label in METHOD_NAMES.items()}
 #: The paper table's metric names (its labels) -> keys.
 PAPER_METRICS = {label: key for key, label in BOARD_METRICS.items()}
 PAPER_SOURCE = "DRP paper (arXiv 2511.15389), main table; results/reference/drp_paper_table.csv"
@@ -124,7 +120,7 @@ def entry_row(result: VerifyResult, trust: Trust, public: bool, flags: list[str]
         rank=None,  # rank_rows
         flags=flags,
         method=sub.method.name,
-        method_label=METHOD_LABELS.get(sub.method.name, sub.method.name),
+        method_label=METHOD_NAMES.get(sub.method.name, sub.method.name),
         family=main.get("family"),
         params_b=main.get("params_b"),
         models=models,  # type: ignore[typeddict-item]

@@ -46,6 +46,21 @@ DISPLAY_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ANALYSIS_ROL
     r for r in ROLES if r in ANALYSIS_ROLES
 )
 
+#: Method (its conf/method/*.yaml name) -> the name tables and pages show, as the DRP paper's
+#: table spells it where the paper has the method (the paper's numbers are matched by it).
+METHOD_NAMES: dict[str, str] = {
+    "nonp": "Non-P",
+    "rag": "RAG",
+    "intsum": "IntSum",
+    "llm-trsr": "LLM-TRSR",
+    "cicl": "CICL",
+    "cicl-two-call": "CICL (two calls)",
+    "p-db": "P-DB",
+    "dpl": "DPL",
+    "drp": "DRP",
+    "peer": "peer (human)",  # a human-written reference, not ranked (report.tables)
+}
+
 #: What later stages read of an earlier stage's output: parsed features re-formatted, or the
 #: raw answer (the papers' code).
 HANDOFFS = ("parsed", "raw")

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from drp_bench.methods.contracts import METHOD_NAMES
 from drp_bench.metrics.table import METRIC_LABELS
 from drp_bench.report.cost import GPU_COST, gpu_seconds_per_sample, token_costs
 from drp_bench.run.folder import (
@@ -57,18 +58,6 @@ TABLE_METRICS: dict[str, str] = METRIC_LABELS
 JUDGE_METRIC = "judge"
 #: Largest accepted gap between metrics.json BLEU and BLEU recomputed from predictions.jsonl.
 BLEU_TOLERANCE = 1e-3
-#: Method -> its name in the DRP paper's table (what the paper's numbers are matched by).
-METHOD_NAMES: dict[str, str] = {
-    "nonp": "Non-P",
-    "rag": "RAG",
-    "intsum": "IntSum",
-    "llm-trsr": "LLM-TRSR",
-    "cicl": "CICL",
-    "p-db": "P-DB",
-    "dpl": "DPL",
-    "drp": "DRP",
-    "peer": "peer (human)",  # a human-written reference, not ranked (report.tables)
-}
 #: The paper's column order (other methods, e.g. the peer reference, come after it).
 METHOD_ORDER: tuple[str, ...] = ("nonp", "rag", "intsum", "llm-trsr", "cicl", "p-db", "dpl", "drp")
 EXTRACTOR_METHODS = frozenset({"dpl", "drp"})

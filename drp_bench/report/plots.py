@@ -25,8 +25,9 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
+from drp_bench.methods.contracts import METHOD_NAMES
 from drp_bench.metrics.table import METRICS
-from drp_bench.report.collect import DISTINGUISHING_FIELDS, METHOD_NAMES, TABLE_METRICS
+from drp_bench.report.collect import DISTINGUISHING_FIELDS, TABLE_METRICS
 from drp_bench.uvq.taxonomy import CATEGORIES as UVQ_CATEGORIES
 
 METRIC_UNITS = {m.key: m.scale for m in METRICS}
