@@ -302,3 +302,34 @@ def test_cfg_job_of_paper_table_shows_the_reference_settings():
     assert cfg["embedding"]["model"] == "Alibaba-NLP/gte-Qwen2-1.5B-instruct"
     assert cfg["answer_prefix"] == "reference" and cfg["uvq_rule"] == "both"
     assert (cfg["num_retrieved"], cfg["num_users"], cfg["seed"]) == (8, 4, 42)
+
+
+def test_paper_table_in_reference_exact_sends_the_reference_strings(embedder):
+    """``prompts.mode=reference_exact``: each call is the reference's own string around the
+    messages, R1's for the R1-Distill extractor/validator (DRP utils/templates.py:21), the
+    no-newline ChatML for the Qwen summarizer, generator and normaliser (lines 8, 12)."""
+    _, records = run_one_sample(
+        embedder, "model@extractor=r1-distill-qwen-7b", "prompts.mode=reference_exact"
+    )
+    stages = records[0]["stages"]
+    for stage in ("extract", "validate"):
+        for call in stages[stage]:
+            (user,) = call["messages"]
+            assert call["prompt"] == f"bos_token<|User|>{user['content']}<|Assistant|><think>\n"
+    for stage in ("summarize", "generate"):
+        system, user = (m["content"] for m in stages[stage]["messages"])
+        assert stages[stage]["prompt"] == (
+            f"<|im_start|>system\n{system}<|im_end|><|im_start|>user\n{user}<|im_end|>\n"
+            "<|im_start|>assistant\n"
+        )
+
+
+def test_dpl_paper_offers_reference_exact_for_its_qwen_model():
+    from drp_bench.pipeline.reference_prompts import chatml_reference, role_wrappers
+
+    cfg = compose_cfg(
+        "+experiment=dpl_paper", "dataset=music_sample", "prompts.mode=reference_exact"
+    )
+    wrappers = role_wrappers(RunConfig.from_config(cfg))
+    assert set(wrappers) == {"extractor", "summarizer", "generator"}
+    assert set(wrappers.values()) == {chatml_reference}

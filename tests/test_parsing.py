@@ -94,7 +94,7 @@ def test_unknown_prefix_mode_is_rejected():
 
 
 def test_reasoning_before_closing_think_tag_is_split_off():
-    assert split_reasoning("<think>hmm, let me see</think>\n[Review]: ok") == (
+    assert split_reasoning("<think>hmm, let me see</think>\n[Review]: ok", True) == (
         "hmm, let me see",
         "[Review]: ok",
         False,
@@ -116,6 +116,13 @@ def test_reasoning_model_cut_off_while_thinking_keeps_the_whole_text_flagged():
     )
     assert split_reasoning("<think>still", reasoning_model=True).answer == "<think>still"
     assert not split_reasoning("still thinking ...").truncated  # not a reasoning model
+
+
+def test_a_non_reasoning_models_output_is_never_split():
+    # DRP keeps Qwen outputs whole (1_get_diff_outputs_qwen.py:160-163, 184-188 at 54c0adc)
+    text = " <think>hmm</think>\n[Review]: ok "
+    assert split_reasoning(text) == (None, "<think>hmm</think>\n[Review]: ok", False)
+    assert split_reasoning("a</think>b", reasoning_model=False).answer == "a</think>b"
 
 
 def test_server_split_reasoning_cut_off_at_the_token_limit_becomes_the_answer():

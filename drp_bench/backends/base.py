@@ -27,11 +27,16 @@ ProgressCallback = Callable[[int, "ChatResult"], None]
 class ChatRequest:
     """One call. ``stage`` names the stage that makes it (statistics per stage: the call
     cache's completion-token records that ``drp-bench plan`` reads); it is not part of the
-    call's identity, and backends ignore it."""
+    call's identity, and backends ignore it.
+
+    ``prompt``: the call as a raw completion of this exact text (``prompts.mode:
+    reference_exact``; the backend applies no chat template); ``messages`` then are what the
+    text was made from. None: a chat call of ``messages``."""
 
     messages: tuple[Message, ...]
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stage: str | None = field(default=None, compare=False)
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)

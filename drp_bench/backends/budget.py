@@ -28,7 +28,7 @@ from drp_bench.backends.base import (
     ChatResult,
     SamplingParams,
 )
-from drp_bench.backends.reasoning import THINK_CLOSE, THINK_OPEN
+from drp_bench.backends.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
 
 OPEN_THINKING = THINK_OPEN + "\n"
 THINKING_STOP = (THINK_CLOSE,)
@@ -54,6 +54,24 @@ class Completion:
             round(self.latency_s, 4),
             self.cached_prompt_tokens,
         )
+
+
+def raw_result(completion: Completion, reasoning: bool) -> ChatResult:
+    """The chat result of a raw-completion call (``ChatRequest.prompt``): its text split as
+    a chat answer is (:func:`~drp_bench.backends.reasoning.split_reasoning`)."""
+    if completion.error is not None:
+        return ChatResult(text="", latency_s=completion.latency_s, error=completion.error)
+    split = split_reasoning(completion.text, reasoning)
+    return ChatResult(
+        text=split.answer,
+        reasoning=split.reasoning,
+        reasoning_truncated=split.truncated,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        finish_reason=completion.finish_reason,
+        latency_s=completion.latency_s,
+        cached_prompt_tokens=completion.cached_prompt_tokens,
+    )
 
 
 def budget_of(sampling: SamplingParams) -> int | None:
@@ -127,14 +145,16 @@ def call_with_budget(
 ) -> ChatResult:
     """Budget forcing for a backend that renders its chat template (``render``) and makes raw
     completions (``complete``): a thinking call capped at the budget, then an answer call that
-    continues from the closed thinking."""
+    continues from the closed thinking. A raw request (``request.prompt``) is not rendered:
+    its text is the prompt."""
     s = request.sampling
     budget = budget_of(s)
     assert budget is not None
     if not reasoning:
         return no_budget_error(backend)
     try:
-        prompt = thinking_prompt(render(request.messages))
+        rendered = request.prompt if request.prompt is not None else render(request.messages)
+        prompt = thinking_prompt(rendered)
     except Exception as exc:  # a failed call is a result, never a crash of the run
         return ChatResult(text="", error=f"chat template: {type(exc).__name__}: {exc}")
     thinking = complete(prompt, thinking_sampling(s), budget, THINKING_STOP)

@@ -1,8 +1,9 @@
 """Persistent, content-addressed cache of model calls (SQLite), and a Backend wrapper using it.
 
 The key of a call is the SHA-256 of the canonical JSON of the backend identity, the sampling
-parameters (a reasoning budget and a grammar among them, when set) and the messages, so any
-change in model, file hash, settings, sampling or prompt is a different entry. Only successful
+parameters (a reasoning budget and a grammar among them, when set), the messages and, for a
+raw completion (``prompts.mode: reference_exact``), its prompt text, so any change in model,
+file hash, settings, sampling, prompt or prompt mode is a different entry. Only successful
 results are stored; results are JSON, never pickles.
 
 The database runs in WAL mode with a busy timeout, so several processes on one machine (sweep
@@ -151,6 +152,8 @@ class CallCache(SqliteStore):
             "sampling": sampling_key(request.sampling),
             "messages": [dict(m) for m in request.messages],
         }
+        if request.prompt is not None:  # a raw completion: chat calls' keys stay as they were
+            payload["prompt"] = request.prompt
         try:
             text = canonical_json(payload)
         except (TypeError, ValueError) as exc:

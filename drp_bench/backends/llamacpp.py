@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from drp_bench.backends.budget import (
     Completion,
     budget_of,
     call_with_budget,
+    raw_result,
 )
 from drp_bench.backends.bundled import bundled_gguf_path, file_sha256
 from drp_bench.backends.grammar import grammar_text
@@ -142,7 +144,10 @@ class LlamaCppBackend:
     A call reuses the KV cache of the prompt tokens it shares (as a prefix) with the previous
     call; ``cached_prompt_tokens`` says how many. A request with a reasoning budget is two raw
     completions on the prompt the GGUF's chat template renders (:mod:`..budget`). A request
-    with ``sampling.grammar`` is sampled under that GBNF grammar (``LlamaGrammar``).
+    with ``sampling.grammar`` is sampled under that GBNF grammar (``LlamaGrammar``). A raw
+    request (``ChatRequest.prompt``, ``prompts.mode: reference_exact``) is one completion of its
+    text, tokenized as llama.cpp's server and ``vllm.LLM.generate`` tokenize a text prompt
+    (special-token texts read as such, the model's BOS added when its vocabulary asks for one).
     """
 
     name = "llamacpp"
@@ -203,6 +208,9 @@ class LlamaCppBackend:
         if budget_of(request.sampling) is not None:
             return self._call_with_budget(request)
         s = request.sampling
+        if request.prompt is not None:  # reference_exact: the text as it is
+            completion = self.complete(request.prompt, s, s.max_tokens, add_bos=True)
+            return raw_result(completion, self.reasoning)
         start = time.perf_counter()
         before = _KvState.of(self._llm)
         try:
@@ -263,7 +271,9 @@ class LlamaCppBackend:
             backend=self.name,
             reasoning=self.reasoning,
             render=self.render,
-            complete=self.complete,
+            complete=self.complete
+            if request.prompt is None
+            else partial(self.complete, add_bos=True),
         )
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
@@ -284,14 +294,20 @@ class LlamaCppBackend:
         return formatter(messages=[dict(m) for m in messages]).prompt  # type: ignore[misc]
 
     def complete(
-        self, prompt: str, s: SamplingParams, max_tokens: int, stop: Sequence[str] = ()
+        self,
+        prompt: str,
+        s: SamplingParams,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        add_bos: bool = False,
     ) -> Completion:
-        """One raw completion of ``prompt`` (its special-token texts read as special tokens,
-        no BOS added: the template writes it, as the chat path does); never raises."""
+        """One raw completion of ``prompt`` (its special-token texts read as special tokens;
+        ``add_bos``: the model's BOS added when its vocabulary asks for one, as for a text
+        prompt; else none: a chat template writes it, as the chat path does); never raises."""
         start = time.perf_counter()
         before = _KvState.of(self._llm)
         try:
-            tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
             response = self._llm.create_completion(
                 prompt=tokens,
                 temperature=s.temperature,

@@ -13,6 +13,11 @@ prompt is ``POST /tokenize`` (chat messages, ``add_generation_prompt``) then ``P
 DeepSeek-R1-Distill templates drop everything before ``</think>`` from an assistant message,
 the very thinking the answer must continue from.
 
+A raw request (``ChatRequest.prompt``, ``prompts.mode: reference_exact``) is one ``POST
+/v1/completions`` of its text, which ``vllm serve`` and llama.cpp's server tokenize as
+``vllm.LLM.generate`` does a text prompt (special-token texts read as such, the tokenizer's BOS
+added); its output is split as a chat answer is.
+
 A request with a grammar (``sampling.grammar``) sends its GBNF text in the request body, in the
 field ``backend.options.grammar_field`` names (:data:`GRAMMAR_FIELDS`): ``grammar`` (llama.cpp's
 server, the default), ``structured_outputs`` (``{"grammar": ...}``: ``vllm serve`` v0.11 on, the
@@ -35,6 +40,7 @@ from drp_bench.backends.budget import (
     Completion,
     budget_of,
     call_with_budget,
+    raw_result,
 )
 from drp_bench.backends.grammar import admits, grammar_text
 from drp_bench.backends.reasoning import split_reasoning, split_separated
@@ -202,6 +208,8 @@ class OpenAIBackend:
         if budget_of(request.sampling) is not None:
             return self._call_with_budget(request)
         s = request.sampling
+        if request.prompt is not None:  # reference_exact: the text as it is
+            return raw_result(self.complete(request.prompt, s, s.max_tokens), self.reasoning)
         start = time.perf_counter()
         try:
             response = self._client.chat.completions.create(

@@ -18,18 +18,23 @@ class ReasoningSplit(NamedTuple):
 
 
 def split_reasoning(text: str, reasoning_model: bool = False) -> ReasoningSplit:
-    """Text before the first ``</think>`` is reasoning, the rest the answer.
+    """A reasoning model's output: text before the first ``</think>`` is reasoning, the rest
+    the answer. Any other model's whole (stripped) output is the answer, ``</think>`` and all:
+    the DRP reference splits only its R1-Distill outputs, never the Qwen ones
+    (``1_get_diff_outputs_deepseek.py:160-166`` against ``1_get_diff_outputs_qwen.py``,
+    ``2_get_final_outputs.py``, commit 54c0adc).
 
     R1-Distill chat templates open ``<think>`` in the prompt, so outputs often hold only the
     closing tag; a leading ``<think>`` is dropped from the reasoning when present. Without
     ``</think>`` the whole (stripped) text is the answer, as in DRP's
-    ``1_get_diff_outputs_deepseek.py`` (commit 54c0adc, lines 162-165); for a reasoning model
-    the split is then flagged ``truncated``.
+    ``1_get_diff_outputs_deepseek.py`` (lines 162-165), flagged ``truncated``.
     """
+    if not reasoning_model:
+        return ReasoningSplit(None, text.strip())
     head, sep, tail = text.partition(THINK_CLOSE)
     if sep:
         return ReasoningSplit(_strip_open(head.strip()), tail.strip())
-    return ReasoningSplit(None, text.strip(), truncated=reasoning_model)
+    return ReasoningSplit(None, text.strip(), truncated=True)
 
 
 def split_separated(content: str, reasoning: str, finish_reason: str | None) -> ReasoningSplit:

@@ -15,6 +15,12 @@ vLLM API used here, checked against the vLLM source and documentation:
   (``"stop"`` or ``"length"``): vllm/outputs.py (``RequestOutput``, ``CompletionOutput``).
 - ``RequestOutput.num_cached_tokens`` ("the number of tokens with prefix cache hit", ``None``
   when not known): the ``RequestOutput`` docstring in vllm/outputs.py (v0.6-era onwards).
+- A raw request (``ChatRequest.prompt``, ``prompts.mode: reference_exact``): its text as a
+  plain ``str`` prompt to ``LLM.generate(prompts, sampling_params, use_tqdm)``, as the DRP/DPL
+  code calls it (DRP ``1_get_diff_outputs_qwen.py:159``, commit 54c0adc); vLLM tokenizes it
+  with the model's tokenizer (special-token texts read as such, its BOS added when the
+  tokenizer adds one): docs.vllm.ai v0.7.2 ``examples/offline_inference/basic.py`` and the
+  v0.6.x ``vllm/entrypoints/llm.py`` (``PromptType``: a ``str`` is a text prompt).
 - The reasoning parser exists only in ``vllm serve``: offline output is split at ``</think>`` here.
 - A reasoning budget (:mod:`drp_bench.backends.budget`): ``LLM.get_tokenizer()`` (the model's
   Hugging Face tokenizer), its ``apply_chat_template(conversation, tokenize=False,
@@ -209,13 +215,20 @@ class VLLMBackend:
 
     def _generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """The chunk's results in order: requests with a reasoning budget through
-        :meth:`_generate_budgeted`, the others through one ``LLM.chat`` call."""
+        :meth:`_generate_budgeted`, raw ones (``prompt``) through one ``LLM.generate`` call,
+        the others through one ``LLM.chat`` call."""
         budgeted = [i for i, r in enumerate(requests) if budget_of(r.sampling) is not None]
-        if not budgeted:
+        raw = [i for i, r in enumerate(requests) if r.prompt is not None and i not in budgeted]
+        if not budgeted and not raw:
             return self._generate_chat(requests)
-        plain = [i for i in range(len(requests)) if i not in set(budgeted)]
+        plain = [i for i in range(len(requests)) if i not in set(budgeted) | set(raw)]
         results: list[ChatResult | None] = [None] * len(requests)
-        for indices, run in ((plain, self._generate_chat), (budgeted, self._generate_budgeted)):
+        groups = (
+            (plain, self._generate_chat),
+            (raw, self._generate_raw),
+            (budgeted, self._generate_budgeted),
+        )
+        for indices, run in groups:
             if indices:
                 for i, result in zip(indices, run([requests[i] for i in indices]), strict=True):
                     results[i] = result
@@ -229,12 +242,15 @@ class VLLMBackend:
         tokenizer = self._llm.get_tokenizer()
         prompts = [
             thinking_prompt(
-                tokenizer.apply_chat_template(
+                r.prompt
+                if r.prompt is not None
+                else tokenizer.apply_chat_template(
                     [dict(m) for m in r.messages], tokenize=False, add_generation_prompt=True
                 )
             )
             for r in requests
         ]
+        raw = [r.prompt is not None for r in requests]
         budgets = [int(budget_of(r.sampling) or 0) for r in requests]
         thinking = self._complete(
             tokenizer,
@@ -243,11 +259,13 @@ class VLLMBackend:
                 (thinking_sampling(r.sampling), b, THINKING_STOP)
                 for r, b in zip(requests, budgets, strict=True)
             ],
+            raw,
         )
         answers = self._complete(
             tokenizer,
             [answer_prompt(p, t) for p, t in zip(prompts, thinking, strict=True)],
             [(r.sampling, r.sampling.max_tokens, ()) for r in requests],
+            raw,
         )
         return [forced_result(b, t, a) for b, t, a in zip(budgets, thinking, answers, strict=True)]
 
@@ -256,11 +274,14 @@ class VLLMBackend:
         tokenizer: Any,
         prompts: Sequence[str],
         limits: Sequence[tuple[SamplingParams, int, Sequence[str]]],
+        add_special: Sequence[bool],
     ) -> list[Completion]:
         """One ``LLM.generate`` call on raw text prompts (``limits``: each prompt's sampling,
-        max_tokens and stop strings)."""
+        max_tokens and stop strings; ``add_special``: the tokenizer's BOS added, as for a text
+        prompt, else none: the chat template wrote it)."""
         inputs = [
-            {"prompt_token_ids": tokenizer.encode(p, add_special_tokens=False)} for p in prompts
+            {"prompt_token_ids": tokenizer.encode(p, add_special_tokens=add)}
+            for p, add in zip(prompts, add_special, strict=True)
         ]
         params = [
             self._vllm.SamplingParams(
@@ -275,6 +296,23 @@ class VLLMBackend:
         if len(outputs) != len(prompts):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} inputs")
         return [completion_from_output(o, per_request) for o in outputs]
+
+    def _generate_raw(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """One ``LLM.generate`` call on the chunk's raw text prompts, each a plain ``str`` as
+        the reference code passes it; raises if vLLM rejects the chunk."""
+        prompts = [str(r.prompt) for r in requests]
+        params = [
+            self._vllm.SamplingParams(
+                **vllm_sampling_kwargs(r.sampling), **vllm_grammar_kwargs(r.sampling, self._vllm)
+            )
+            for r in requests
+        ]
+        start = time.perf_counter()
+        outputs = self._llm.generate(prompts, sampling_params=params, use_tqdm=False)
+        per_request = (time.perf_counter() - start) / max(len(requests), 1)
+        if len(outputs) != len(requests):
+            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} inputs")
+        return [result_from_output(o, self.reasoning, per_request) for o in outputs]
 
     def _generate_chat(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """One ``LLM.chat`` call for the whole chunk; raises if vLLM rejects the chunk."""

@@ -49,6 +49,9 @@ class ModelSpec:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     revision: str | None = None
     instructions_in: str | None = None  # system | user; None: the run's prompts setting
+    # the reference's hand-written prompt string for prompts.mode=reference_exact
+    # (chatml_reference | r1_reference: drp_bench.pipeline.reference_prompts); None: none
+    prompt_format: str | None = None
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], where: str) -> ModelSpec:
@@ -81,6 +84,7 @@ class ModelSpec:
             sampling=SamplingParams(**sampling),
             revision=cfg.get("revision"),
             instructions_in=cfg.get("instructions_in"),
+            prompt_format=cfg.get("prompt_format"),
         )
 
     def summary(self) -> dict[str, Any]:

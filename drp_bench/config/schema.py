@@ -62,6 +62,9 @@ class ModelConf:
     tensor_parallel_size: int = 1
     # where a template's instruction goes for this model (None: prompts.instructions_in)
     instructions_in: Optional[str] = None  # noqa: UP045
+    # the reference's prompt string under prompts.mode=reference_exact (chatml_reference |
+    # r1_reference); None: the model has none
+    prompt_format: Optional[str] = None  # noqa: UP045
     backend: BackendConf = field(default_factory=BackendConf)
     sampling: SamplingConf = field(default_factory=SamplingConf)
     throughput: ThroughputConf = field(default_factory=ThroughputConf)
@@ -129,6 +132,9 @@ class PromptsConf:
     max_review_chars: Optional[int] = None  # noqa: UP045
     max_description_chars: Optional[int] = None  # noqa: UP045
     prefix_order: bool = True  # send each stage's batch with common-prefix prompts adjacent
+    # chat: the model's chat template; reference_exact: the reference's hand-written prompt
+    # string (the model entry's prompt_format) sent as a raw completion
+    mode: str = "chat"
 
 
 @dataclass

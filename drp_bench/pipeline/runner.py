@@ -18,6 +18,7 @@ from drp_bench.pipeline.kinds import kinds
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.progress import StageProgress
 from drp_bench.pipeline.prompts import Message, PromptRenderer
+from drp_bench.pipeline.reference_prompts import role_wrappers
 from drp_bench.pipeline.sample_record import sample_record
 from drp_bench.pipeline.stages import StageCall, run_stage
 from drp_bench.pipeline.state import SampleState
@@ -44,6 +45,7 @@ class Pipeline:
         if missing:
             raise ValueError(f"no backend for role(s) {missing}")
         check_stages(cfg, renderer)
+        self.wrappers = role_wrappers(cfg)  # prompts.mode=reference_exact: role -> raw string
         self.cfg = cfg
         self.backends = backends
         self.renderer = renderer
@@ -158,7 +160,13 @@ class Pipeline:
         ordered = bool(self.cfg.prompts.get("prefix_order", True))
         sampling = [s or role.sampling for s in samplings]
         return run_stage(
-            name, prompts, self.backends[stage.role], sampling, progress, ordered=ordered
+            name,
+            prompts,
+            self.backends[stage.role],
+            sampling,
+            progress,
+            ordered=ordered,
+            wrap=self.wrappers.get(stage.role),
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +12,13 @@ from drp_bench.pipeline.progress import StageProgress
 
 @dataclass
 class StageCall:
-    """One call of a stage as it is stored in predictions.jsonl."""
+    """One call of a stage as it is stored in predictions.jsonl (``prompt``: the raw text
+    sent under ``prompts.mode: reference_exact``, None in chat mode)."""
 
     messages: list[dict[str, str]]
     result: ChatResult
     skipped: bool = False
+    prompt: str | None = None
 
     @classmethod
     def skip(cls, reason: str) -> StageCall:
@@ -49,6 +51,7 @@ class StageCall:
         r = self.result
         return {
             "messages": self.messages,
+            **({} if self.prompt is None else {"prompt": self.prompt}),
             "output": r.text,
             "reasoning": r.reasoning,
             "prompt_tokens": r.prompt_tokens,
@@ -83,16 +86,19 @@ def run_stage(
     sampling: SamplingParams | Sequence[SamplingParams],
     progress: StageProgress | None = None,
     ordered: bool = True,
+    wrap: Callable[[Sequence[dict[str, str]]], str] | None = None,
 ) -> list[StageCall]:
     """Send the messages of every call of a stage in one batch; never raises for a failed call.
 
     ``sampling``: of every call, or one per call. ``ordered``: the batch goes out in
     :func:`prefix_order` (the calls come back in the order given either way). ``progress``
-    (made here when not given) counts the calls as they finish.
+    (made here when not given) counts the calls as they finish. ``wrap``: each call is a raw
+    completion of the text it makes of the messages (``prompts.mode: reference_exact``).
     """
     order = prefix_order(messages) if ordered else list(range(len(messages)))
     each = [sampling] * len(messages) if isinstance(sampling, SamplingParams) else list(sampling)
-    requests = [ChatRequest(tuple(messages[i]), each[i], stage=stage) for i in order]
+    raw = [None if wrap is None else wrap(m) for m in messages]
+    requests = [ChatRequest(tuple(messages[i]), each[i], stage=stage, prompt=raw[i]) for i in order]
     progress = progress or StageProgress(stage, len(requests))
 
     def on_result(_index: int, result: ChatResult) -> None:
@@ -107,4 +113,4 @@ def run_stage(
             f"stage {stage}: backend returned {len(sent)} results for {len(requests)} requests"
         )
     results = dict(zip(order, sent, strict=True))  # plan index -> its result
-    return [StageCall(list(m), results[i]) for i, m in enumerate(messages)]
+    return [StageCall(list(m), results[i], prompt=raw[i]) for i, m in enumerate(messages)]

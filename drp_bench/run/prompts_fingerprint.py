@@ -83,5 +83,8 @@ def prompts_fingerprint(cfg: RunConfig, renderer: PromptRenderer | None = None) 
         "prompts": {k: settings.get(k) for k in PROMPT_SETTINGS},
         "instructions_in": {r: cfg.roles[r].instructions_in for r in roles if r in cfg.roles},
     }
+    if (cfg.prompts.get("mode") or "chat") != "chat":  # chat runs' fingerprints stay as they were
+        body["mode"] = cfg.prompts.get("mode")
+        body["prompt_format"] = {r: cfg.roles[r].prompt_format for r in roles if r in cfg.roles}
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
