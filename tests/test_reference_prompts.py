@@ -90,9 +90,11 @@ def test_r1_reference_is_the_reference_string_byte_for_byte() -> None:
     assert "\uff5c" not in got  # ASCII bars, not the model's full-width role tokens
 
 
-def test_r1_reference_opens_the_user_turn_with_a_system_message_as_instructions_in_user() -> None:
-    renderer_layout = f"{SYSTEM}\n\n{USER}"  # PromptRenderer.messages(instructions_in="user")
-    assert r1_reference(chat(SYSTEM, USER)) == r1_reference_string(renderer_layout)
+def test_r1_reference_joins_the_instruction_to_the_material_as_the_reference_does() -> None:
+    # DRP 1_get_diff_outputs_deepseek.py:155: build_prompt(instruction + input), the
+    # instruction ending in one newline (line 111)
+    assert r1_reference(chat(SYSTEM, USER)) == r1_reference_string(SYSTEM + "\n" + USER)
+    assert r1_reference(chat(SYSTEM + "\n", USER)) == r1_reference_string(SYSTEM + "\n" + USER)
 
 
 @pytest.mark.parametrize("wrap", [chatml_reference, r1_reference])
@@ -152,8 +154,9 @@ def test_reference_exact_sends_each_role_its_models_reference_string(tiny_datase
     assert set(by_stage) == {"extract", "validate", "summarize", "generate"}
     for stage in ("extract", "validate"):  # the R1-Distill extractor/validator
         for r in by_stage[stage]:
-            (user,) = r.messages  # instructions_in: user, one turn
-            assert r.prompt == r1_reference_string(user["content"])
+            system, user = r.messages  # rendered apart; the wrapper joins them
+            assert r.prompt == r1_reference_string(system["content"] + "\n" + user["content"])
+            assert "\n\n" + user["content"] not in r.prompt  # not the chat layout's blank line
     for stage in ("summarize", "generate"):  # the Qwen summarizer/generator
         for r in by_stage[stage]:
             system, user = r.messages

@@ -60,11 +60,20 @@ def chatml_reference(messages: Sequence[Message]) -> str:
 
 def r1_reference(messages: Sequence[Message]) -> str:
     """DRP ``DeepSeekR1PromptTemplate.build_prompt``:
-    ``bos_token<|User|>{user}<|Assistant|><think>\\n``. A system message, if any, opens the
-    user turn as ``prompts.instructions_in=user`` lays it out (a blank line between)."""
+    ``bos_token<|User|>{user}<|Assistant|><think>\\n``. A system message, if any, is the
+    instruction and opens the user turn as the reference joins them: the instruction ends in
+    one newline and the material follows it directly (DRP ``1_get_diff_outputs_deepseek.py``:
+    the instructions end in ``\\n``, lines 111 and 121, and are prefixed to the input, lines
+    155 and 184)."""
     system, user = _system_and_user(messages, "r1_reference")
-    text = user if system is None else f"{system}\n\n{user}"
-    return f"bos_token<|User|>{text}<|Assistant|><think>\n"
+    if system is not None:
+        user = (system if system.endswith("\n") else f"{system}\n") + user
+    return f"bos_token<|User|>{user}<|Assistant|><think>\n"
+
+
+#: Wrappers that take the instruction apart from the material (the runner then renders the
+#: role's calls with a system part whatever its model's ``instructions_in`` says).
+JOINS_INSTRUCTION = frozenset({"r1_reference"})
 
 
 PROMPT_FORMATS: dict[str, PromptWrapper] = {

@@ -18,7 +18,7 @@ from drp_bench.pipeline.kinds import kinds
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.progress import StageProgress
 from drp_bench.pipeline.prompts import Message, PromptRenderer
-from drp_bench.pipeline.reference_prompts import role_wrappers
+from drp_bench.pipeline.reference_prompts import JOINS_INSTRUCTION, role_wrappers
 from drp_bench.pipeline.sample_record import sample_record
 from drp_bench.pipeline.stages import StageCall, run_stage
 from drp_bench.pipeline.state import SampleState
@@ -56,8 +56,12 @@ class Pipeline:
 
     def render(self, role: str, template: str, **variables: Any) -> list[Message]:
         """The messages of one call of ``role``: its model may say where instructions go
-        (R1-Distill models take none in a system message)."""
-        where = self.cfg.roles[role].instructions_in
+        (R1-Distill models take none in a system message). Under ``reference_exact`` a wrapper
+        that joins the instruction to the material itself (the R1 string) gets them apart."""
+        model = self.cfg.roles[role]
+        where = model.instructions_in
+        if role in self.wrappers and model.prompt_format in JOINS_INSTRUCTION:
+            where = "system"
         return self.renderer.messages(template, instructions_in=where, **variables)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
