@@ -306,7 +306,8 @@ def test_cfg_job_of_paper_table_shows_the_reference_settings():
 
 def test_paper_table_in_reference_exact_sends_the_reference_strings(embedder):
     """``prompts.mode=reference_exact``: each call is the reference's own string around the
-    messages, R1's for the R1-Distill extractor/validator (DRP utils/templates.py:21), the
+    messages, R1's for the R1-Distill extractor/validator (DRP utils/templates.py:21; the
+    instruction, one newline, the material: 1_get_diff_outputs_deepseek.py:111,155), the
     no-newline ChatML for the Qwen summarizer, generator and normaliser (lines 8, 12)."""
     _, records = run_one_sample(
         embedder, "model@extractor=r1-distill-qwen-7b", "prompts.mode=reference_exact"
@@ -314,8 +315,9 @@ def test_paper_table_in_reference_exact_sends_the_reference_strings(embedder):
     stages = records[0]["stages"]
     for stage in ("extract", "validate"):
         for call in stages[stage]:
-            (user,) = call["messages"]
-            assert call["prompt"] == f"bos_token<|User|>{user['content']}<|Assistant|><think>\n"
+            system, user = (m["content"] for m in call["messages"])  # joined by the wrapper
+            assert "--- [Feature Name] Definition:" in system  # the instruction, apart
+            assert call["prompt"] == f"bos_token<|User|>{system}\n{user}<|Assistant|><think>\n"
     for stage in ("summarize", "generate"):
         system, user = (m["content"] for m in stages[stage]["messages"])
         assert stages[stage]["prompt"] == (
