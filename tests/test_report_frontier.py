@@ -23,7 +23,7 @@ from drp_bench.backends.base import ChatResult
 from drp_bench.metrics.bootstrap import paired_bootstrap_pvalue_values
 from drp_bench.report.cli import main
 from drp_bench.report.collect import collect_runs, extra_run_fields, knob_fields
-from drp_bench.report.cost import gpu_seconds_per_sample
+from drp_bench.report.cost import gpu_seconds_per_sample, role_config
 from drp_bench.report.fits import ols, scaling_fits, slope_ci
 from drp_bench.report.frontier import (
     best_under_budget,
@@ -202,6 +202,20 @@ def test_gpu_seconds_are_unknown_when_a_role_has_no_throughput() -> None:
     cfg = {"generator": {"throughput": {"device": "gpu", "prefill_tokens_per_s": 100,
                                         "decode_tokens_per_s": 10}}}  # fmt: skip
     assert gpu_seconds_per_sample(record, cfg) == pytest.approx((1.0 + 1.0) / 2)
+
+
+def test_gpu_seconds_of_a_role_that_names_another_use_that_roles_figures() -> None:
+    """``.hydra/config.yaml`` keeps ``summarizer: ${generator}`` unresolved: the summary's
+    tokens are costed at the generator's throughput, not left unknown."""
+    record = {"run": {"num_samples": 2},
+              "compute": {"summarize": {"prompt_tokens": 100, "completion_tokens": 10},
+                          "generate": {"prompt_tokens": 100, "completion_tokens": 10}}}  # fmt: skip
+    gpu = {"throughput": {"device": "gpu", "prefill_tokens_per_s": 100,
+                          "decode_tokens_per_s": 10}}  # fmt: skip
+    cfg = {"generator": gpu, "summarizer": "${generator}"}
+    assert gpu_seconds_per_sample(record, cfg) == pytest.approx((2.0 + 2.0) / 2)
+    assert role_config({"a": "${b}", "b": "${a}"}, "a") is None  # a loop: unknown
+    assert math.isnan(gpu_seconds_per_sample(record, {"generator": gpu, "summarizer": "${x}"}))
 
 
 def test_budget_answers_the_best_run_within_it(sweep: Path, capsys) -> None:

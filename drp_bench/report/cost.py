@@ -12,6 +12,7 @@ a CPU): the same arithmetic as ``drp-bench plan``'s, on what the run actually sp
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ TOKEN_COLUMNS: dict[str, str] = {
 #: The cost the frontier, the budget and the compute-matched pairs use.
 COST = "tokens_per_sample"
 GPU_COST = "gpu_s_per_sample"
+#: A role given as another role's entry: ``${generator}``.
+_ROLE_ALIAS = re.compile(r"\$\{(\w+)\}")
 
 
 def _number(v: Any) -> float:
@@ -57,11 +60,26 @@ def gpu_seconds_per_sample(record: Mapping[str, Any], config: Mapping[str, Any])
         role = STAGE_RECORDS.get(stage)
         if role is None:
             continue
-        seconds = _role_gpu_seconds(config.get(role), counts)
+        seconds = _role_gpu_seconds(role_config(config, role), counts)
         if math.isnan(seconds):
             return math.nan
         total += seconds
     return total / n
+
+
+def role_config(config: Mapping[str, Any], role: str) -> Any:
+    """A role's model entry in a run's unresolved ``.hydra/config.yaml``: a role that names
+    another (``summarizer: ${generator}``, ``validator: ${extractor}``, the defaults) is that
+    role's entry; None when the chain is missing or loops."""
+    value: Any = config.get(role)
+    seen = {role}
+    while isinstance(value, str):
+        match = _ROLE_ALIAS.fullmatch(value.strip())
+        if match is None or match.group(1) in seen:
+            return None
+        seen.add(match.group(1))
+        value = config.get(match.group(1))
+    return value
 
 
 def _role_gpu_seconds(role_cfg: Any, counts: Mapping[str, Any]) -> float:
