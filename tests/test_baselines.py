@@ -448,6 +448,10 @@ def test_p_db_parses_one_line_each_without_markers_or_bare_headings():
     text = "Taste: jazz\n\n- **View: loud mixes are bad**\nViews:\n3) Note: buys vinyl\n"
     assert parse_entries(text) == ["Taste: jazz", "View: loud mixes are bad", "Note: buys vinyl"]
     assert parse_entries("") == []
+    # a statement that happens to end in a colon is a line, not a heading (a small model's
+    # persona on the bundled sample was nothing but such lines, and the sample was skipped)
+    said = "The user lists twelve songs and suggests a few changes for each of them:"
+    assert parse_entries(f"Rating tendencies:\n{said}") == [said]
 
 
 def test_p_db_refinement_reads_the_recent_history_and_every_first_layer_line():

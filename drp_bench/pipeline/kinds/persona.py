@@ -22,13 +22,18 @@ from drp_bench.pipeline.state import SampleState, StepsOutput
 _MARKER = re.compile(r"^\s*(?:[-*•]+|\d+[.)])\s*")
 
 
+#: The most words a bare heading has ("Views:", "Rating tendencies:"); a longer line ending in
+#: a colon is a statement and kept.
+HEADING_WORDS = 4
+
+
 def parse_entries(text: str) -> list[str]:
     """The persona lines of an answer, one per line: list markers and markdown bold
-    stripped; blank lines and bare headings (a line ending in ``:``) left out."""
+    stripped; blank lines and bare headings (a short line ending in ``:``) left out."""
     entries = []
     for line in text.splitlines():
         entry = _MARKER.sub("", line.replace("**", "")).strip()
-        if entry and not entry.endswith(":"):
+        if entry and not (entry.endswith(":") and len(entry.split()) <= HEADING_WORDS):
             entries.append(entry)
     return entries
 
