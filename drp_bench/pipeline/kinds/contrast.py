@@ -18,6 +18,7 @@ from drp_bench.data.types import Review
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.kinds import items
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
+from drp_bench.pipeline.kinds.generate import generation_messages
 from drp_bench.pipeline.kinds.summarize import SummaryStage
 from drp_bench.pipeline.parsing import split_analysis_review, strip_answer_prefix
 from drp_bench.pipeline.stages import StageCall
@@ -78,22 +79,7 @@ class GenerateNegatives:
         keep = stage.options["max_reviews"]
         positives = list(sample.read(stage.inputs["positives"]))[:keep]
         sample.values[stage.writes] = Negatives(stage.record, positives)
-        return [
-            Planned(
-                i,
-                env.render(
-                    stage.role,
-                    stage.template,
-                    item=env.items[review.asin],
-                    target=review,
-                    past_reviews=[],
-                    summary="",
-                    neighbours=[],
-                    items=env.items,
-                ),
-            )
-            for i, review in enumerate(positives)
-        ]
+        return [Planned(i, generation_messages(stage, env, r)) for i, r in enumerate(positives)]
 
     def store(
         self,

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from drp_bench.data.types import Review
 from drp_bench.methods.spec import StageSpec
 from drp_bench.pipeline.kinds.base import Planned, StageEnv
 from drp_bench.pipeline.parsing import strip_answer_prefix
+from drp_bench.pipeline.prompts import Message
 from drp_bench.pipeline.stages import StageCall
 from drp_bench.pipeline.state import CallOutput, SampleState
+
+
+def generation_messages(
+    stage: StageSpec,
+    env: StageEnv,
+    target: Review,
+    past_reviews: list[Review] | None = None,
+    summary: str = "",
+    neighbours: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> list[Message]:
+    """The generation template's messages for writing ``target``'s review (its item, rating and
+    title) with the given context; with none, the prompt Non-P sends for that review."""
+    return env.render(
+        stage.role,
+        stage.template,
+        item=env.items[target.asin],
+        target=target,
+        past_reviews=past_reviews or [],
+        summary=summary,
+        neighbours=neighbours or [],
+        items=env.items,
+        **extra,
+    )
 
 
 class GenerateReview:
@@ -29,15 +55,13 @@ class GenerateReview:
             {"user_id": n.user_id, "similarity": n.similarity, "reviews": n.reviews[:per_user]}
             for n in sample.read(stage.inputs.get("neighbours")) or ()
         ]
-        messages = env.render(
-            stage.role,
-            stage.template,
-            item=env.items[target.asin],
-            target=target,
+        messages = generation_messages(
+            stage,
+            env,
+            target,
             past_reviews=list(sample.read(stage.inputs.get("past_reviews")) or ())[:keep],
             summary=summary.text if summary is not None else "",
             neighbours=neighbours,
-            items=env.items,
             **(summary.template_variables() if summary is not None else {}),
         )
         return [Planned(None, messages)]
